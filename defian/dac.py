@@ -1,0 +1,99 @@
+"""Distribution alignment cell (DAC), Section III-D, Eqs. (20)-(22), Fig. 5.
+
+The attention representation ``v`` (observed, B x 1 x H x W) is normalised per
+sample over space (Eq. 20), replicated to C channels, and re-scaled / shifted by
+the mean and standard deviation of the module input ``x`` (referenced,
+B x C x H x W) after each went through a small MLP (Eq. 21):
+
+    x_o~ = (v - mu_v) / sqrt(var_v + eps)                       (20)
+    mu^  = FC(ReLU(FC(mu_x))),  sigma^ = FC(ReLU(FC(sigma_x)))  (21)
+    x_o^ = x_o~ * sigma^ + mu^                                  (22)
+
+Facts from the released code (read, not copied): the "FC" layers are 1x1
+convolutions C -> C/16 -> C without bias; the statistics are per sample and
+channel over H x W, with the *unbiased* variance, ``eps = 1e-5`` added to the
+variance, and ``sigma = sqrt(var + eps)`` for both the observed and the
+referenced feature (so ``sigma_x`` entering Eq. 21 also carries the eps). The
+released code replicates ``v`` to C channels *before* normalising, which gives
+the same result as normalising first.
+
+Consequence (Fig. 14, checked in tests and notebook 03): per sample and
+channel, the output has spatial mean exactly ``mu^_c`` and unbiased standard
+deviation ``|sigma^_c| * sqrt(var_v / (var_v + eps))``, i.e. ``|sigma^_c|`` up
+to the eps; and its spatial pattern is that of ``v`` (correlation +1 or -1).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from defian.fem import hidden_width
+
+__all__ = ["DAC", "mean_std"]
+
+
+def mean_std(feat: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample, per-channel spatial mean and ``sqrt(unbiased var + eps)``.
+
+    Args:
+        feat: (B, C, H, W) with H * W >= 2.
+        eps: added to the variance (released code: 1e-5).
+
+    Returns:
+        mean, std: each (B, C, 1, 1).
+    """
+    if feat.dim() != 4:
+        raise ValueError(f"expected a (B, C, H, W) tensor, got shape {tuple(feat.shape)}")
+    if feat.shape[2] * feat.shape[3] < 2:
+        raise ValueError(f"need at least 2 pixels for a variance, got {tuple(feat.shape)}")
+    mean = feat.mean(dim=(2, 3), keepdim=True)
+    std = (feat.var(dim=(2, 3), keepdim=True, unbiased=True) + eps).sqrt()
+    return mean, std
+
+
+def _mlp(channels: int, reduction: int) -> nn.Sequential:
+    hidden = hidden_width(channels, reduction)
+    return nn.Sequential(
+        nn.Conv2d(channels, hidden, 1, bias=False),  # released code: no bias
+        nn.ReLU(inplace=True),
+        nn.Conv2d(hidden, channels, 1, bias=False),
+    )
+
+
+class DAC(nn.Module):
+    """Distribution alignment cell.
+
+    Args:
+        channels (int): C, channels of the referenced feature x.
+        reduction (int): MLP bottleneck ratio (released code: 16).
+        eps (float): variance epsilon (released code: 1e-5).
+    """
+
+    def __init__(self, channels: int, reduction: int = 16, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.channels, self.eps = channels, eps
+        self.mean_mlp = _mlp(channels, reduction)
+        self.std_mlp = _mlp(channels, reduction)
+
+    def forward(self, observed: torch.Tensor, referenced: torch.Tensor) -> torch.Tensor:
+        """Implements Eqs. (20)-(22).
+
+        Args:
+            observed: v, (B, 1, H, W) (or (B, C, H, W): normalised per channel).
+            referenced: x, (B, C, H, W).
+
+        Returns:
+            The aligned attention logits, (B, C, H, W).
+        """
+        b, c, h, w = referenced.shape
+        if c != self.channels:
+            raise ValueError(f"DAC built for {self.channels} channels, referenced has {c}")
+        if observed.shape[0] != b or observed.shape[2:] != referenced.shape[2:] or observed.shape[1] not in (1, c):
+            raise ValueError(f"observed {tuple(observed.shape)} does not match referenced {tuple(referenced.shape)}")
+        mu_o, sd_o = mean_std(observed, self.eps)
+        normalised = (observed - mu_o) / sd_o  # Eq. (20): (B, 1|C, H, W)
+        mu_r, sd_r = mean_std(referenced, self.eps)
+        mu_hat = self.mean_mlp(mu_r)  # Eq. (21): (B, C, 1, 1)
+        sd_hat = self.std_mlp(sd_r)
+        return normalised * sd_hat + mu_hat  # Eq. (22): broadcast -> (B, C, H, W)

@@ -1,0 +1,76 @@
+"""Where a number came from: the environment of a run and of an executed page.
+
+:func:`environment` is stored with every run record; :func:`annotate` puts the
+same facts, plus the profile and the injected parameters, at the top of every
+executed notebook, so each page of the book says what produced it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import subprocess
+from typing import Any
+
+from defian import paths
+
+
+def git_commit() -> str:
+    """The repository's HEAD commit, with ``+dirty`` when the tree has changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=paths.ROOT,
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=paths.ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+def environment() -> dict[str, Any]:
+    """Versions and device of this process (no host names, no user paths)."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return {
+        "git_commit": git_commit(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda if cuda else None,
+        "device": torch.cuda.get_device_name(0) if cuda else f"CPU ({os.cpu_count()} logical cores, {platform.machine()})",
+        "torch_threads": torch.get_num_threads(),
+        "utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def data_label(data_root: str | None) -> str:
+    """A short, honest description of the data a page used."""
+    try:
+        root = paths.data_root(data_root)
+    except FileNotFoundError as err:
+        return f"missing ({err})"
+    if root is None:
+        return "embedded default (scikit-image's bundled photographs; no benchmark sets)"
+    return f"data root {root}"
+
+
+def annotate(notebook: Any, *, profile: str, parameters: dict[str, Any]) -> None:
+    """Insert a provenance note as the second cell of an executed notebook (in place)."""
+    import nbformat
+
+    env = environment()
+    shown = ", ".join(f"`{k}={v!r}`" for k, v in sorted(parameters.items()))
+    text = "\n".join([
+        ":::{admonition} How this page was produced",
+        ":class: note",
+        f"Executed under the **{profile}** profile on {env['utc']}: {env['device']}, "
+        f"torch {env['torch']}, commit `{env['git_commit']}`.",
+        f"Data: {data_label(parameters.get('data_root'))}.",
+        f"Injected parameters: {shown or 'none'}.",
+        "Numbers on this page come from this run; the paper's numbers are always labelled as the paper's.",
+        ":::",
+    ])
+    cell = nbformat.v4.new_markdown_cell(text)
+    cell.metadata["tags"] = ["provenance"]
+    notebook.cells.insert(1 if notebook.cells else 0, cell)
