@@ -89,13 +89,20 @@ class TrainConfig:
             "lr_step": self.lr_step >= 1,
             "val_every": self.val_every >= 0,
             "log_every": self.log_every >= 1,
-            "ckpt_every": self.ckpt_every >= 1,
+            "ckpt_every (>= 1)": self.ckpt_every >= 1,
             "ema": 0.0 <= self.ema < 1.0,
             "grad_clip": self.grad_clip >= 0,
+            # rows, validations and checkpoints fall on the same grid, so a resume restarts a clean row
+            "ckpt_every": self.ckpt_every % self.log_every == 0 if self.log_every >= 1 else False,
+            "val_every": self.val_every % self.log_every == 0 if self.log_every >= 1 else False,
         }
-        for name, ok in checks.items():
+        for what, ok in checks.items():
             if not ok:
-                raise ValueError(f"TrainConfig.{name}={getattr(self, name)!r} is not valid")
+                name = what.split(" ")[0]
+                raise ValueError(f"TrainConfig.{name}={getattr(self, name)!r} is not valid"
+                                 f" (log_every={self.log_every}; ckpt_every and val_every must be multiples of it)"
+                                 if name in ("ckpt_every", "val_every") else
+                                 f"TrainConfig.{name}={getattr(self, name)!r} is not valid")
         object.__setattr__(self, "betas", tuple(self.betas))
 
     def to_dict(self) -> dict[str, Any]:

@@ -125,28 +125,43 @@ class EncoderDecoder(nn.Module):
 
 
 @torch.no_grad()
-def accumulated_receptive_fields(endec: EncoderDecoder, size: int = 65) -> list[int]:
-    """Measure the accumulated receptive field after every layer by impulse response.
+def accumulated_receptive_fields(endec: EncoderDecoder, size: int = 65, start: str = "input") -> list[int]:
+    """Measure the receptive field after every layer by impulse response.
 
     A copy of ``endec`` with all weights set to 1 and biases to 0 (so no ReLU
     cuts the support) is fed a unit impulse at the centre of a ``size`` x
     ``size`` float64 image; the width of the non-zero support of each stage's
     output is that stage's receptive field (3x3 kernels are symmetric, so the
-    forward support equals the backward one). Only meaningful for the
-    full-resolution types.
+    forward support equals the backward one).
+
+    Args:
+        endec: a full-resolution encoder-decoder ("diendec" or "convendec").
+        size: side of the probe image (must exceed the largest field).
+        start: "input" (accumulated from the DiEnDec input: 2d widths,
+            encoder then decoder) or "decoder" (the decoder on its own: d widths).
 
     Returns:
-        2d widths: encoder stages then decoder stages (the gate adds nothing).
+        The widths, in layer order (the 1x1 gate adds nothing).
     """
     if endec.kind == "hgendec":
         raise ValueError("impulse-response widths are defined here for full-resolution types only")
+    if start not in ("input", "decoder"):
+        raise ValueError(f"start must be 'input' or 'decoder', got {start!r}")
     probe = copy.deepcopy(endec).double()
     for name, p in probe.named_parameters():
         p.fill_(1.0 if name.endswith("weight") else 0.0)
-    x = torch.zeros(1, endec.in_channels, size, size, dtype=torch.float64)
+    width = endec.in_channels * (2**endec.half_depth if start == "decoder" else 1)
+    x = torch.zeros(1, width, size, size, dtype=torch.float64)
     x[..., size // 2, size // 2] = 1.0
+    if start == "input":
+        maps = probe.stages(x)[:-1]
+    else:
+        maps = []
+        for conv in probe.decoder:
+            x = conv(x)
+            maps.append(x)
     widths = []
-    for s in probe.stages(x)[:-1]:
+    for s in maps:
         row = s.abs().sum(dim=(0, 1, 2)) > 0  # (W,) columns touched by the impulse
         idx = torch.nonzero(row).flatten()
         if idx.numel() and (idx[0] == 0 or idx[-1] == size - 1):

@@ -24,6 +24,9 @@ Other conventions circulate; each is a named :class:`Protocol` in
                    ``torch.nn.functional.interpolate`` bicubic, as training
                    code that skips MATLAB LR does (a data-side convention:
                    :mod:`defian.benchmarks` honours ``Protocol.lr_method``).
+``released``       what the authors' ``main.py`` computes: LR made on the fly by
+                   a float32 port of MATLAB's bicubic and never rounded to
+                   uint8, Y from the quantised SR without rounding.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from skimage.metrics import structural_similarity
 
-__all__ = ["PROTOCOLS", "Protocol", "psnr", "rgb_to_y", "ssim", "prepare"]
+__all__ = ["PROTOCOLS", "Protocol", "prepare", "psnr", "psnr_ssim", "rgb_to_y", "ssim"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ PROTOCOLS: dict[str, Protocol] = {
     "rgb": Protocol("rgb", channel="rgb"),
     "shave-scale+6": Protocol("shave-scale+6", extra_shave=6),
     "torch-lr": Protocol("torch-lr", lr_method="torch"),
+    "released": Protocol("released", round_y=False, lr_method="matlab-float"),
 }
 PAPER = PROTOCOLS["paper"]
 
@@ -80,8 +84,9 @@ def rgb_to_y(img: np.ndarray, rounded: bool = True) -> np.ndarray:
     Returns:
         ``(H, W)`` uint8 (``rounded``) or float64, in ``[16, 235]``.
     """
-    rgb = np.asarray(img, dtype=np.float64)
-    y = 16.0 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]) / 255.0
+    rgb = np.asarray(img)
+    # one (H*W, 3) @ (3,) product: R, G, B terms summed in this order, then / 255
+    y = 16.0 + (rgb.reshape(-1, 3) @ np.array([65.481, 128.553, 24.966])).reshape(rgb.shape[:-1]) / 255.0
     return np.floor(y + 0.5).astype(np.uint8) if rounded else y
 
 
@@ -140,9 +145,7 @@ def psnr(sr: np.ndarray, hr: np.ndarray, scale: int, protocol: Protocol = PAPER)
     Returns:
         PSNR in dB (``inf`` for identical images).
     """
-    a, b = prepare(sr, hr, scale, protocol)
-    mse = float(np.mean((a - b) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
+    return _psnr(*prepare(sr, hr, scale, protocol))
 
 
 def ssim(sr: np.ndarray, hr: np.ndarray, scale: int, protocol: Protocol = PAPER) -> float:
@@ -161,8 +164,24 @@ def ssim(sr: np.ndarray, hr: np.ndarray, scale: int, protocol: Protocol = PAPER)
     Returns:
         SSIM in ``[-1, 1]``.
     """
+    return _ssim(*prepare(sr, hr, scale, protocol))
+
+
+def psnr_ssim(sr: np.ndarray, hr: np.ndarray, scale: int, protocol: Protocol = PAPER) -> tuple[float, float]:
+    """Both metrics of one pair, converting and cropping once; see :func:`psnr`, :func:`ssim`."""
     a, b = prepare(sr, hr, scale, protocol)
-    kw = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, K1=0.01, K2=0.03, data_range=255.0)
+    return _psnr(a, b), _ssim(a, b)
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a - b) ** 2))
+    return float("inf") if mse == 0 else float(10.0 * np.log10(255.0**2 / mse))
+
+
+_SSIM_SETTINGS = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, K1=0.01, K2=0.03, data_range=255.0)
+
+
+def _ssim(a: np.ndarray, b: np.ndarray) -> float:
     if a.ndim == 3:
-        return float(np.mean([structural_similarity(a[..., c], b[..., c], **kw) for c in range(3)]))
-    return float(structural_similarity(a, b, **kw))
+        return float(np.mean([structural_similarity(a[..., c], b[..., c], **_SSIM_SETTINGS) for c in range(3)]))
+    return float(structural_similarity(a, b, **_SSIM_SETTINGS))

@@ -37,10 +37,16 @@ class Profile:
     seed: int = 0
 
     # --- Hessian filtering (notebooks 01-02) ---
+    hessian_samples: int = 200_000  # random 2x2 matrices checked against eigvalsh (notebook 02)
+    hessian_bench_quick: bool = True  # benchmarks/bench_mshf.py --quick: a small tensor, a check only
+    hessian_bench_rounds: int = 2  # interleaved timing rounds, minimum taken (benchmark and Fig. 12)
+    hessian_fig12_max_size: int = 4  # Fig. 12 spatial sweep 1, 2, 4, ... up to this (paper: 8)
+    hessian_loop_max_pixels: int = 64  # per-pixel solver loop (Eq. 24) only up to C*H*W pixels
 
     # --- model and complexity (notebooks 03-04) ---
 
     # --- data and protocol (notebook 05) ---
+    compare_sets: str = "Set5,Set14"  # sets scored under the alternative LR/metric conventions ("" = all present)
 
     # --- training (notebooks 06-07) ---
 
@@ -58,9 +64,16 @@ def _chain(*steps: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 # Each section: the smoke values, then only what cpu, short and full change.
 _COMMON = _chain({}, {}, {}, {})
-_HESSIAN = _chain({}, {}, {}, {})
+_HESSIAN = _chain(  # smoke: seconds; cpu and up: the full benchmark and Fig. 12 sweep
+    {"hessian_samples": 200_000, "hessian_bench_quick": True, "hessian_bench_rounds": 2,
+     "hessian_fig12_max_size": 4, "hessian_loop_max_pixels": 64},
+    {"hessian_samples": 2_000_000, "hessian_bench_quick": False, "hessian_bench_rounds": 10,
+     "hessian_fig12_max_size": 32, "hessian_loop_max_pixels": 1024},
+    {},
+    {},
+)
 _MODEL = _chain({}, {}, {}, {})
-_DATA = _chain({}, {}, {}, {})
+_DATA = _chain({"compare_sets": "Set5,Set14"}, {"compare_sets": ""}, {}, {})  # smoke: two small sets
 _TRAINING = _chain({}, {}, {}, {})
 _TABLES = _chain({}, {}, {}, {})
 

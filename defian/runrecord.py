@@ -69,7 +69,9 @@ def run_name(config: dict[str, Any], data_label: str) -> str:
         e.g. ``defian_s_x2_N2M4_embedded_3k_B8P24_cpu_s0`` (``-bf16`` etc. appended when
         the precision is not fp32).
     """
-    sw = "".join(f"{_SWITCH_LETTERS.get(k, k)}{_short(v)}" for k, v in sorted(config["switches"].items()))
+    switches = config["switches"]
+    order = [k for k in _SWITCH_LETTERS if k in switches] + sorted(k for k in switches if k not in _SWITCH_LETTERS)
+    sw = "".join(f"{_SWITCH_LETTERS.get(k, k)}{_short(switches[k])}" for k in order)
     updates = config["updates"]
     n = f"{updates // 1000}k" if updates >= 1000 and updates % 1000 == 0 else str(updates)
     parts = [config["model"], f"x{config['scale']}", sw, data_label, n,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import itertools
 import math
 import sys
 import time
@@ -34,9 +35,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Sampler
 
-from defian import checkpoint, config as config_mod, distributed, provenance, runrecord
+from defian import checkpoint, distributed, paths, provenance, runrecord
+from defian import config as config_mod
 from defian.config import TrainConfig
 
 
@@ -45,59 +47,59 @@ class NonFiniteError(RuntimeError):
 
 
 # --- data: the sample stream -------------------------------------------------------------------
-class PatchStream(Sampler[int]):
-    """Infinite stream positions this rank consumes, from update ``start`` on.
+class RankSampler(Sampler[tuple[int, int]]):
+    """The (epoch, item) keys this rank consumes, from update ``start`` on (endless).
 
-    Update ``u`` takes global positions ``u*batch + r``, ``u*batch + r + W``, ...
-    (rank ``r`` of ``W``): DistributedSampler's strided split of each global batch.
+    Global stream position ``k`` is :class:`defian.data.TrainSampler`'s key ``k``;
+    update ``u`` takes positions ``u*batch ... u*batch + batch - 1`` and rank ``r`` of
+    ``W`` takes those with ``k % W == r`` (DistributedSampler's strided split).
     """
 
-    def __init__(self, batch: int, start: int, ctx: distributed.DistContext) -> None:
-        self.batch, self.start, self.offsets = batch, start, list(distributed.rank_slice(batch, ctx))
+    def __init__(self, n: int, seed: int, batch: int, start: int, ctx: distributed.DistContext) -> None:
+        distributed.rank_slice(batch, ctx)  # checks that W divides the batch
+        self.n, self.seed, self.position, self.rank, self.world = n, seed, start * batch, ctx.rank, ctx.world_size
 
-    def __iter__(self) -> Iterator[int]:
-        u = self.start
-        while True:
-            for j in self.offsets:
-                yield u * self.batch + j
-            u += 1
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        from defian.data import TrainSampler
 
-
-class StreamSet(Dataset):
-    """Maps a stream position to an (lr, hr) training pair of :class:`defian.data.TrainSet`."""
-
-    def __init__(self, base: Any, seed: int) -> None:
-        self.base, self.seed, self.n = base, seed, len(base)
-        self._perm: tuple[int, torch.Tensor] | None = None
-
-    def __len__(self) -> int:  # the stream is infinite; DataLoader only needs the sampler
-        return sys.maxsize
-
-    def __getitem__(self, position: int) -> tuple[torch.Tensor, torch.Tensor]:
-        epoch, k = divmod(position, self.n)
-        if self._perm is None or self._perm[0] != epoch:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._perm = (epoch, torch.randperm(self.n, generator=g))
-        return self.base.pair(epoch, int(self._perm[1][k]))
+        return itertools.islice(iter(TrainSampler(self.n, self.seed, start=self.position)), self.rank, None,
+                                self.world)
 
 
 def _train_set(cfg: TrainConfig) -> tuple[Any, str]:
-    """The training set and its short label for the run name."""
+    """The training set (defian.data) and a short label of its data for the run name."""
     from defian import data
 
-    ts = data.TrainSet(scale=cfg.scale, patch=cfg.patch, augment=cfg.augment, seed=cfg.seed,
-                       data_root=cfg.data_root or None)
-    return ts, ts.label
+    ts, desc = data.build_trainset(cfg.data_root or None, cfg.scale, cfg.patch, cfg.seed, augment=cfg.augment)
+    if desc.startswith("embedded"):
+        return ts, "embedded"
+    if desc.startswith("DIV2K"):
+        return ts, "div2k"
+    return ts, f"{desc.split(' ')[0].strip('/')}{len(ts)}"  # e.g. train291 for train/T91 + train/BSDS200
 
 
 def _val_pairs(cfg: TrainConfig) -> list[tuple[torch.Tensor, np.ndarray]]:
-    """Validation images as (LR float (1, 3, h, w) in [0, 1], HR uint8 (H, W, 3))."""
-    from defian import data
+    """Validation images: (LR float (1, 3, h, w) in [0, 1], HR uint8 (H, W[, 3]) as stored).
 
-    pairs = data.validation_pairs(cfg.val_set, cfg.scale, n=cfg.val_images, crop=cfg.val_crop,
-                                  data_root=cfg.data_root or None)
-    return [(torch.from_numpy(np.ascontiguousarray(lr)).permute(2, 0, 1)[None].float() / 255, hr)
-            for lr, hr in pairs]
+    The first ``val_images`` files of ``val_set`` under the data root
+    (:func:`defian.benchmarks.find_set`), or the embedded test photographs without
+    one; HR mod-cropped, centre-cropped to ``val_crop`` when set, LR by MATLAB
+    bicubic (:func:`defian.benchmarks.downscale`), as the paper's protocol.
+    """
+    from defian import benchmarks, data
+
+    root = paths.data_root(cfg.data_root or None)
+    files = benchmarks.find_set(root, cfg.val_set)[0] if root is not None else data.embedded_images("test")
+    pairs = []
+    for f in files[: cfg.val_images]:
+        hr = data.mod_crop(data.load_image(f), cfg.scale)
+        if cfg.val_crop:
+            c = min(cfg.val_crop, *hr.shape[:2]) // cfg.scale * cfg.scale
+            y, x = (hr.shape[0] - c) // 2, (hr.shape[1] - c) // 2
+            hr = np.ascontiguousarray(hr[y : y + c, x : x + c])
+        pair = benchmarks.Pair(f.stem, hr, benchmarks.downscale(hr, cfg.scale))
+        pairs.append((pair.lr_tensor(), hr))
+    return pairs
 
 
 # --- pieces of a run ---------------------------------------------------------------------------
@@ -116,6 +118,30 @@ def validate(model: nn.Module, pairs: list[tuple[torch.Tensor, np.ndarray]], sca
         scores.append(metrics.psnr(sr8, hr, scale))
     model.train(was_training)
     return float(np.mean(scores))
+
+
+def forward_backward(net: nn.Module, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                     params: list[nn.Parameter], lr_b: torch.Tensor, hr_b: torch.Tensor,
+                     amp: torch.dtype | None, grad_clip: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """One update up to the optimizer step: forward, Eq. (23) loss, backward, unscale, clip.
+
+    Args:
+        lr_b: (b, 3, p, p) LR patches in [0, 1]; hr_b: (b, 3, s*p, s*p) HR patches.
+        amp: autocast dtype (bf16/fp16) or None for fp32.
+        grad_clip: max global gradient norm; 0 = no clipping (the norm is still returned).
+
+    Returns:
+        (loss, gradient norm), 0-d tensors; the caller checks them before ``scaler.step``.
+    """
+    device = lr_b.device.type
+    with torch.autocast(device, dtype=amp or torch.float32, enabled=amp is not None):
+        sr = net(lr_b)  # (b, 3, s*p, s*p)
+    loss = F.l1_loss(sr.float(), hr_b)  # Eq. (23), averaged over pixels (released code's L1Loss)
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(opt)
+    gnorm = nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else math.inf)
+    return loss, gnorm
 
 
 def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.StepLR:
@@ -182,3 +208,195 @@ def _tensorboard(cfg: TrainConfig, run_dir: Path) -> Any:
         print("defian train: --tensorboard ignored: TensorBoard is not installed", file=sys.stderr)
         return None
     return SummaryWriter(str(run_dir / "tensorboard"))
+
+
+# --- the run -----------------------------------------------------------------------------------
+#: Fields that may change when a run is resumed (they do not change the numbers).
+RUNTIME_FIELDS = ("workers", "progress", "tensorboard", "device", "compile")
+
+
+def _same_run(saved: dict[str, Any], cfg: TrainConfig, where: Path) -> None:
+    now = cfg.to_dict()
+    diff = sorted(k for k in now if k not in RUNTIME_FIELDS and saved.get(k) != now.get(k))
+    if diff:
+        shown = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in diff)
+        raise ValueError(f"{str(where)!r} belongs to a run with other settings ({shown}); "
+                         "pass restart=True (--restart) or another name (--name)")
+
+
+@torch.no_grad()
+def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model, for parameters; buffers are copied."""
+    e_p = [p for p in ema.parameters()]
+    torch._foreach_lerp_(e_p, [p.detach() for p in model.parameters()], 1.0 - decay)
+    for be, bm in zip(ema.buffers(), model.buffers(), strict=True):
+        be.copy_(bm)
+
+
+def train(cfg: TrainConfig, runs_root: str | Path, *, name: str | None = None,
+          restart: bool = False) -> runrecord.Run | None:
+    """Train ``cfg`` and write its run record under ``runs_root``; resume if it has a checkpoint.
+
+    Implements Eq. (23) with Adam and the step-halved learning rate of Sec. IV-B2.
+
+    Args:
+        cfg: The run's settings (e.g. ``defian.config.schedule("cpu", model="rcan_s")``).
+        runs_root: Folder of run records (``defian.runrecord.runs_root(profile)``).
+        name: Run directory name; default :func:`defian.runrecord.run_name` of the settings.
+        restart: Discard an existing checkpoint and metrics of the same run.
+
+    Returns:
+        The finished run record (rank 0), ``None`` on other ranks. A run whose record
+        already says "finished" with the same settings is returned without training.
+
+    Raises:
+        NonFiniteError: a non-finite loss or gradient at some update (message names it).
+    """
+    from tqdm.auto import tqdm
+
+    ctx = distributed.setup(cfg.device)
+    allocator = distributed.preloaded_allocator()
+    if ctx.device.type == "cpu" and allocator == "glibc" and distributed.tune_glibc_malloc():
+        allocator = "glibc+mallopt"
+    if cfg.precision == "fp16" and ctx.device.type != "cuda":
+        raise ValueError("precision='fp16' needs CUDA (GradScaler); use 'bf16' on CPU")
+    cuda = ctx.device.type == "cuda"
+    torch.backends.cudnn.benchmark = cuda
+    train_set, label = _train_set(cfg)
+    run_dir = Path(runs_root) / (name or runrecord.run_name(cfg.to_dict(), label))
+    record, last = runrecord.RunRecord(run_dir), run_dir / "last.pt"
+    if not restart and (run_dir / "summary.json").is_file():
+        done = runrecord.read(run_dir)
+        _same_run(done.config, cfg, run_dir)
+        if done.summary and done.summary.get("status") == "finished":
+            return done if ctx.is_main else None
+    model = _build(cfg, ctx.device)
+    ema = copy.deepcopy(model).requires_grad_(False).eval() if cfg.ema > 0 else None
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
+    st = _State(model, opt, _scheduler(opt, cfg), torch.amp.GradScaler(ctx.device.type,
+                enabled=cfg.precision == "fp16"), ema)
+    if last.is_file() and not restart:
+        ckpt = checkpoint.load(last)
+        _same_run(ckpt["config"], cfg, last)
+        st.restore(ckpt)
+    elif restart and ctx.is_main:
+        for f in ("last.pt", "best.pt", "metrics.csv", "summary.json"):
+            (run_dir / f).unlink(missing_ok=True)
+    start_update = st.update
+    if ctx.is_main:
+        record.start(cfg.to_dict(), environment(cfg, ctx, allocator))
+        record.truncate(st.update)
+    net: nn.Module = model
+    if ctx.distributed:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[ctx.device.index] if cuda else None)
+    if cfg.compile:
+        net = torch.compile(net)
+    loader = DataLoader(train_set, batch_size=cfg.batch // ctx.world_size,
+                        sampler=RankSampler(len(train_set), cfg.seed, cfg.batch, st.update, ctx), num_workers=cfg.workers,
+                        pin_memory=cuda, generator=torch.Generator().manual_seed(cfg.seed))
+    val = _val_pairs(cfg) if ctx.is_main and cfg.val_every else []
+    amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
+    tb = _tensorboard(cfg, run_dir) if ctx.is_main else None
+    bar = tqdm(total=cfg.updates, initial=st.update, disable=not (cfg.progress and ctx.is_main),
+               desc=run_dir.name, dynamic_ncols=True)
+    window_loss, window_n, t_window = 0.0, 0, time.perf_counter()
+    t_start, last_val = time.perf_counter(), None
+    batches = iter(loader)
+    try:
+        while st.update < cfg.updates:
+            lr_b, hr_b = next(batches)  # (B/W, 3, p, p), (B/W, 3, s*p, s*p) in [0, 1]
+            lr_b, hr_b = lr_b.to(ctx.device, non_blocking=True), hr_b.to(ctx.device, non_blocking=True)
+            if cuda and cfg.channels_last:
+                lr_b = lr_b.contiguous(memory_format=torch.channels_last)
+            loss, gnorm = forward_backward(net, opt, st.scaler, params, lr_b, hr_b, amp, cfg.grad_clip)
+            gloss = float(distributed.mean_over_ranks(loss.detach(), ctx))
+            # fp16: an inf gradient is the scaler's business (it skips the step); otherwise stop.
+            if not math.isfinite(gloss) or (amp is not torch.float16 and not math.isfinite(float(gnorm))):
+                where = (f"last good checkpoint {str(last)!r} (update {checkpoint.load(last)['update']})"
+                         if last.is_file() else "no checkpoint was written yet")
+                raise NonFiniteError(f"update {st.update + 1}: non-finite loss ({gloss}) or gradient norm "
+                                     f"({float(gnorm)}); stopped before the optimizer step; {where}")
+            st.scaler.step(opt)
+            st.scaler.update()
+            lr_now = st.sched.get_last_lr()[0]
+            st.sched.step()
+            if ema is not None:
+                _ema_update(ema, model, cfg.ema)
+            st.update += 1
+            window_loss, window_n = window_loss + gloss, window_n + 1
+            bar.update(1)
+            end = st.update == cfg.updates
+            if not (st.update % cfg.log_every == 0 or end):
+                continue
+            sps = window_n * cfg.batch / (time.perf_counter() - t_window)
+            bar.set_postfix(loss=f"{window_loss / window_n:.4f}", lr=f"{lr_now:.2e}", sps=f"{sps:.1f}")
+            if ctx.is_main:
+                v = None
+                if val and (st.update % cfg.val_every == 0 or end):
+                    v = last_val = validate(ema if ema is not None else model, val, cfg.scale, ctx.device)
+                record.append(st.update, window_loss / window_n, lr_now, v, sps)
+                if tb is not None:
+                    tb.add_scalar("train/loss", window_loss / window_n, st.update)
+                    if v is not None:
+                        tb.add_scalar("val/psnr", v, st.update)
+                better = v is not None and (st.best["val_psnr"] is None or v > st.best["val_psnr"])
+                if better:
+                    st.best = {"val_psnr": v, "update": st.update}
+                if st.update % cfg.ckpt_every == 0 or end or better:
+                    ck = st.checkpoint(cfg)
+                    checkpoint.save(last, ck)
+                    if better:
+                        checkpoint.save(run_dir / "best.pt", ck)
+            window_loss, window_n, t_window = 0.0, 0, time.perf_counter()
+    except NonFiniteError as err:
+        if ctx.is_main:
+            record.finish({"status": "diverged", "updates": st.update, "message": str(err)})
+        raise
+    finally:
+        bar.close()
+        if tb is not None:
+            tb.close()
+    if not ctx.is_main:
+        return None
+    rows = runrecord.read_metrics(run_dir)
+    wall = time.perf_counter() - t_start
+    record.finish({
+        "status": "finished", "updates": st.update, "final_loss": rows[-1]["loss"] if rows else None,
+        "best_val_psnr": st.best["val_psnr"], "best_update": st.best["update"], "final_val_psnr": last_val,
+        "wall_s": wall, "resumed_from": start_update,
+        "samples_per_s": (st.update - start_update) * cfg.batch / wall if wall > 0 else None,
+        "params": sum(p.numel() for p in model.parameters()), "message": "",
+    })
+    return runrecord.read(run_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``defian train [--schedule NAME] [--FIELD VALUE ...] [--runs-root DIR] [--restart]``."""
+    parser = argparse.ArgumentParser(prog="defian train", description="Train a model (Sec. IV-B2) and write a "
+                                     "run record; resumes from the run's last.pt when there is one.")
+    config_mod.add_arguments(parser)
+    parser.add_argument("--runs-root", default=None,
+                        help="folder of run records (default: _build/runs for --schedule smoke, else results/runs)")
+    parser.add_argument("--name", default=None, help="run directory name (default: named after the settings)")
+    parser.add_argument("--restart", action="store_true", help="discard the run's checkpoint and metrics")
+    args = parser.parse_args(argv)
+    try:
+        cfg = config_mod.from_arguments(args)
+    except (ValueError, TypeError) as err:
+        parser.error(str(err))
+    root = args.runs_root or runrecord.runs_root("smoke" if cfg.schedule == "smoke" else cfg.schedule)
+    try:
+        run = train(cfg, root, name=args.name, restart=args.restart)
+    except NonFiniteError as err:
+        print(f"defian train: {err}", file=sys.stderr)
+        return 3
+    finally:
+        distributed.cleanup()
+    if run is not None:
+        print(run.dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

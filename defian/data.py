@@ -1,0 +1,375 @@
+"""Training data of the paper (Sec. IV-A1): HR/LR pairs, 48x48 LR patches, augmentation.
+
+The paper trains on the 800 DIV2K training images, LR made by bicubic
+downscaling (MATLAB's, :mod:`defian.imresize`), with 48x48 RGB LR patches and
+the aligned 48s x 48s HR patches, "random horizontal and vertical flips and 90
+rotations", and "the mean RGB value of the training sets" subtracted.
+
+Sources, tried in this order under a data root (:func:`find_training_images`):
+``DIV2K_train_HR/`` (also ``DIV2K/DIV2K_train_HR/``), ``train/`` (every image
+below it: the 291 set ``train/T91`` + ``train/BSDS200`` of the dev data), and
+the root itself when it holds images. Without a data root, the *embedded
+default* serves: :data:`EMBEDDED_TRAIN` / :data:`EMBEDDED_TEST`, colour
+photographs shipped inside the scikit-image wheel (no download).
+
+Images (:func:`load_image`): 8-bit grey and RGB are read as they are; palette
+images are expanded through their palette; bilevel ('1') becomes 0/255 grey;
+an alpha channel that is fully opaque is dropped; a translucent alpha, 16- or
+32-bit samples and CMYK are refused with the reason (convert them yourself:
+the protocol is defined on 8-bit RGB). A corrupt or truncated file raises
+:class:`ImageError` naming it. Training replicates a grey image to RGB.
+
+LR images are made once by :func:`defian.imresize.imresize` and cached as PNG
+(:func:`cached_lr`) under ``<root>/cache/`` (or :data:`defian.paths.CACHE`
+for the embedded data, or when the root is read-only), in a folder named
+after the method and its version (:data:`LR_METHOD`), written atomically:
+a cache made by another method is never picked up. Nothing else is written
+into a data folder. Determinism: sample ``(epoch, i)`` of
+:class:`TrainSet` uses image ``i`` and a generator seeded with
+``(seed, epoch, i)`` for the patch position and the augmentation, so it is a
+pure function of those three numbers, whatever the worker or batch layout.
+:class:`TrainSampler` orders the samples (a permutation per epoch, seeded with
+``(seed, epoch)``) and resumes at any global sample position.
+
+The model normalises its input itself (model input is RGB in [0, 1]); this
+module returns [0, 1] tensors and exposes the constants: :func:`rgb_mean`
+(the paper's "mean RGB value of the training set"), :data:`DIV2K_MEAN` and the
+released code's ImageNet mean/std (:data:`NORMALISATIONS`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from defian import paths
+from defian.imresize import imresize
+
+__all__ = [
+    "DIV2K_MEAN", "EMBEDDED_TEST", "EMBEDDED_TRAIN", "IMAGE_SUFFIXES", "ImageError", "NORMALISATIONS",
+    "Normalisation", "TrainSampler", "TrainSet", "build_trainset", "embedded_images", "find_training_images",
+    "LR_METHOD", "cache_root", "cached_lr", "load_image", "mod_crop", "rgb_mean", "to_rgb",
+]
+
+IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".ppm", ".pgm")
+
+#: scikit-image's bundled colour photographs (files inside the wheel): train on six...
+EMBEDDED_TRAIN = ("coffee.png", "rocket.jpg", "hubble_deep_field.jpg", "ihc.png", "motorcycle_left.png", "retina.jpg")
+#: ... and test on four (``camera`` is grey, like Set14's ``bridge``).
+EMBEDDED_TEST = ("astronaut.png", "chelsea.png", "camera.png", "coins.png")
+
+
+class ImageError(ValueError):
+    """An image file that cannot be read or is outside the supported formats."""
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """Input normalisation ``(x - mean) / std`` applied inside the model, x in [0, 1]."""
+
+    name: str
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+
+#: Mean RGB of the DIV2K training HR images, as used by EDSR/RCAN (in [0, 1]).
+DIV2K_MEAN = (0.4488, 0.4371, 0.4040)
+NORMALISATIONS: dict[str, Normalisation] = {
+    # paper Sec. IV-A1: "subtracting the mean RGB value of the training sets" (DIV2K default)
+    "paper": Normalisation("paper", DIV2K_MEAN),
+    # released code main.py: torchvision Normalize with ImageNet mean and std
+    "released": Normalisation("released", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+}
+
+
+def _png_bit_depth(path: Path) -> int | None:
+    with open(path, "rb") as f:
+        head = f.read(26)
+    return head[24] if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 25 else None
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read an 8-bit image as uint8 ``(H, W)`` (grey) or ``(H, W, 3)`` (RGB).
+
+    Raises:
+        ImageError: Unreadable/truncated file, or a refused format; the message
+            names the file and the reason.
+    """
+    path = Path(path)
+    if _png_bit_depth(path) == 16:  # PIL would silently keep only the high byte of 16-bit RGB
+        raise ImageError(f"{path}: 16-bit PNG refused; convert to 8-bit first (round(v / 257))")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode, info = im.mode, dict(im.info)
+            if mode == "P":
+                im = im.convert("RGBA" if "transparency" in info else "RGB")
+            elif mode == "1":
+                im = im.convert("L")
+            arr = np.asarray(im)
+            mode = im.mode
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
+        raise ImageError(f"cannot read image {path}: {err}") from err
+    if mode in ("RGBA", "LA"):
+        if arr[..., -1].min() < 255:
+            raise ImageError(f"{path}: translucent alpha channel refused; flatten it onto a background first")
+        arr = arr[..., :-1] if mode == "RGBA" else arr[..., 0]
+    elif mode not in ("L", "RGB"):
+        raise ImageError(f"{path}: image mode {mode!r} refused; the protocol needs 8-bit grey or RGB")
+    return np.ascontiguousarray(arr, dtype=np.uint8)
+
+
+def to_rgb(img: np.ndarray) -> np.ndarray:
+    """Replicate a grey ``(H, W)`` image to ``(H, W, 3)``; RGB passes through."""
+    return np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img
+
+
+def mod_crop(img: np.ndarray, scale: int) -> np.ndarray:
+    """Crop the bottom/right so height and width are multiples of ``scale``."""
+    h, w = img.shape[:2]
+    return img[: h - h % scale, : w - w % scale]
+
+
+#: Names the LR-making method in the cache path; bump the version if imresize changes.
+LR_METHOD = "matlab-bicubic-v1"
+
+
+def cache_root(root: str | Path) -> Path:
+    """LR cache folder of a data root: ``<root>/cache``, or under :data:`paths.CACHE` if read-only."""
+    root = Path(root)
+    cache = root / "cache"
+    if os.access(cache if cache.is_dir() else root, os.W_OK):
+        return cache
+    digest = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
+    warnings.warn(f"data root {root} is read-only; caching LR images under {paths.CACHE}", stacklevel=2)
+    return paths.CACHE / "lr" / digest
+
+
+def cached_lr(hr_path: str | Path, name: str, scale: int, cache_dir: str | Path) -> Path:
+    """Path of the cached LR image of ``hr_path``, made now if missing.
+
+    LR = ``imresize(mod_crop(hr, scale), 1 / scale)`` (grey stays grey), saved
+    as ``<cache_dir>/<LR_METHOD>/X<scale>/<name>.png`` via a temporary file
+    and ``os.replace``, so a crash never leaves a partial file. A cached file
+    whose size does not match the HR image is made again (the HR changed).
+    """
+    out = Path(cache_dir) / LR_METHOD / f"X{scale}" / Path(name).with_suffix(".png")
+    if out.is_file():
+        with Image.open(hr_path) as im_hr, Image.open(out) as im_lr:
+            (w, h), lr_size = im_hr.size, im_lr.size
+        if lr_size == (w // scale, h // scale):
+            return out
+    hr = mod_crop(load_image(hr_path), scale)
+    lr = imresize(hr, 1.0 / scale)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".png", dir=out.parent)
+    os.close(fd)
+    try:
+        Image.fromarray(lr).save(tmp, format="PNG")
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def _images_in(folder: Path, recursive: bool) -> list[Path]:
+    pattern = "**/*" if recursive else "*"
+    return sorted(p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+TRAIN_LAYOUTS = ("DIV2K_train_HR/", "DIV2K/DIV2K_train_HR/", "train/ (any images below it, e.g. T91 + BSDS200)",
+                 "<root>/*.png|bmp|jpg (a flat folder of HR images)")
+
+
+def find_training_images(root: str | Path, split: str = "train") -> tuple[list[Path], str]:
+    """HR training (or DIV2K validation) images under a data root.
+
+    Args:
+        root: The data root.
+        split: ``"train"`` or ``"valid"`` (DIV2K ``0801..0900``; only DIV2K has it).
+
+    Returns:
+        ``(paths, description)``, description naming the layout found.
+
+    Raises:
+        FileNotFoundError: Nothing found; the message lists the layouts tried.
+    """
+    root = Path(root)
+    d = "valid" if split == "valid" else "train"
+    for sub in (f"DIV2K_{d}_HR", f"DIV2K/DIV2K_{d}_HR"):
+        if (root / sub).is_dir() and (found := _images_in(root / sub, False)):
+            return found, f"DIV2K {d} ({sub}, {len(found)} images)"
+    if split == "train":
+        if (root / "train").is_dir() and (found := _images_in(root / "train", True)):
+            names = sorted({p.relative_to(root / "train").parts[0] for p in found})
+            return found, f"train/ ({' + '.join(names)}, {len(found)} images)"
+        if found := _images_in(root, False):
+            return found, f"flat folder {root} ({len(found)} images)"
+    tried = TRAIN_LAYOUTS if split == "train" else TRAIN_LAYOUTS[:2]
+    raise FileNotFoundError(f"no {split} images under {root}; looked for: " + ", ".join(tried))
+
+
+def embedded_images(split: str = "train") -> list[Path]:
+    """The embedded default data: files of scikit-image's bundled photographs."""
+    import skimage.data
+
+    folder = Path(skimage.data.__file__).parent
+    names = EMBEDDED_TRAIN if split == "train" else EMBEDDED_TEST
+    files = [folder / n for n in names]
+    if missing := [str(f) for f in files if not f.is_file()]:
+        raise FileNotFoundError(f"embedded default images missing from scikit-image: {missing}")
+    return files
+
+
+def rgb_mean(images: Sequence[str | Path] | TrainSet) -> tuple[float, float, float]:
+    """Mean RGB of HR training images in [0, 1], weighted by pixel count (paper Sec. IV-A1)."""
+    files = images.hr_paths if isinstance(images, TrainSet) else list(images)
+    total, count = np.zeros(3), 0
+    for f in files:
+        img = to_rgb(load_image(f)).reshape(-1, 3)
+        total += img.sum(axis=0, dtype=np.float64)
+        count += img.shape[0]
+    return tuple(float(v) for v in total / count / 255.0)  # type: ignore[return-value]
+
+
+class TrainSet(torch.utils.data.Dataset):
+    """Random aligned LR/HR patch pairs with dihedral augmentation.
+
+    Args:
+        hr_paths: HR image files.
+        scale: Upscaling factor ``s``.
+        patch: LR patch size (paper: 48); the HR patch is ``s * patch``.
+        seed: Seed of the patch positions and augmentations.
+        cache_dir: Folder of the LR cache (see :func:`cached_lr`).
+        names: Relative names of the images in the cache (default: file names).
+        augment: Random flips and 90-degree rotations (paper Sec. IV-A1).
+        in_memory: Hold all decoded images in RAM (default: when they fit in 2 GB).
+
+    Items: ``dataset[i]`` (epoch 0) or ``dataset[(epoch, i)]`` returns
+    ``(lr, hr)``: float32 tensors ``(3, p, p)`` and ``(3, s*p, s*p)`` in [0, 1].
+    """
+
+    def __init__(self, hr_paths: Sequence[str | Path], scale: int, patch: int = 48, seed: int = 0,
+                 cache_dir: str | Path | None = None, names: Sequence[str] | None = None,
+                 augment: bool = True, in_memory: bool | None = None) -> None:
+        if scale not in (2, 3, 4):
+            raise ValueError(f"scale must be 2, 3 or 4 (the paper's), got {scale!r}")
+        if patch < 1:
+            raise ValueError(f"patch must be a positive LR size, got {patch!r}")
+        self.scale, self.patch, self.seed, self.augment = scale, patch, seed, augment
+        cache = Path(cache_dir) if cache_dir is not None else paths.CACHE / "lr"
+        paths_in = [Path(p) for p in hr_paths]
+        rel = list(names) if names is not None else [p.name for p in paths_in]
+        self.hr_paths, self.lr_paths = [], []
+        for hr, name in zip(paths_in, rel, strict=True):
+            with Image.open(hr) as im:  # header only: skip small images before any work
+                w, h = im.size
+            if min(h // scale, w // scale) < patch:
+                warnings.warn(f"skipping {hr}: {w}x{h} is smaller than a {patch * scale}px HR patch", stacklevel=2)
+                continue
+            self.hr_paths.append(hr)
+            self.lr_paths.append(cached_lr(hr, name, scale, cache))
+        if not self.hr_paths:
+            raise ValueError(f"no training image is large enough for {patch}x{patch} LR patches at x{scale}")
+        fits = sum(p.stat().st_size for p in self.hr_paths) < 2e8  # compressed size: a cheap proxy
+        self._images = self._load_all() if (fits if in_memory is None else in_memory) else None
+
+    def _load_all(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [self._read(k) for k in range(len(self.hr_paths))]
+
+    def _read(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        hr = mod_crop(to_rgb(load_image(self.hr_paths[k])), self.scale)
+        return to_rgb(load_image(self.lr_paths[k])), hr
+
+    def __len__(self) -> int:
+        return len(self.hr_paths)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, i = key if isinstance(key, tuple) else (0, key)
+        lr, hr = self._images[i] if self._images is not None else self._read(i)
+        rng = np.random.default_rng([self.seed, epoch, i])
+        p, s = self.patch, self.scale
+        y, x = int(rng.integers(0, lr.shape[0] - p + 1)), int(rng.integers(0, lr.shape[1] - p + 1))
+        lr_p, hr_p = lr[y : y + p, x : x + p], hr[s * y : s * (y + p), s * x : s * (x + p)]
+        if self.augment:  # one of the 8 dihedral transforms: flips and 90-degree rotations
+            hflip, vflip, rot = rng.integers(0, 2, size=3)
+            lr_p, hr_p = (_dihedral(a, bool(hflip), bool(vflip), bool(rot)) for a in (lr_p, hr_p))
+        return _to_tensor(lr_p), _to_tensor(hr_p)
+
+
+def _dihedral(a: np.ndarray, hflip: bool, vflip: bool, rot: bool) -> np.ndarray:
+    if hflip:
+        a = a[:, ::-1]
+    if vflip:
+        a = a[::-1]
+    return a.transpose(1, 0, 2) if rot else a
+
+
+def _to_tensor(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))).float().div_(255.0)  # (3, h, w)
+
+
+class TrainSampler(torch.utils.data.Sampler):
+    """Endless, resumable order of ``(epoch, i)`` keys for :class:`TrainSet`.
+
+    Global sample ``k`` is ``(k // n, perm_e[k % n])`` with ``perm_e`` a
+    permutation seeded by ``(seed, e)``. To resume after ``t`` updates of batch
+    ``B``, pass ``start = t * B``.
+
+    Args:
+        n: Dataset length.
+        seed: Seed of the permutations.
+        start: Global sample position to start at.
+        total: Stop after this many samples (``None``: endless).
+    """
+
+    def __init__(self, n: int, seed: int = 0, start: int = 0, total: int | None = None) -> None:
+        self.n, self.seed, self.start, self.total = n, seed, start, total
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        k = self.start
+        while self.total is None or k < self.start + self.total:
+            epoch, pos = divmod(k, self.n)
+            perm = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+            for j in range(pos, self.n):
+                if self.total is not None and k >= self.start + self.total:
+                    return
+                yield epoch, int(perm[j])
+                k += 1
+
+    def __len__(self) -> int:
+        if self.total is None:
+            raise TypeError("an endless TrainSampler has no length; give total=")
+        return self.total
+
+
+def build_trainset(data_root: str | Path | None, scale: int, patch: int = 48, seed: int = 0,
+                   **kwargs: object) -> tuple[TrainSet, str]:
+    """The training set of a data root, or the embedded default when there is none.
+
+    Args:
+        data_root: A folder, ``""``/``None`` for ``$DEFIAN_DATA`` or the embedded default.
+        scale, patch, seed: As :class:`TrainSet`; ``kwargs`` go to it too.
+
+    Returns:
+        ``(dataset, description)``: the description says which data it is, for the book.
+    """
+    root = paths.data_root(data_root if data_root else None)
+    if root is None:
+        files = embedded_images("train")
+        desc = f"embedded default: scikit-image photographs {', '.join(p.stem for p in files)}"
+        return TrainSet(files, scale, patch, seed, cache_dir=paths.CACHE / "lr" / "embedded", **kwargs), desc
+    files, desc = find_training_images(root)
+    cache = cache_root(root)
+    names = [str(p.relative_to(root)) for p in files]
+    return TrainSet(files, scale, patch, seed, cache_dir=cache, names=names, **kwargs), desc

@@ -1,0 +1,520 @@
+"""Evaluation of a model on the benchmark sets (Sec. IV-A2; the PSNR/SSIM columns of Tables I-V).
+
+``evaluate`` super-resolves every image of every benchmark set present under a
+data root (:func:`defian.benchmarks.find`) and scores it with the paper's
+protocol (:mod:`defian.metrics`: Y channel, ``scale`` border pixels cropped;
+LR by MATLAB bicubic). It writes, into one folder::
+
+    per_image.csv    method, set, scale, image, psnr, ssim, lr_h, lr_w, seconds, peak_mb
+    per_set.csv      method, set, scale, images, psnr, ssim, protocol, self_ensemble, tile, data
+    evaluation.json  what was evaluated: checkpoint, run, update, protocol, device, data
+    images/<set>/x<s>/<image>.png   (only with ``save_images``)
+
+The SR image is rounded to bytes before scoring (the paper scores byte images,
+footnote of Table I). Table rows are means of per-image scores.
+
+**Tiled inference** (``tile > 0``). The usual "chop" (EDSR's ``forward_chop``)
+runs the whole network on overlapping crops; for DeFiAN that is *not* the
+untiled forward, because every RCAB pools its input globally (channel attention,
+Eq. 7) and every DAC takes global statistics (Eqs. 20-21): a crop sees other
+means. :func:`tiled_forward` is exact instead: it walks the network stage by
+stage, runs each *local* stage (convolutions, MSHF, encoder-decoder, upsampler)
+on overlapping tiles whose halo covers the stage's receptive field, and takes
+each global statistic over the whole map. Peak memory is then a few LR feature
+maps plus one tile's workspace, instead of the forward's peak, which at x4 is
+dominated by the upsampler's 32 LR-map equivalents; results equal the untiled
+forward to float rounding (``tests/test_evaluate.py``).
+
+**Self-ensemble** (``self_ensemble=True``, "x8"): the mean of the outputs for the
+eight flips/rotations of the input, each mapped back. The paper does not use it;
+every row made with it says so (``self_ensemble`` column, method suffix ``+``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from defian import benchmarks, metrics, paths, provenance
+
+__all__ = ["Evaluation", "PeakMemory", "evaluate", "evaluate_run", "evaluation_dir", "load_model", "main",
+           "profile_inference", "read_evaluation", "self_ensemble", "super_resolve", "tiled_forward", "to_uint8",
+           "write_atomic"]
+
+PER_IMAGE = ("method", "set", "scale", "image", "psnr", "ssim", "lr_h", "lr_w", "seconds", "peak_mb")
+PER_SET = ("method", "set", "scale", "images", "psnr", "ssim", "protocol", "self_ensemble", "tile", "data")
+
+
+# --- files ---------------------------------------------------------------------------------------
+def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# --- the forward pass: plain, tiled (exact), self-ensembled --------------------------------------
+def _tiles(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int, halo: int,
+           scale: int = 1, align: int = 1) -> torch.Tensor:
+    """Apply a *local* map ``fn`` ((B, C, h, w) -> (B, C', s h, s w)) on overlapping tiles.
+
+    Each ``tile`` x ``tile`` block is computed from a crop extended by ``halo``
+    pixels (clipped at the image border, where ``fn`` pads as it would on the
+    whole image); only the block is kept. Exact when ``halo`` is at least the
+    receptive-field radius of ``fn``. ``align``: crops start on multiples of it
+    (pooling stages).
+    """
+    h, w = x.shape[-2:]
+    tile = max(align, tile - tile % align)
+    halo = -(-halo // align) * align
+    out: torch.Tensor | None = None
+    for y0 in range(0, h, tile):
+        for x0 in range(0, w, tile):
+            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+            ya, xa, yb, xb = max(y0 - halo, 0), max(x0 - halo, 0), min(y1 + halo, h), min(x1 + halo, w)
+            res = fn(x[..., ya:yb, xa:xb])  # (B, C', s (yb - ya), s (xb - xa))
+            if out is None:
+                out = res.new_empty(res.shape[0], res.shape[1], scale * h, scale * w)
+            s = scale
+            out[..., s * y0:s * y1, s * x0:s * x1] = res[..., s * (y0 - ya):s * (y1 - ya), s * (x0 - xa):s * (x1 - xa)]
+    assert out is not None
+    return out
+
+
+def _endec_halo(endec: nn.Module) -> tuple[int, int]:
+    """(halo, alignment) covering an encoder-decoder's receptive field (defian.diendec)."""
+    d = endec.half_depth
+    if endec.kind == "hgendec":  # each level halves the grid: radius 2^l per conv, both ways
+        return 4 * 2 ** d + 4, 2 ** d
+    dil = [2 ** i if endec.kind == "diendec" else 1 for i in range(d)]
+    return 2 * sum(dil) + 1, 1
+
+
+@torch.no_grad()
+def tiled_forward(model: nn.Module, lr: torch.Tensor, tile: int) -> torch.Tensor:
+    """The forward of a DeFiAN computed stage by stage on tiles; equals ``model(lr)``.
+
+    Args:
+        model: a :class:`defian.model.DeFiAN` (head, body of DeFiAMs, tail, upsampler, output).
+        lr: (1, 3, h, w) RGB in [0, 1].
+        tile: tile side in LR pixels (> 0).
+
+    Returns:
+        (1, 3, s h, s w), not clamped, equal to ``model(lr)`` up to float rounding.
+    """
+    needed = ("head", "body", "tail", "upsampler", "output", "in_mean")
+    if not all(hasattr(model, n) for n in needed):
+        raise TypeError(f"tiled_forward needs a DeFiAN (attributes {needed}); got {type(model).__name__}")
+    x = (lr - model.in_mean) / model.in_std
+    head = _tiles(model.head, x, tile, 1)  # (1, C, h, w)
+    feat = head
+    for m in model.body:  # DeFiAM, Eq. (6)
+        f = feat
+        for rcab in m.fem.blocks:  # Eq. (7): local f_FE, then the global channel attention
+            r = _tiles(lambda t, b=rcab: b.conv2(b.relu(b.conv1(t))), f, tile, 2)
+            f = r.mul_(rcab.ca(r)).add_(f)
+        if m.endec is not None:
+            lam = _tiles(m.hessian_maps, f, tile, max(m.switches.kernel_sizes))  # (1, K, h, w)
+            halo, align = _endec_halo(m.endec)
+            v = _tiles(m.endec, lam, tile, halo, align=align)  # (1, 1, h, w)
+            if m.dac is not None:
+                f = m.dac(v, feat).sigmoid_().mul_(f)  # Eqs. (20)-(22): global statistics of v and x
+            else:
+                f = f * v.sigmoid_()  # one map broadcast over C (defian.defiam wiring)
+        feat = f.add_(feat)  # f is always a fresh tensor here; head stays intact
+    feat = _tiles(model.tail, feat, tile, 1).add_(head)
+    y = _tiles(lambda t: model.output(model.upsampler(t)), feat, tile, 2, scale=model.scale)
+    return (y - model.out_mean) / model.out_std
+
+
+_DIHEDRAL = [(k, flip) for flip in (False, True) for k in range(4)]
+
+
+def self_ensemble(fn: Callable[[torch.Tensor], torch.Tensor], lr: torch.Tensor) -> torch.Tensor:
+    """Mean of ``T^-1 fn(T lr)`` over the 8 flips/rotations ``T`` ("x8"; not used by the paper)."""
+    acc = None
+    for k, flip in _DIHEDRAL:
+        t = lr.flip(-1) if flip else lr
+        y = fn(torch.rot90(t, k, (-2, -1)))
+        y = torch.rot90(y, -k, (-2, -1))
+        y = y.flip(-1) if flip else y
+        acc = y if acc is None else acc.add_(y)
+    assert acc is not None
+    return acc / len(_DIHEDRAL)
+
+
+@torch.no_grad()
+def super_resolve(model: nn.Module, lr: torch.Tensor, tile: int = 0, ensemble: bool = False) -> torch.Tensor:
+    """(1, 3, h, w) in [0, 1] -> (1, 3, s h, s w), not clamped; whole image when ``tile == 0``."""
+    def fn(t: torch.Tensor) -> torch.Tensor:
+        return tiled_forward(model, t, tile) if tile > 0 else model(t)
+
+    return self_ensemble(fn, lr) if ensemble else fn(lr)
+
+
+def to_uint8(sr: torch.Tensor) -> np.ndarray:
+    """(1, 3, H, W) float in [0, 1] -> (H, W, 3) uint8: clamp, x255, round (as the released code saves)."""
+    return (sr[0].float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+# --- time and memory -----------------------------------------------------------------------------
+class PeakMemory:
+    """Peak memory of a block in MiB: the CUDA allocator's peak, or on CPU the sampled RSS growth.
+
+    The CPU figure samples the process RSS every 2 ms after returning free heap
+    to the OS (glibc ``malloc_trim``); it is approximate (short spikes can be
+    missed) and counts only growth over the level before the block.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.peak_mb = device, 0.0
+
+    def __enter__(self) -> PeakMemory:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._base = torch.cuda.memory_allocated(self.device)
+            return self
+        import psutil
+
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
+        self._proc, self._stop = psutil.Process(), threading.Event()
+        self._base = self._top = self._proc.memory_info().rss
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.002):
+            self._top = max(self._top, self._proc.memory_info().rss)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.peak_mb = (torch.cuda.max_memory_allocated(self.device) - self._base) / 2**20
+            return
+        self._stop.set()
+        self._thread.join()
+        self._top = max(self._top, self._proc.memory_info().rss)
+        self.peak_mb = (self._top - self._base) / 2**20
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def profile_inference(model: nn.Module, sizes: Sequence[tuple[int, int]], tiles: Sequence[int] = (0,),
+                      device: str = "auto", repeats: int = 1) -> pd.DataFrame:
+    """Inference time and peak memory per LR size and tile setting (random input).
+
+    Returns:
+        One row per (size, tile): ``lr_h, lr_w, tile, seconds`` (best of ``repeats``),
+        ``peak_mb`` and ``device``.
+    """
+    dev = _device(device)
+    model = model.to(dev).eval()
+    rows = []
+    for h, w in sizes:
+        x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)).to(dev)
+        for tile in tiles:
+            best, peak = float("inf"), 0.0
+            for _ in range(repeats):
+                with PeakMemory(dev) as mem:
+                    t0 = time.perf_counter()
+                    super_resolve(model, x, tile)
+                    if dev.type == "cuda":
+                        torch.cuda.synchronize(dev)
+                    best = min(best, time.perf_counter() - t0)
+                peak = max(peak, mem.peak_mb)
+            rows.append({"lr_h": h, "lr_w": w, "tile": tile, "seconds": best, "peak_mb": peak, "device": str(dev)})
+    return pd.DataFrame(rows)
+
+
+# --- models --------------------------------------------------------------------------------------
+def load_model(path: str | os.PathLike[str], scale: int | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """A model from one of our training checkpoints or from an authors' released ``.pth``.
+
+    Args:
+        path: ``<run>/last.pt`` / ``best.pt`` (:mod:`defian.checkpoint`; its EMA weights
+            when it has them, as training validated them), or a released
+            ``DeFiAN_[SL]_x<s>.pth`` (loaded through :func:`defian.compat.from_released`).
+        scale: Needed for a released file (its layout does not say it for sure).
+
+    Returns:
+        ``(model in eval mode on the CPU, info)``; ``info`` names the source, update and weights.
+    """
+    from defian import checkpoint
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(obj, dict) and obj.get("format") == checkpoint.FORMAT and "config" in obj:
+        from defian.model import build_model
+
+        cfg = obj["config"]
+        model = build_model(cfg["model"], cfg["scale"], **cfg["switches"])
+        weights = "ema" if obj.get("ema") is not None else "model"
+        model.load_state_dict(obj[weights])
+        info = {"source": "training checkpoint", "checkpoint": path.name, "update": int(obj["update"]),
+                "weights": weights, "model": cfg["model"], "switches": cfg["switches"]}
+        return model.eval(), info
+    if scale is None:
+        raise ValueError(f"{str(path)!r} is not one of our training checkpoints; for a released checkpoint "
+                         "give its scale (--scale 2|3|4)")
+    from defian import compat
+
+    model = compat.load_released(path, scale=scale)
+    info = {"source": "released checkpoint", "checkpoint": path.name, "update": None, "weights": "released",
+            "model": _preset_of(model), "switches": {}, "epoch": obj.get("epoch") if isinstance(obj, dict) else None}
+    return model.eval(), info
+
+
+def _preset_of(model: nn.Module) -> str:
+    """"defian_s", "rcan_l", ... or a description, from a model's config (else its class name)."""
+    c = getattr(model, "config", None)
+    if c is None:
+        return type(model).__name__
+    family = "defian" if c.switches.any else "rcan"
+    size = {(5, 10, 32): "s", (10, 20, 64): "l"}.get((c.n_modules, c.n_blocks, c.channels))
+    return f"{family}_{size}" if size else f"{family}_N{c.n_modules}M{c.n_blocks}C{c.channels}"
+
+
+# --- evaluation ----------------------------------------------------------------------------------
+@dataclass
+class Evaluation:
+    """Scores of one method: per image, per (set, scale), and what produced them."""
+
+    per_image: pd.DataFrame
+    per_set: pd.DataFrame
+    meta: dict[str, Any]
+
+    def score(self, set_name: str, scale: int, metric: str = "psnr") -> float | None:
+        """The mean ``metric`` of one set at one scale, or None when not evaluated."""
+        hit = self.per_set[(self.per_set["set"] == set_name) & (self.per_set["scale"] == scale)]
+        return None if hit.empty else float(hit[metric].iloc[0])
+
+
+_IDENTITY = ("method", "update", "checkpoint", "protocol", "self_ensemble", "data", "limit")
+
+
+def read_evaluation(folder: str | os.PathLike[str]) -> Evaluation:
+    """Read a folder written by :func:`evaluate`."""
+    folder = Path(folder)
+    if not (folder / "per_set.csv").is_file():
+        raise FileNotFoundError(f"{str(folder)!r} holds no evaluation (per_set.csv)")
+    meta = json.loads((folder / "evaluation.json").read_text()) if (folder / "evaluation.json").is_file() else {}
+    return Evaluation(pd.read_csv(folder / "per_image.csv"), pd.read_csv(folder / "per_set.csv"), meta)
+
+
+def _merge(old: Evaluation | None, new: Evaluation) -> Evaluation:
+    """New rows replace old rows of the same (set, scale); other old rows stay if the identity matches."""
+    if old is None or any(old.meta.get(k) != new.meta.get(k) for k in _IDENTITY):
+        return new
+    keys = set(zip(new.per_set["set"], new.per_set["scale"], strict=True))
+
+    def keep(df: pd.DataFrame) -> pd.DataFrame:
+        return df[[(s, c) not in keys for s, c in zip(df["set"], df["scale"], strict=True)]]
+
+    per_image = pd.concat([keep(old.per_image), new.per_image], ignore_index=True)
+    per_set = pd.concat([keep(old.per_set), new.per_set], ignore_index=True)
+    return Evaluation(per_image, per_set.sort_values(["scale", "set"], kind="stable", ignore_index=True), new.meta)
+
+
+def _save_png(path: Path, img: np.ndarray) -> None:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    write_atomic(path, buf.getvalue())
+
+
+def evaluate(model: nn.Module | None, scales: int | Sequence[int], *, data_root: str | None = None,
+             sets: Sequence[str] | None = None, protocol: str = "paper", tile: int = 0, ensemble: bool = False,
+             out_dir: str | os.PathLike[str] | None = None, save_images: bool = False, limit: int | None = None,
+             device: str = "auto", method: str | None = None, meta: dict[str, Any] | None = None) -> Evaluation:
+    """Score ``model`` (``None``: bicubic upscaling) on every benchmark set present.
+
+    Args:
+        model: A network mapping (1, 3, h, w) in [0, 1] to (1, 3, s h, s w), or None for Bicubic.
+        scales: Upscaling factor(s); a model is scored at its own scale only.
+        data_root: Data root ("" or None: ``$DEFIAN_DATA``, else the embedded test set).
+        sets: Sets to score (default: every set found; an absent one is an error).
+        protocol: A key of :data:`defian.metrics.PROTOCOLS` (``"paper"``).
+        tile: LR tile side for :func:`tiled_forward`; 0 = whole image.
+        ensemble: x8 self-ensemble (not the paper's protocol; labelled).
+        out_dir: Folder for the CSVs/JSON (merged with an earlier evaluation of the same model).
+        save_images: Also write the SR images (PNG) under ``out_dir/images``.
+        limit: Only the first ``limit`` images of each set.
+        device: "auto", "cpu", "cuda", ...
+        method: Row label (default: the model's preset, ``+`` appended for x8; "Bicubic").
+        meta: Extra facts for evaluation.json (run, update, ...).
+
+    Returns:
+        The :class:`Evaluation` (the merged one when ``out_dir`` held an earlier one).
+    """
+    if protocol not in metrics.PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(metrics.PROTOCOLS)}")
+    proto = metrics.PROTOCOLS[protocol]
+    scales = [scales] if isinstance(scales, int) else list(scales)
+    if model is not None and scales != [model.scale]:
+        raise ValueError(f"model is built for x{model.scale}; asked to score it at {scales}")
+    if save_images and out_dir is None:
+        raise ValueError("save_images needs out_dir")
+    root = paths.data_root(data_root)
+    present = benchmarks.find(root)
+    names = list(present) if sets is None else list(sets)
+    absent = [n for n in names if n not in present]
+    if absent:
+        raise FileNotFoundError(f"set(s) {absent} not found; present: {', '.join(present)}")
+    dev = _device(device)
+    label = method or ("Bicubic" if model is None else _preset_of(model))
+    if ensemble and not label.endswith("+"):
+        label += "+"
+    if model is not None:
+        model = model.to(dev).eval()
+    data = "embedded test set" if root is None else "benchmarks under the data root"
+    rows, set_rows = [], []
+    for name in names:
+        for s in scales:
+            scores = []
+            for pair in benchmarks.load_pairs(root, name, s, proto.lr_method, limit):
+                with PeakMemory(dev) as mem:
+                    t0 = time.perf_counter()
+                    if model is None:
+                        sr8 = benchmarks.upscale(pair.lr, s, proto.lr_method)
+                    else:
+                        sr8 = to_uint8(super_resolve(model, pair.lr_tensor().to(dev), tile, ensemble))
+                    sec = time.perf_counter() - t0
+                p, q = metrics.psnr(sr8, pair.hr, s, proto), metrics.ssim(sr8, pair.hr, s, proto)
+                rows.append({"method": label, "set": name, "scale": s, "image": pair.name, "psnr": p, "ssim": q,
+                             "lr_h": pair.lr.shape[0], "lr_w": pair.lr.shape[1], "seconds": sec,
+                             "peak_mb": mem.peak_mb})
+                scores.append((p, q))
+                if save_images:
+                    _save_png(Path(out_dir) / "images" / name / f"x{s}" / f"{pair.name}.png", sr8)
+            set_rows.append({"method": label, "set": name, "scale": s, "images": len(scores),
+                             "psnr": float(np.mean([a for a, _ in scores])),
+                             "ssim": float(np.mean([b for _, b in scores])), "protocol": protocol,
+                             "self_ensemble": ensemble, "tile": tile, "data": data})
+    info = {"method": label, "protocol": protocol, "lr_method": proto.lr_method, "self_ensemble": ensemble,
+            "tile": tile, "data": data, "device": str(dev), "update": None, "checkpoint": None, "limit": limit,
+            "memory": "CUDA allocator peak" if dev.type == "cuda" else "sampled RSS growth (approximate)",
+            "environment": provenance.environment(), **(meta or {})}
+    result = Evaluation(pd.DataFrame(rows, columns=PER_IMAGE), pd.DataFrame(set_rows, columns=PER_SET), info)
+    if out_dir is not None:
+        out = Path(out_dir)
+        result = _merge(read_evaluation(out) if (out / "per_set.csv").is_file() else None, result)
+        write_atomic(out / "per_image.csv", result.per_image.to_csv(index=False))
+        write_atomic(out / "per_set.csv", result.per_set.to_csv(index=False))
+        write_atomic(out / "evaluation.json", json.dumps(result.meta, indent=2, sort_keys=True, default=str) + "\n")
+    return result
+
+
+def evaluation_dir(run_dir: str | os.PathLike[str], which: str = "last", protocol: str = "paper",
+                   ensemble: bool = False) -> Path:
+    """Where :func:`evaluate_run` writes: ``<run>/evaluation/<which>_<protocol>[_x8]``."""
+    return Path(run_dir) / "evaluation" / f"{which}_{protocol}{'_x8' if ensemble else ''}"
+
+
+def evaluate_run(run_dir: str | os.PathLike[str], *, which: str = "last", data_root: str | None = None,
+                 sets: Sequence[str] | None = None, protocol: str = "paper", ensemble: bool = False,
+                 tile: int = 0, limit: int | None = None, device: str = "auto", save_images: bool = False,
+                 force: bool = False) -> Evaluation:
+    """Evaluate a run record's checkpoint and store the result inside the run directory.
+
+    ``which="last"`` (default) is the final model, as the paper reports; ``best.pt``
+    is chosen on the validation set (Set5 by default), itself a test set, so it is
+    not used for tables. An evaluation already stored for the same checkpoint
+    update and covering ``sets`` is returned without recomputing (unless ``force``).
+    """
+    run_dir = Path(run_dir)
+    ckpt = run_dir / f"{which}.pt"
+    out = evaluation_dir(run_dir, which, protocol, ensemble)
+    model, info = load_model(ckpt)
+    if not force and (out / "per_set.csv").is_file():
+        old = read_evaluation(out)
+        wanted = set(sets) if sets is not None else set(benchmarks.find(paths.data_root(data_root)))
+        done = set(old.per_set.loc[old.per_set["scale"] == model.scale, "set"])
+        if old.meta.get("update") == info["update"] and old.meta.get("limit") == limit and wanted <= done:
+            return old
+    meta = {"run": run_dir.name, "update": info["update"], "checkpoint": ckpt.name, "weights": info["weights"],
+            "switches": info["switches"], "model": info["model"]}
+    return evaluate(model, model.scale, data_root=data_root, sets=sets, protocol=protocol, tile=tile,
+                    ensemble=ensemble, out_dir=out, save_images=save_images, limit=limit, device=device,
+                    method=info["model"] + ("+" if ensemble else ""), meta=meta)
+
+
+# --- command line --------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    """``defian evaluate (--run DIR | --checkpoint FILE [--scale S] | --bicubic) [options]``."""
+    ap = argparse.ArgumentParser(prog="defian evaluate", description="PSNR/SSIM on the benchmark sets with the "
+                                 "paper's protocol (Sec. IV-A2); writes per_image.csv, per_set.csv, evaluation.json.")
+    what = ap.add_mutually_exclusive_group(required=True)
+    what.add_argument("--run", type=Path, help="a run directory: evaluate its checkpoint into <run>/evaluation/")
+    what.add_argument("--checkpoint", type=Path, help="a training checkpoint or a released DeFiAN_*.pth")
+    what.add_argument("--bicubic", action="store_true", help="the Bicubic rows (x2, x3, x4 unless --scales)")
+    ap.add_argument("--which", default="last", choices=("last", "best"), help="with --run: which checkpoint")
+    ap.add_argument("--scale", type=int, help="scale of a released checkpoint")
+    ap.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4], help="with --bicubic")
+    ap.add_argument("--data-root", default="", help="default: $DEFIAN_DATA, else the embedded test set")
+    ap.add_argument("--sets", nargs="+", help=f"subset of {', '.join(benchmarks.SETS)} (default: all present)")
+    ap.add_argument("--protocol", default="paper", choices=sorted(metrics.PROTOCOLS))
+    ap.add_argument("--tile", type=int, default=0, help="LR tile side for exact tiled inference (0: whole image)")
+    ap.add_argument("--self-ensemble", action="store_true", help="x8 flips/rotations (not the paper's protocol)")
+    ap.add_argument("--save-images", action="store_true", help="also write the SR images (PNG)")
+    ap.add_argument("--limit", type=int, help="first N images per set")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--out", type=Path, help="output folder (default: <run>/evaluation/... or _build/evaluations/...)")
+    args = ap.parse_args(argv)
+    if args.tile < 0 or (args.limit is not None and args.limit < 1):
+        ap.error("--tile must be >= 0 and --limit >= 1")
+    common = dict(data_root=args.data_root, sets=args.sets, protocol=args.protocol, ensemble=args.self_ensemble,
+                  tile=args.tile, limit=args.limit, device=args.device, save_images=args.save_images)
+    try:
+        if args.run is not None:
+            result = evaluate_run(args.run, which=args.which, force=True, **common)
+        elif args.bicubic:
+            out = args.out or paths.BUILD / "evaluations" / f"bicubic_{args.protocol}"
+            result = evaluate(None, args.scales, out_dir=out, **common)
+        else:
+            model, info = load_model(args.checkpoint, args.scale)
+            out = args.out or paths.BUILD / "evaluations" / args.checkpoint.stem
+            result = evaluate(model, model.scale, out_dir=out, meta={k: info[k] for k in ("checkpoint", "update")},
+                              **common)
+    except (FileNotFoundError, ValueError, TypeError) as err:
+        print(f"defian evaluate: error: {err}", file=sys.stderr)
+        return 1
+    cols = ["method", "set", "scale", "images", "psnr", "ssim"]
+    print(result.per_set[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return 0

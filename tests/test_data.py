@@ -1,0 +1,197 @@
+"""Training data: image formats, LR cache, aligned patches, augmentation, determinism."""
+
+from __future__ import annotations
+
+import struct
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from defian import data, paths
+from defian.imresize import imresize
+
+
+def _save(path: Path, arr: np.ndarray, mode: str | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr, mode).save(path) if mode else Image.fromarray(arr).save(path)
+    return path
+
+
+def _png16(path: Path, arr: np.ndarray, colour_type: int) -> Path:
+    """A 16-bit PNG written by hand (PIL cannot write 16-bit RGB)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    h, w = arr.shape[:2]
+    raw = b"".join(b"\x00" + arr[r].astype(">u2").tobytes() for r in range(h))
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return path
+
+
+def _rand(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+# ---- image formats --------------------------------------------------------------------------
+
+
+def test_grey_rgb_opaque_alpha_palette_and_bilevel(tmp_path: Path) -> None:
+    rgb, grey = _rand((6, 7, 3)), _rand((6, 7), 1)
+    np.testing.assert_array_equal(data.load_image(_save(tmp_path / "rgb.png", rgb)), rgb)
+    np.testing.assert_array_equal(data.load_image(_save(tmp_path / "grey.png", grey)), grey)
+    rgba = np.concatenate([rgb, np.full((6, 7, 1), 255, np.uint8)], axis=2)
+    np.testing.assert_array_equal(data.load_image(_save(tmp_path / "rgba.png", rgba)), rgb)
+    pal = Image.fromarray(rgb).quantize(colors=8)
+    pal.save(tmp_path / "pal.png")
+    np.testing.assert_array_equal(data.load_image(tmp_path / "pal.png"), np.asarray(pal.convert("RGB")))
+    Image.fromarray(grey > 128).save(tmp_path / "bw.png")
+    assert set(np.unique(data.load_image(tmp_path / "bw.png"))) <= {0, 255}
+    np.testing.assert_array_equal(data.to_rgb(grey)[..., 2], grey)
+
+
+def test_refused_formats_name_file_and_reason(tmp_path: Path) -> None:
+    rgba = np.concatenate([_rand((4, 4, 3)), np.full((4, 4, 1), 100, np.uint8)], axis=2)
+    with pytest.raises(data.ImageError, match=r"alpha.*refused|translucent"):
+        data.load_image(_save(tmp_path / "glass.png", rgba))
+    with pytest.raises(data.ImageError, match="16-bit"):
+        data.load_image(_png16(tmp_path / "deep.png", np.arange(48).reshape(4, 4, 3) * 1000, 2))
+    with pytest.raises(data.ImageError, match="16-bit"):
+        data.load_image(_png16(tmp_path / "deepgrey.png", np.arange(16).reshape(4, 4) * 1000, 0))
+    Image.fromarray(_rand((4, 4, 3))).convert("CMYK").save(tmp_path / "print.jpg")
+    with pytest.raises(data.ImageError, match=r"print\.jpg.*CMYK"):
+        data.load_image(tmp_path / "print.jpg")
+
+
+def test_corrupt_and_truncated_files_are_named(tmp_path: Path) -> None:
+    good = _save(tmp_path / "good.png", _rand((64, 64, 3)))
+    (tmp_path / "cut.png").write_bytes(good.read_bytes()[:200])
+    (tmp_path / "junk.png").write_bytes(b"not an image at all")
+    for name in ("cut.png", "junk.png"):
+        with pytest.raises(data.ImageError, match=name):
+            data.load_image(tmp_path / name)
+
+
+# ---- LR cache -------------------------------------------------------------------------------
+
+
+def test_lr_cache_is_made_once_with_the_method_in_its_path(tmp_path: Path) -> None:
+    hr = _rand((50, 61, 3))
+    src = _save(tmp_path / "root/train/a.png", hr)
+    out = data.cached_lr(src, "train/a.png", 3, tmp_path / "cache")
+    assert out == tmp_path / "cache" / data.LR_METHOD / "X3" / "train" / "a.png"
+    np.testing.assert_array_equal(data.load_image(out), imresize(hr[:48, :60], 1 / 3))
+    stamp = out.stat().st_mtime_ns
+    assert data.cached_lr(src, "train/a.png", 3, tmp_path / "cache") == out and out.stat().st_mtime_ns == stamp
+    assert [p.name for p in out.parent.iterdir()] == ["a.png"]  # no temporary files left
+    _save(src, _rand((80, 80, 3)))  # the HR changed size: the LR is remade
+    assert data.load_image(data.cached_lr(src, "train/a.png", 3, tmp_path / "cache")).shape == (26, 26, 3)
+
+
+# ---- training set ---------------------------------------------------------------------------
+
+
+def _folder(tmp_path: Path, sizes: list[tuple[int, int]]) -> list[Path]:
+    return [_save(tmp_path / f"hr/{k}.png", _rand((h, w, 3), k)) for k, (h, w) in enumerate(sizes)]
+
+
+def test_patches_are_aligned_and_augmented_consistently(tmp_path: Path) -> None:
+    files = _folder(tmp_path, [(100, 90), (80, 120)])
+    ds = data.TrainSet(files, 2, patch=16, seed=3, cache_dir=tmp_path / "c")
+    for key in [(0, 0), (1, 1), (5, 0), (7, 1)]:
+        lr, hr = ds[key]
+        assert lr.shape == (3, 16, 16) and hr.shape == (3, 32, 32)
+        assert lr.dtype == torch.float32 and 0 <= float(lr.min()) and float(hr.max()) <= 1
+        lr8 = (lr * 255).round().byte().permute(1, 2, 0).numpy()
+        hr8 = (hr * 255).round().byte().permute(1, 2, 0).numpy()
+        # the LR patch is the MATLAB downscale of the HR patch, wherever the kernel stays inside
+        inner = np.abs(imresize(hr8, 0.5).astype(int) - lr8)[3:-3, 3:-3]
+        assert inner.max() <= 1 and inner.mean() < 0.05
+
+
+def test_augmentation_covers_the_eight_dihedral_transforms(tmp_path: Path) -> None:
+    hr = np.zeros((8, 8, 3), np.uint8)
+    hr[0, 1], hr[0, 0] = 255, 128  # an asymmetric mark
+    seen = set()
+    for flags in np.ndindex(2, 2, 2):
+        seen.add(data._dihedral(hr, *map(bool, flags)).tobytes())
+    assert len(seen) == 8
+
+
+def test_items_are_pure_functions_of_seed_epoch_index(tmp_path: Path) -> None:
+    files = _folder(tmp_path, [(64, 64), (70, 66)])
+    a = data.TrainSet(files, 2, patch=8, seed=1, cache_dir=tmp_path / "c")
+    b = data.TrainSet(files, 2, patch=8, seed=1, cache_dir=tmp_path / "c", in_memory=False)
+    assert torch.equal(a[(4, 1)][0], b[(4, 1)][0]) and torch.equal(a[(4, 1)][1], b[(4, 1)][1])
+    assert not torch.equal(a[(4, 1)][0], a[(5, 1)][0])
+    assert torch.equal(a[1][0], a[(0, 1)][0])
+    loader = lambda w: torch.utils.data.DataLoader(  # noqa: E731
+        a, batch_size=3, num_workers=w, sampler=data.TrainSampler(len(a), seed=2, total=9))
+    for (x0, y0), (x1, y1) in zip(loader(0), loader(2), strict=True):
+        assert torch.equal(x0, x1) and torch.equal(y0, y1)
+
+
+def test_sampler_resumes_at_any_position() -> None:
+    full = list(data.TrainSampler(5, seed=4, total=23))
+    assert full[7:] == list(data.TrainSampler(5, seed=4, start=7, total=16))
+    for e in range(4):
+        assert sorted(i for ep, i in full if ep == e) == list(range(5))  # each epoch is a permutation
+    with pytest.raises(TypeError, match="total"):
+        len(data.TrainSampler(5))
+
+
+def test_small_images_are_skipped_with_a_warning(tmp_path: Path) -> None:
+    files = _folder(tmp_path, [(64, 64), (30, 64)])
+    with pytest.warns(UserWarning, match=r"skipping .*1\.png"):
+        ds = data.TrainSet(files, 2, patch=16, cache_dir=tmp_path / "c")
+    assert len(ds) == 1
+    with pytest.raises(ValueError, match="large enough"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data.TrainSet(files[1:], 2, patch=16, cache_dir=tmp_path / "c")
+
+
+def test_rgb_mean_is_the_pixel_weighted_mean(tmp_path: Path) -> None:
+    a = _save(tmp_path / "a.png", np.full((2, 2, 3), (255, 0, 51), np.uint8))
+    b = _save(tmp_path / "b.png", np.zeros((2, 6, 3), np.uint8))
+    assert data.rgb_mean([a, b]) == pytest.approx((0.25, 0.0, 0.05), abs=1e-12)
+    assert data.NORMALISATIONS["paper"].mean == data.DIV2K_MEAN
+    assert data.NORMALISATIONS["released"].std == (0.229, 0.224, 0.225)
+
+
+# ---- layouts and the embedded default ---------------------------------------------------------
+
+
+def test_training_layouts(tmp_path: Path) -> None:
+    _save(tmp_path / "div/DIV2K_train_HR/0001.png", _rand((8, 8, 3)))
+    _save(tmp_path / "div/DIV2K_valid_HR/0801.png", _rand((8, 8, 3)))
+    files, desc = data.find_training_images(tmp_path / "div")
+    assert [f.name for f in files] == ["0001.png"] and desc.startswith("DIV2K train")
+    assert data.find_training_images(tmp_path / "div", "valid")[0][0].name == "0801.png"
+    _save(tmp_path / "t/train/T91/t1.bmp", _rand((8, 8, 3)))
+    _save(tmp_path / "t/train/BSDS200/2092.jpg", _rand((8, 8, 3)))
+    assert "BSDS200 + T91" in data.find_training_images(tmp_path / "t")[1]
+    _save(tmp_path / "flat/x.png", _rand((8, 8, 3)))
+    assert data.find_training_images(tmp_path / "flat")[1].startswith("flat folder")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"DIV2K_train_HR/.*train/.*flat folder"):
+        data.find_training_images(tmp_path / "empty")
+
+
+def test_embedded_default_needs_no_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(paths.ENV_DATA, raising=False)
+    monkeypatch.setattr(paths, "CACHE", tmp_path / "cache")
+    ds, desc = data.build_trainset(None, 4, patch=24, seed=0)
+    assert len(ds) == len(data.EMBEDDED_TRAIN) and "embedded default" in desc
+    assert ds[(0, 0)][1].shape == (3, 96, 96)
+    assert not set(data.EMBEDDED_TRAIN) & set(data.EMBEDDED_TEST)
+
+
+def test_dev_data_is_the_291_set(dev_data: Path) -> None:
+    files, desc = data.find_training_images(dev_data)
+    assert len(files) == 291 and "BSDS200 + T91" in desc

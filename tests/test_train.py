@@ -1,0 +1,172 @@
+"""defian.train: the schedule of Sec. IV-B2, bit-exact resume after SIGKILL, stability checks."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from defian import checkpoint, config, paths, runrecord, train
+from defian.data import TrainSampler
+
+TINY = ["--schedule", "smoke", "--model", "defian_s", "--no-progress"]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(paths.ROOT)}
+
+
+def _cli(root: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "defian.train", *TINY, "--runs-root", str(root), *extra]
+
+
+def test_lr_is_halved_every_lr_step_updates() -> None:
+    """Paper IV-B2: 1e-4, halved every 2x10^5 updates (here every 3, and every 2 epochs of 3)."""
+    model = torch.nn.Linear(1, 1)
+    for unit, step, every in (("update", 3, 3), ("epoch", 2, 6)):
+        cfg = config.schedule("full", lr_step=step, lr_step_unit=unit, epoch_updates=3)
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        sched = train._scheduler(opt, cfg)
+        lrs = []
+        for _ in range(13):
+            lrs.append(sched.get_last_lr()[0])
+            opt.step()
+            sched.step()
+        assert lrs == [1e-4 * 0.5 ** (u // every) for u in range(13)]
+
+
+def test_full_schedule_values_are_the_papers() -> None:
+    full = config.FULL
+    assert (full.lr, full.betas, full.batch, full.patch, full.updates, full.lr_step, full.lr_gamma) == (
+        1e-4, (0.9, 0.999), 16, 48, 600_000, 200_000, 0.5)
+    assert config.SHORT.updates == 50_000 and config.SHORT.lr == full.lr
+    rel = config.schedule("released", scale=3)
+    assert (rel.lr, rel.patch * 3, rel.switches["normalisation"]) == (2e-4, 126, "imagenet")
+    assert rel.lr_step * rel.epoch_updates == 200_000  # StepLR(100 epochs) x 2000 updates per epoch
+
+
+def test_ema_update_is_the_exponential_average() -> None:
+    ema, model = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    before = [p.detach().clone() for p in ema.parameters()]
+    train._ema_update(ema, model, 0.9)
+    for e, b, m in zip(ema.parameters(), before, model.parameters(), strict=True):
+        torch.testing.assert_close(e, 0.9 * b + 0.1 * m.detach(), rtol=0, atol=1e-7)
+
+
+def test_sigkill_then_resume_repeats_the_uninterrupted_run(tmp_path: Path) -> None:
+    """A run killed with SIGKILL and resumed logs the same loss, update by update, bit for bit."""
+    args = ["--updates", "120", "--log-every", "1", "--ckpt-every", "5", "--val-every", "0"]
+    subprocess.run(_cli(tmp_path / "ref", *args), env=_env(), check=True, capture_output=True)
+    (ref_dir,) = (tmp_path / "ref").iterdir()
+    ref = runrecord.read(ref_dir)
+
+    proc = subprocess.Popen(_cli(tmp_path / "cut", *args), env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 50
+    rows: list[dict] = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = list((tmp_path / "cut").glob("*/last.pt"))
+        if found:
+            rows = runrecord.read_metrics(found[0].parent)
+            if len(rows) >= 12:
+                break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    (cut_dir,) = (tmp_path / "cut").iterdir()
+    assert not (cut_dir / "summary.json").exists(), "the run finished before it could be killed"
+    killed_at = checkpoint.load(cut_dir / "last.pt")["update"]
+    assert 10 <= killed_at < 120
+
+    done = subprocess.run(_cli(tmp_path / "cut", *args), env=_env(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    resumed = runrecord.read(cut_dir)
+    assert resumed.summary["resumed_from"] == killed_at
+    assert [r["update"] for r in resumed.metrics] == list(range(1, 121))
+    assert [r["loss"] for r in resumed.metrics] == [r["loss"] for r in ref.metrics]  # exact, every update
+    a, b = checkpoint.load(ref_dir / "last.pt"), checkpoint.load(cut_dir / "last.pt")
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    assert torch.equal(a["optimizer"]["state"][0]["exp_avg_sq"], b["optimizer"]["state"][0]["exp_avg_sq"])
+
+
+class _Poisoned(torch.utils.data.Dataset):
+    """A training set whose every sample of epoch 0 at item 0 is NaN (a broken image)."""
+
+    def __init__(self, base: torch.utils.data.Dataset) -> None:
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        lr, hr = self.base[key]
+        return (torch.full_like(lr, math.nan), hr) if key == (1, 0) else (lr, hr)
+
+
+def test_non_finite_loss_stops_naming_the_update_and_keeps_the_last_good_checkpoint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = train._train_set
+    monkeypatch.setattr(train, "_train_set", lambda cfg: (_Poisoned(real(cfg)[0]), "embedded"))
+    cfg = config.schedule("smoke", model="rcan_s", updates=40, log_every=1, ckpt_every=2, val_every=0)
+    n = len(real(cfg)[0])
+    # item 0 of epoch 1 sits at stream position n + perm_1^{-1}(0); find its update.
+    keys = list(itertools.islice(iter(TrainSampler(n, cfg.seed)), 40 * cfg.batch))
+    bad = keys.index((1, 0)) // cfg.batch + 1
+    assert bad < 40
+    with pytest.raises(train.NonFiniteError, match=rf"^update {bad}: non-finite loss"):
+        train.train(cfg, tmp_path)
+    (run,) = tmp_path.iterdir()
+    assert checkpoint.load(run / "last.pt")["update"] == (bad - 1) // 2 * 2
+    summary = runrecord.read(run).summary
+    assert summary["status"] == "diverged" and f"update {bad}" in summary["message"]
+    assert all(torch.isfinite(v).all() for v in checkpoint.load(run / "last.pt")["model"].values())
+
+
+def test_bf16_autocast_trains_to_the_fp32_loss(tmp_path: Path) -> None:
+    """The bf16 option is usable: after the smoke schedule its loss is within 5% of fp32's."""
+    losses = {}
+    for prec in ("fp32", "bf16"):
+        cfg = config.schedule("smoke", model="rcan_s", precision=prec, val_every=0, updates=60, log_every=20,
+                              ckpt_every=60)
+        run = train.train(cfg, tmp_path)
+        losses[prec] = sum(r["loss"] for r in run.metrics[-2:]) / 2
+    assert abs(losses["bf16"] - losses["fp32"]) <= 0.05 * losses["fp32"], losses
+
+
+def test_finished_run_is_not_retrained_and_other_settings_are_refused(tmp_path: Path) -> None:
+    cfg = config.schedule("smoke", model="rcan_s", updates=10, val_every=0, log_every=5, ckpt_every=5)
+    first = train.train(cfg, tmp_path)
+    again = train.train(dataclasses.replace(cfg, progress=True), tmp_path)  # runtime field: same run
+    assert again.summary == first.summary
+    with pytest.raises(ValueError, match=r"lr: 0.001 -> 0.002"):
+        train.train(dataclasses.replace(cfg, lr=2e-3), tmp_path, name=first.name)
+
+
+class _Flat(torch.utils.data.Dataset):
+    """Constant grey patches: zero Hessian everywhere (the eigenvalue's sqrt at 0, Eq. 12)."""
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.full((3, 12, 12), 0.5), torch.full((3, 24, 24), 0.5)
+
+
+def test_flat_images_train_without_nan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DeFiAN_S (MSHF on) on flat patches: every loss and every weight stays finite (Sec. IV-E)."""
+    monkeypatch.setattr(train, "_train_set", lambda cfg: (_Flat(), "flat"))
+    cfg = config.schedule("smoke", model="defian_s", updates=6, log_every=1, ckpt_every=6, val_every=0)
+    run = train.train(cfg, tmp_path)
+    assert run.summary["status"] == "finished" and len(run.metrics) == 6
+    assert all(math.isfinite(r["loss"]) for r in run.metrics)
+    assert all(torch.isfinite(v).all() for v in checkpoint.load(run.dir / "last.pt")["model"].values())
