@@ -131,9 +131,10 @@ def downscale(hr: np.ndarray, scale: int, method: str = "matlab") -> np.ndarray:
 
 def upscale(lr: np.ndarray, scale: int, method: str = "matlab") -> np.ndarray:
     """Bicubic upscaling by ``scale`` with the same family of resizer, uint8 out."""
-    if method in ("matlab", "matlab-float"):
-        out = imresize_float(lr, float(scale))
-        return np.floor(np.clip(out, 0, 255) + 0.5).astype(np.uint8)
+    if method == "matlab":
+        return imresize(lr, float(scale))
+    if method == "matlab-float":  # float LR: one float64 resize, rounded once
+        return np.floor(np.clip(imresize_float(lr, float(scale)), 0, 255) + 0.5).astype(np.uint8)
     if method in ("torch", "torch-aa"):
         return torch_bicubic(lr, float(scale))
     if method == "pil":
@@ -183,31 +184,42 @@ def load_pairs(root: str | Path | None, name: str, scale: int, lr_method: str = 
 
 
 def bicubic_rows(root: str | Path | None, sets: Sequence[str] | None = None, scales: Sequence[int] = (2, 3, 4),
-                 protocol: metrics.Protocol = metrics.PAPER, limit: int | None = None) -> list[dict]:
+                 protocol: metrics.Protocol | Sequence[metrics.Protocol] = metrics.PAPER, limit: int | None = None,
+                 with_ssim: bool = True) -> list[dict]:
     """Regenerate the Bicubic rows of Tables I/II: mean PSNR/SSIM of bicubic upscaling.
 
     Args:
         root: Data root (``None``: the embedded test set only).
         sets: Sets to score (default: all present).
         scales: Upscaling factors.
-        protocol: Metric and LR convention (:data:`defian.metrics.PROTOCOLS`).
+        protocol: One convention or several (:data:`defian.metrics.PROTOCOLS`);
+            conventions sharing an ``lr_method`` share the LR and upscaled images.
         limit: First ``limit`` images per set (``None``: all).
+        with_ssim: Also compute SSIM (the costly part); ``nan`` otherwise.
 
     Returns:
-        One dict per (set, scale): ``set, scale, psnr, ssim, images, protocol``.
+        One dict per (protocol, set, scale): ``set, scale, psnr, ssim, images, protocol``.
     """
+    protocols = [protocol] if isinstance(protocol, metrics.Protocol) else list(protocol)
     names = list(sets) if sets is not None else list(find(root))
     rows = []
-    for name in names:
-        for s in scales:
-            scores = []
-            for pair in load_pairs(root, name, s, protocol.lr_method, limit):
-                up = upscale(pair.lr, s, protocol.lr_method)
-                scores.append(metrics.psnr_ssim(up, pair.hr, s, protocol))
-            p, q = np.mean(scores, axis=0)
-            rows.append({"set": name, "scale": s, "psnr": float(p), "ssim": float(q), "images": len(scores),
-                         "protocol": protocol.name})
-    return rows
+    for method in dict.fromkeys(p.lr_method for p in protocols):  # unique, in order
+        group = [p for p in protocols if p.lr_method == method]
+        for name in names:
+            for s in scales:
+                scores: dict[str, list[tuple[float, float]]] = {p.name: [] for p in group}
+                for pair in load_pairs(root, name, s, method, limit):
+                    up = upscale(pair.lr, s, method)
+                    for p in group:
+                        a, b = metrics.prepare(up, pair.hr, s, p)
+                        q = metrics.ssim_prepared(a, b) if with_ssim else float("nan")
+                        scores[p.name].append((metrics.psnr_prepared(a, b), q))
+                for p in group:
+                    mean_psnr, mean_ssim = np.mean(scores[p.name], axis=0)
+                    rows.append({"set": name, "scale": s, "psnr": float(mean_psnr), "ssim": float(mean_ssim),
+                                 "images": len(scores[p.name]), "protocol": p.name})
+    order = {p.name: k for k, p in enumerate(protocols)}
+    return sorted(rows, key=lambda r: order[r["protocol"]])
 
 
 def lr_discrepancy(root: str | Path | None, name: str, scale: int, method: str, limit: int | None = None) -> dict:

@@ -121,8 +121,9 @@ class _MSHFStub(nn.Module):
 def breakdown(model: nn.Module, scale: int, hr_size: tuple[int, int] = HR_SIZE) -> Complexity:
     """Count ``model`` on one LR input of (hr_size / scale) pixels, term by term.
 
-    Runs a copy of the model on the meta device: shapes only, no arithmetic,
-    so DeFiAN_L at 240 x 180 takes well under a second.
+    Runs the model on the meta device (shapes only, no arithmetic): a model
+    already on the meta device is used in place (and left as it was), any
+    other is copied there first. DeFiAN_L at 240 x 180 takes about a second.
 
     Args:
         model: a DeFiAN (or any module mapping (1, 3, h, w) to an image).
@@ -138,9 +139,14 @@ def breakdown(model: nn.Module, scale: int, hr_size: tuple[int, int] = HR_SIZE) 
         raise ValueError(f"HR size {hr_size} is not divisible by scale {scale}")
     lr = (hr_size[0] // scale, hr_size[1] // scale)
     params = count_params(model)
-    meta = copy.deepcopy(model).to("meta").eval()
+    on_meta = all(t.is_meta for t in [*model.parameters(), *model.buffers()])
+    meta = model if on_meta else copy.deepcopy(model).to("meta")  # a meta model is used in place
+    was_training = meta.training
+    meta.eval()
     mshf_log: list[int] = []
-    for owner in _mshf_owners(meta):
+    owners = _mshf_owners(meta)
+    originals = [o.mshf for o in owners]
+    for owner in owners:
         owner.mshf = _MSHFStub(len(owner.switches.kernel_sizes), mshf_log)
     tally = {"bias": 0, "relu": 0}
 
@@ -158,10 +164,15 @@ def breakdown(model: nn.Module, scale: int, hr_size: tuple[int, int] = HR_SIZE) 
         elif isinstance(mod, nn.ReLU):
             handles.append(mod.register_forward_hook(relu_hook))
     x = torch.zeros(1, 3, *lr, device="meta")
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        meta(x)
-    for h in handles:
-        h.remove()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            meta(x)
+    finally:
+        for h in handles:
+            h.remove()
+        for owner, orig in zip(owners, originals, strict=True):
+            owner.mshf = orig
+        meta.train(was_training)
     flops2 = counter.get_total_flops()
     if flops2 % 2:
         raise RuntimeError(f"flop_counter total {flops2} is odd; expected 2 x MACs")
@@ -186,3 +197,65 @@ def count(
     """
     c = breakdown(model, scale, hr_size)
     return c.params, c.flops(convention)
+
+
+def params_by_block(model: nn.Module) -> dict[str, int]:
+    """#Params of a DeFiAN split by the blocks of Fig. 2 (MSHF in its released design).
+
+    Returns:
+        {"head", "FEM (all N)", "MSHF (all N)", "DiEnDec (all N)", "DAC (all N)",
+        "tail", "upsampler", "output"} -> count; the values sum to :func:`count_params`.
+    """
+    out = {"head": 0, "FEM (all N)": 0, "MSHF (all N)": 0, "DiEnDec (all N)": 0, "DAC (all N)": 0}
+    for mod in model.body:
+        out["FEM (all N)"] += sum(p.numel() for p in mod.fem.parameters())
+        if mod.mshf is not None:
+            out["MSHF (all N)"] += mshf_params(mod.channels, len(mod.switches.kernel_sizes))
+        if mod.endec is not None:
+            out["DiEnDec (all N)"] += sum(p.numel() for p in mod.endec.parameters())
+        if mod.dac is not None:
+            out["DAC (all N)"] += sum(p.numel() for p in mod.dac.parameters())
+    for name, part in (("head", model.head), ("tail", model.tail), ("upsampler", model.upsampler), ("output", model.output)):
+        out[name] = sum(p.numel() for p in part.parameters())
+    return out
+
+
+def reproduce(hr_size: tuple[int, int] = HR_SIZE) -> list[dict]:
+    """Regenerate every DeFiAN #Params / #FLOPs of Tables I-IV beside the printed value.
+
+    Each configuration is built on the meta device and counted under the
+    "paper" convention. A value "matches" when it rounds to the printed digit
+    (|ours - paper| < 0.05 in K or G).
+
+    Returns:
+        One dict per printed cell pair: ``table, setting, scale, params_paper,
+        params_ours, params_diff, flops_paper, flops_ours, flops_diff,
+        params_match, flops_match`` (params in K, FLOPs in G).
+    """
+    from defian import paper_tables as pt
+    from defian.model import DeFiAN, make_config
+
+    cases = [("I", "DeFiAN_L", r.scale, "defian_l", {}, r) for r in pt.TABLE_I if r.method == "DeFiAN_L"]
+    cases += [("II", "DeFiAN_S", r.scale, "defian_s", {}, r) for r in pt.TABLE_II if r.method == "DeFiAN_S"]
+    for r in pt.TABLE_III:
+        label = f"({r.column}) MSHF={'v' if r.mshf else 'x'} DiEnDec={'v' if r.diendec else 'x'} DAC={'v' if r.dac else 'x'}"
+        cases.append(("III", label, 3, "defian_l", {"mshf": r.mshf, "diendec": r.diendec, "dac": r.dac}, r))
+    for r in pt.TABLE_IV:
+        sw = {"kernel_sizes": r.kernels, "diendec": False, "dac": False} if r.kernels else {"mshf": False, "diendec": False, "dac": False}
+        cases.append(("IV", f"ker={r.kernels}" if r.kernels else "w/o HF", 3, "defian_l", sw, r))
+    done: dict = {}
+    rows = []
+    for table, label, scale, name, sw, r in cases:
+        cfg = make_config(name, **sw)
+        if (cfg, scale) not in done:
+            with torch.device("meta"):
+                done[cfg, scale] = breakdown(DeFiAN(cfg, scale), scale, hr_size)
+        c = done[cfg, scale]
+        p, f = c.params / 1e3, c.flops() / 1e9
+        rows.append({
+            "table": table, "setting": label, "scale": scale,
+            "params_paper": r.params_k, "params_ours": round(p, 3), "params_diff": round(p - r.params_k, 3),
+            "flops_paper": r.flops_g, "flops_ours": round(f, 4), "flops_diff": round(f - r.flops_g, 4),
+            "params_match": abs(p - r.params_k) < 0.05, "flops_match": abs(f - r.flops_g) < 0.05,
+        })
+    return rows

@@ -97,3 +97,38 @@ class DAC(nn.Module):
         mu_hat = self.mean_mlp(mu_r)  # Eq. (21): (B, C, 1, 1)
         sd_hat = self.std_mlp(sd_r)
         return normalised * sd_hat + mu_hat  # Eq. (22): broadcast -> (B, C, H, W)
+
+    @torch.no_grad()
+    def statistics(self, observed: torch.Tensor, referenced: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The output statistics Fig. 14 describes, with their predicted values.
+
+        Args:
+            observed: v, (B, 1, H, W).
+            referenced: x, (B, C, H, W).
+
+        Returns:
+            (B, C) tensors: ``mean`` and ``std`` (unbiased) of the output over
+            space; ``mu_hat`` and ``sigma_hat`` (Eq. 21); ``std_predicted`` =
+            ``|sigma_hat| sqrt(var_v / (var_v + eps))``; ``corr_with_v``, the
+            spatial correlation of each output channel with v (+1 or -1 up to
+            rounding, the sign of ``sigma_hat``); ``x_mean`` and ``x_std``, the
+            referenced feature's own statistics.
+        """
+        out = self(observed, referenced)
+        mu_r, sd_r = mean_std(referenced, self.eps)
+        var_v = observed.var(dim=(2, 3), unbiased=True, keepdim=True)
+        sd_hat = self.std_mlp(sd_r)
+        oc = (out - out.mean(dim=(2, 3), keepdim=True)).flatten(2)  # (B, C, HW)
+        vc = (observed - observed.mean(dim=(2, 3), keepdim=True)).flatten(2)  # (B, 1|C, HW)
+        corr = (oc * vc).sum(-1) / (oc.norm(dim=-1) * vc.norm(dim=-1)).clamp_min(torch.finfo(out.dtype).tiny)
+        flat = lambda t: t.flatten(1)  # noqa: E731 (B, C, 1, 1) -> (B, C)
+        return {
+            "mean": flat(out.mean(dim=(2, 3), keepdim=True)),
+            "std": flat(out.std(dim=(2, 3), keepdim=True)),
+            "mu_hat": flat(self.mean_mlp(mu_r)),
+            "sigma_hat": flat(sd_hat),
+            "std_predicted": flat(sd_hat.abs() * (var_v / (var_v + self.eps)).sqrt()),
+            "corr_with_v": corr,
+            "x_mean": flat(mu_r),
+            "x_std": flat(referenced.std(dim=(2, 3), keepdim=True)),
+        }

@@ -44,6 +44,7 @@ import os
 import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,7 +141,7 @@ def mod_crop(img: np.ndarray, scale: int) -> np.ndarray:
 
 
 #: Names the LR-making method in the cache path; bump the version if imresize changes.
-LR_METHOD = "matlab-bicubic-v1"
+LR_METHOD = "matlab-bicubic-v2"  # v2: uint8 rounding after each pass, as MATLAB
 
 
 def cache_root(root: str | Path) -> Path:
@@ -253,7 +254,9 @@ class TrainSet(torch.utils.data.Dataset):
         cache_dir: Folder of the LR cache (see :func:`cached_lr`).
         names: Relative names of the images in the cache (default: file names).
         augment: Random flips and 90-degree rotations (paper Sec. IV-A1).
-        in_memory: Hold all decoded images in RAM (default: when they fit in 2 GB).
+        in_memory: Hold all decoded images in RAM (default: when they take less than a
+            quarter of the physical memory; otherwise every sample decodes its image,
+            which is ~20x slower: see ``benchmarks/bench_data.py``).
 
     Items: ``dataset[i]`` (epoch 0) or ``dataset[(epoch, i)]`` returns
     ``(lr, hr)``: float32 tensors ``(3, p, p)`` and ``(3, s*p, s*p)`` in [0, 1].
@@ -270,7 +273,7 @@ class TrainSet(torch.utils.data.Dataset):
         cache = Path(cache_dir) if cache_dir is not None else paths.CACHE / "lr"
         paths_in = [Path(p) for p in hr_paths]
         rel = list(names) if names is not None else [p.name for p in paths_in]
-        self.hr_paths, self.lr_paths = [], []
+        self.hr_paths, names_kept, pixels = [], [], 0
         for hr, name in zip(paths_in, rel, strict=True):
             with Image.open(hr) as im:  # header only: skip small images before any work
                 w, h = im.size
@@ -278,14 +281,16 @@ class TrainSet(torch.utils.data.Dataset):
                 warnings.warn(f"skipping {hr}: {w}x{h} is smaller than a {patch * scale}px HR patch", stacklevel=2)
                 continue
             self.hr_paths.append(hr)
-            self.lr_paths.append(cached_lr(hr, name, scale, cache))
+            names_kept.append(name)
+            pixels += w * h
         if not self.hr_paths:
             raise ValueError(f"no training image is large enough for {patch}x{patch} LR patches at x{scale}")
-        fits = sum(p.stat().st_size for p in self.hr_paths) < 2e8  # compressed size: a cheap proxy
-        self._images = self._load_all() if (fits if in_memory is None else in_memory) else None
-
-    def _load_all(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        return [self._read(k) for k in range(len(self.hr_paths))]
+        with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:  # PIL/numpy release the GIL
+            self.lr_paths = list(pool.map(lambda a: cached_lr(a[0], a[1], scale, cache), zip(self.hr_paths, names_kept)))
+            # decoded HR + LR bytes; DIV2K: ~8 GB at x2. Hold them when they take < 1/4 of the RAM.
+            fits = 3 * pixels * (1 + 1 / scale**2) < _physical_memory() / 4
+            hold = fits if in_memory is None else in_memory
+            self._images = list(pool.map(self._read, range(len(self.hr_paths)))) if hold else None
 
     def _read(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         hr = mod_crop(to_rgb(load_image(self.hr_paths[k])), self.scale)
@@ -305,6 +310,13 @@ class TrainSet(torch.utils.data.Dataset):
             hflip, vflip, rot = rng.integers(0, 2, size=3)
             lr_p, hr_p = (_dihedral(a, bool(hflip), bool(vflip), bool(rot)) for a in (lr_p, hr_p))
         return _to_tensor(lr_p), _to_tensor(hr_p)
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX: assume 8 GB
+        return 8 << 30
 
 
 def _dihedral(a: np.ndarray, hflip: bool, vflip: bool, rot: bool) -> np.ndarray:

@@ -100,7 +100,8 @@ def _check_layout(what: str, root: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``defian data``; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="defian data", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="defian data",
+                                     description="Download and verify the paper's data (DIV2K, benchmark sets).")
     sub = parser.add_subparsers(dest="command", required=True)
     dl = sub.add_parser("download", help="download and verify DIV2K or the benchmark sets")
     dl.add_argument("what", choices=sorted(ARCHIVES), help="which archives")

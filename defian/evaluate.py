@@ -184,13 +184,21 @@ def to_uint8(sr: torch.Tensor) -> np.ndarray:
 class PeakMemory:
     """Peak memory of a block in MiB: the CUDA allocator's peak, or on CPU the sampled RSS growth.
 
-    The CPU figure samples the process RSS every 2 ms after returning free heap
-    to the OS (glibc ``malloc_trim``); it is approximate (short spikes can be
-    missed) and counts only growth over the level before the block.
+    The CPU figure samples the process RSS (``/proc/self/statm``, Linux; NaN
+    elsewhere) every 2 ms after returning free heap to the OS (glibc
+    ``malloc_trim``); it is approximate (short spikes can be missed) and counts
+    only growth over the level before the block.
     """
 
     def __init__(self, device: torch.device) -> None:
-        self.device, self.peak_mb = device, 0.0
+        self.device, self.peak_mb = device, float("nan")
+
+    @staticmethod
+    def _rss() -> int | None:
+        try:
+            return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            return None
 
     def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":
@@ -198,30 +206,31 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats(self.device)
             self._base = torch.cuda.memory_allocated(self.device)
             return self
-        import psutil
-
         try:
             ctypes.CDLL("libc.so.6").malloc_trim(0)
         except (OSError, AttributeError):
             pass
-        self._proc, self._stop = psutil.Process(), threading.Event()
-        self._base = self._top = self._proc.memory_info().rss
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
+        self._stop, self._base = threading.Event(), self._rss()
+        self._top = self._base
+        if self._base is not None:
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
         return self
 
     def _sample(self) -> None:
         while not self._stop.wait(0.002):
-            self._top = max(self._top, self._proc.memory_info().rss)
+            self._top = max(self._top, self._rss() or 0)
 
     def __exit__(self, *exc: object) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             self.peak_mb = (torch.cuda.max_memory_allocated(self.device) - self._base) / 2**20
             return
+        if self._base is None:
+            return
         self._stop.set()
         self._thread.join()
-        self._top = max(self._top, self._proc.memory_info().rss)
+        self._top = max(self._top, self._rss() or 0)
         self.peak_mb = (self._top - self._base) / 2**20
 
 

@@ -10,6 +10,7 @@
     ``model.py``, class ``MSHF``) dilates all three 3x3 kernels by
     ``(ker-1)/2``, so ``G_hv`` samples the corners ``(+-d, +-d)``.
 
+* :func:`hessian_filter`: the filtered maps ``g_hh, g_vv, g_hv`` of one scale.
 * :func:`max_eigenvalue`: Eq. (12), with a backward that is finite everywhere.
 * :class:`MSHF`: multi-scale Hessian filtering with the channel average of
   Eq. (18); the fast path is :mod:`defian.mshf`, the straightforward one
@@ -49,7 +50,7 @@ from defian.mshf import mshf_fused
 
 __all__ = [
     "VARIANTS", "MSHF", "dilations", "hessian_kernels", "compact_stencils", "max_eigenvalue",
-    "max_eigenvalue_plain", "max_eigenvalue_eigvalsh", "mshf_reference", "released_param_count",
+    "max_eigenvalue_plain", "max_eigenvalue_eigvalsh", "hessian_filter", "mshf_reference", "released_param_count",
 ]
 
 VARIANTS = ("paper", "released")
@@ -182,6 +183,23 @@ def max_eigenvalue_eigvalsh(gxx: Tensor, gyy: Tensor, gxy: Tensor) -> Tensor:
     """
     h = torch.stack([torch.stack([gxx, gxy], -1), torch.stack([gxy, gyy], -1)], -2)  # (..., 2, 2)
     return torch.linalg.eigvalsh(h)[..., -1]
+
+
+def hessian_filter(x: Tensor, ker: int = 3, variant: str = "released") -> tuple[Tensor, Tensor, Tensor]:
+    """The filtered maps ``g_hh, g_vv, g_hv`` of one scale (Eqs. 9, 14, 16), zero padding.
+
+    Args:
+        x: (B, C, H, W) features or images; each channel is filtered alone.
+        ker: kernel size (3, 5, 7, ...).
+        variant: ``"paper"`` or ``"released"``.
+
+    Returns:
+        Three (B, C, H, W) tensors, the entries of the Hessian of Eq. (8).
+    """
+    taps, pairs = compact_stencils().to(x), dilations(ker, variant)
+    C = x.shape[1]
+    return tuple(F.conv2d(x, taps[j].expand(C, 1, 3, 3), padding=dl, dilation=dl, groups=C)
+                 for j, dl in enumerate((pairs[0], pairs[0], pairs[1])))
 
 
 def mshf_reference(

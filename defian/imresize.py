@@ -14,7 +14,10 @@ LR images are the same, so this module re-implements MATLAB's semantics, not
 * symmetric (half-sample mirror) borders: index ``0`` reads pixel ``1``;
 * the output size ``ceil(s * n)``; the height is resized before the width
   (MATLAB resizes the dimension with the smaller scale first, rows on a tie);
-* arithmetic in float64, one rounding to uint8 at the very end.
+* arithmetic in float64; for a uint8 image each pass returns uint8 (MATLAB's
+  ``imresizemex`` keeps the input's class), so the result is rounded after the
+  rows and again after the columns (:func:`imresize`). :func:`imresize_float`
+  is the unrounded float64 resize.
 
 The computation is separable: each dimension is one product with a sparse
 ``(n_out, n_in)`` matrix holding the ``P`` weights of every output pixel, so a
@@ -114,41 +117,60 @@ def imresize_float(
     Args:
         img: ``(H, W)`` or ``(H, W, C)`` array, any real dtype.
         scale: Scale factor (``1/4`` makes a x4 LR image).
-        out_shape: ``(h, w)``; default ``ceil(scale * (H, W))``.
+        out_shape: ``(h, w)``; default ``ceil(scale * (H, W))``. When given, the
+            scales are ``h / H`` and ``w / W`` (MATLAB's ``imresize(A, [h w])``).
         antialias: MATLAB's ``'Antialiasing'`` option (default true).
 
     Returns:
         float64 array of shape ``(h, w)`` or ``(h, w, C)``.
     """
     arr = np.asarray(img, dtype=np.float64)
+    (h, sh), (w, sw) = _plan(arr, scale, out_shape)
+    # rows first, then columns (MATLAB's order for equal scales)
+    return _resize_axis(_resize_axis(arr, 0, h, sh, antialias), 1, w, sw, antialias)
+
+
+def _plan(arr: np.ndarray, scale: float, out_shape: tuple[int, int] | None) -> tuple[tuple[int, float], ...]:
+    """``((h, row scale), (w, column scale))``: MATLAB derives the scales from a given size."""
     if arr.ndim not in (2, 3):
         raise ValueError(f"imresize expects an (H, W) or (H, W, C) image, got shape {arr.shape}")
+    if out_shape is not None:
+        if min(out_shape) < 1:
+            raise ValueError(f"imresize out_shape must be positive, got {out_shape!r}")
+        return tuple((int(n), int(n) / m) for n, m in zip(out_shape, arr.shape[:2], strict=True))
     if not (scale > 0 and math.isfinite(scale)):
         raise ValueError(f"imresize scale must be a positive number, got {scale!r}")
-    h, w = out_shape if out_shape is not None else (output_size(arr.shape[0], scale), output_size(arr.shape[1], scale))
-    # rows first, then columns (MATLAB's order for equal scales)
-    arr = _resize_axis(arr, 0, int(h), scale, antialias)
-    return _resize_axis(arr, 1, int(w), scale, antialias)
+    return (output_size(arr.shape[0], scale), scale), (output_size(arr.shape[1], scale), scale)
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+    # MATLAB's conversion to uint8: saturate, round half away from zero (values are >= 0 here)
+    return np.floor(np.clip(x, 0.0, 255.0) + 0.5).astype(np.uint8)
 
 
 def imresize(img: np.ndarray, scale: float, out_shape: tuple[int, int] | None = None) -> np.ndarray:
     """MATLAB ``imresize(img, scale, 'bicubic')`` on a uint8 image.
 
+    As in MATLAB, each 1-D pass returns the input's class: the rows are
+    resized in float64 and rounded to uint8, then the columns of that uint8
+    image are resized and rounded again. (Rounding only once at the end, the
+    common Python ports, differs by one grey level at a few pixels; both
+    reproduce the paper's Bicubic rows, the per-pass rounding more closely.)
+
     Args:
         img: uint8 array ``(H, W)`` or ``(H, W, C)``.
         scale: Scale factor; ``1 / s`` makes the x``s`` LR image of the paper.
-        out_shape: Optional ``(h, w)`` overriding ``ceil(scale * (H, W))``.
+        out_shape: Optional ``(h, w)``; the scales are then ``h / H``, ``w / W``.
 
     Returns:
-        uint8 array ``(h, w[, C])``: the float64 result rounded half away from
-        zero and clipped to ``[0, 255]``, as MATLAB converts back to uint8.
+        uint8 array ``(h, w[, C])``.
     """
     arr = np.asarray(img)
     if arr.dtype != np.uint8:
         raise TypeError(f"imresize expects a uint8 image (MATLAB semantics), got dtype {arr.dtype}")
-    out = imresize_float(arr, scale, out_shape)
-    # MATLAB rounds half away from zero; values are >= 0 after clipping
-    return np.floor(np.clip(out, 0.0, 255.0) + 0.5).astype(np.uint8)
+    (h, sh), (w, sw) = _plan(arr, scale, out_shape)
+    rows = _to_uint8(_resize_axis(arr.astype(np.float64), 0, h, sh, True))
+    return _to_uint8(_resize_axis(rows.astype(np.float64), 1, w, sw, True))
 
 
 def torch_bicubic(img: np.ndarray, scale: float, antialias: bool = False) -> np.ndarray:
@@ -166,7 +188,7 @@ def torch_bicubic(img: np.ndarray, scale: float, antialias: bool = False) -> np.
     out = F.interpolate(t, size=size, mode="bicubic", align_corners=False, antialias=antialias)
     out = out[0].permute(1, 2, 0).numpy()
     out = out if arr.ndim == 3 else out[..., 0]
-    return np.floor(np.clip(out, 0, 255) + 0.5).astype(np.uint8)
+    return _to_uint8(out)
 
 
 def pil_bicubic(img: np.ndarray, scale: float) -> np.ndarray:

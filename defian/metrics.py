@@ -36,7 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 from skimage.metrics import structural_similarity
 
-__all__ = ["PROTOCOLS", "Protocol", "prepare", "psnr", "psnr_ssim", "rgb_to_y", "ssim"]
+__all__ = ["PAPER", "PROTOCOLS", "Protocol", "prepare", "psnr", "psnr_prepared", "psnr_ssim", "rgb_to_y", "ssim",
+           "ssim_prepared"]
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ def psnr(sr: np.ndarray, hr: np.ndarray, scale: int, protocol: Protocol = PAPER)
     Returns:
         PSNR in dB (``inf`` for identical images).
     """
-    return _psnr(*prepare(sr, hr, scale, protocol))
+    return psnr_prepared(*prepare(sr, hr, scale, protocol))
 
 
 def ssim(sr: np.ndarray, hr: np.ndarray, scale: int, protocol: Protocol = PAPER) -> float:
@@ -164,16 +165,17 @@ def ssim(sr: np.ndarray, hr: np.ndarray, scale: int, protocol: Protocol = PAPER)
     Returns:
         SSIM in ``[-1, 1]``.
     """
-    return _ssim(*prepare(sr, hr, scale, protocol))
+    return ssim_prepared(*prepare(sr, hr, scale, protocol))
 
 
 def psnr_ssim(sr: np.ndarray, hr: np.ndarray, scale: int, protocol: Protocol = PAPER) -> tuple[float, float]:
     """Both metrics of one pair, converting and cropping once; see :func:`psnr`, :func:`ssim`."""
     a, b = prepare(sr, hr, scale, protocol)
-    return _psnr(a, b), _ssim(a, b)
+    return psnr_prepared(a, b), ssim_prepared(a, b)
 
 
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+def psnr_prepared(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR of arrays already converted and cropped by :func:`prepare`."""
     mse = float(np.mean((a - b) ** 2))
     return float("inf") if mse == 0 else float(10.0 * np.log10(255.0**2 / mse))
 
@@ -181,7 +183,8 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 _SSIM_SETTINGS = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, K1=0.01, K2=0.03, data_range=255.0)
 
 
-def _ssim(a: np.ndarray, b: np.ndarray) -> float:
+def ssim_prepared(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM of arrays already converted and cropped by :func:`prepare`."""
     if a.ndim == 3:
         return float(np.mean([structural_similarity(a[..., c], b[..., c], **_SSIM_SETTINGS) for c in range(3)]))
     return float(structural_similarity(a, b, **_SSIM_SETTINGS))

@@ -142,12 +142,15 @@ class DeFiAN(nn.Module):
         self.register_buffer("out_mean", out_mean, persistent=False)
         self.register_buffer("out_std", out_std, persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, h, w) RGB in [0, 1] -> (B, 3, s h, s w), same range, not clamped."""
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise and apply the head: (B, 3, h, w) in [0, 1] -> (B, C, h, w), the first DeFiAM's input."""
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"DeFiAN expects (B, 3, h, w) RGB input, got shape {tuple(x.shape)}")
-        x = (x - self.in_mean) / self.in_std
-        head = self.head(x)  # (B, C, h, w)
+        return self.head((x - self.in_mean) / self.in_std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, h, w) RGB in [0, 1] -> (B, 3, s h, s w), same range, not clamped."""
+        head = self.embed(x)  # (B, C, h, w)
         feat = self.tail(self.body(head)) + head  # global skip
         y = self.output(self.upsampler(feat))  # (B, 3, s h, s w)
         return (y - self.out_mean) / self.out_std

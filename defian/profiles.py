@@ -44,11 +44,15 @@ class Profile:
     hessian_loop_max_pixels: int = 64  # per-pixel solver loop (Eq. 24) only up to C*H*W pixels
 
     # --- model and complexity (notebooks 03-04) ---
+    blocks_crop: int = 96  # side of the LR image crop whose features notebook 03 runs through the blocks
 
     # --- data and protocol (notebook 05) ---
-    compare_sets: str = "Set5,Set14"  # sets scored under the alternative LR/metric conventions ("" = all present)
+    compare_sets: str = "Set5,Set14"  # sets scored under the alternative LR/metric conventions (empty: all present)
 
     # --- training (notebooks 06-07) ---
+    train_schedule: str = "smoke"  # defian.config schedule notebook 06 trains (DeFiAN_S vs RCAN_S, x2)
+    full_schedule: str = "smoke"  # schedule notebook 07 trains for DeFiAN_S/L; "" = read existing run records only
+    full_scales: str = "2,3,4"  # scales notebook 07 covers (Tables I-II columns)
 
     # --- tables and figures (notebooks 08-12) ---
 
@@ -68,13 +72,18 @@ _HESSIAN = _chain(  # smoke: seconds; cpu and up: the full benchmark and Fig. 12
     {"hessian_samples": 200_000, "hessian_bench_quick": True, "hessian_bench_rounds": 2,
      "hessian_fig12_max_size": 4, "hessian_loop_max_pixels": 64},
     {"hessian_samples": 2_000_000, "hessian_bench_quick": False, "hessian_bench_rounds": 10,
-     "hessian_fig12_max_size": 32, "hessian_loop_max_pixels": 1024},
+     "hessian_fig12_max_size": 64, "hessian_loop_max_pixels": 1024},
     {},
     {},
 )
-_MODEL = _chain({}, {}, {}, {})
+_MODEL = _chain({"blocks_crop": 48}, {"blocks_crop": 96}, {"blocks_crop": 128}, {})  # smoke: a 48 x 48 crop
 _DATA = _chain({"compare_sets": "Set5,Set14"}, {"compare_sets": ""}, {}, {})  # smoke: two small sets
-_TRAINING = _chain({}, {}, {}, {})
+_TRAINING = _chain(  # smoke: tiny models in seconds; cpu: the 2-core study (07 needs a GPU: records only)
+    {"train_schedule": "smoke", "full_schedule": "smoke", "full_scales": "2,3,4"},
+    {"train_schedule": "cpu", "full_schedule": ""},
+    {"train_schedule": "short", "full_schedule": "short"},
+    {"full_schedule": "full"},
+)
 _TABLES = _chain({}, {}, {}, {})
 
 PROFILES: dict[str, Profile] = {

@@ -12,26 +12,26 @@ import functools
 import pytest
 import torch
 
-from defian import complexity
+from defian import complexity, paper_tables
 from defian.complexity import CONVENTIONS, Complexity, breakdown, count_params, mshf_params
 from defian.hessian import released_param_count
 from defian.model import DeFiAN, ModelConfig, build_model, make_config
 
-# Table I (DeFiAN_L) and Table II (DeFiAN_S): scale -> (#Params K, #FLOPs G)
-TABLE_I = {2: (15186.1, 651.4), 3: (15370.4, 293.2), 4: (15333.5, 169.5)}
-TABLE_II = {2: (1027.6, 44.2), 3: (1073.7, 20.6), 4: (1064.5, 12.8)}
-# Table III (x3, N=10, M=20, C=64): (MSHF, DiEnDec, DAC) -> (#Params K, #FLOPs G), columns in print order
-TABLE_III = {
-    (False, False, False): (15233.8, 290.8), (True, False, False): (15291.4, 291.9),
-    (False, True, False): (15302.5, 292.1), (False, False, True): (15244.1, 290.8),
-    (True, True, False): (15360.1, 293.2), (True, False, True): (15301.7, 291.9),
-    (False, True, True): (15312.8, 292.1), (True, True, True): (15370.4, 293.2),
-}
-# Table IV (x3, MSHF only): kernel set -> (#Params K, #FLOPs G); () is "w/o HF"
-TABLE_IV = {
-    (): (15233.8, 290.8), (3,): (15253.0, 291.1), (5,): (15253.0, 291.1), (7,): (15253.0, 291.1),
-    (3, 5): (15272.2, 291.5), (3, 7): (15272.2, 291.5), (5, 7): (15272.2, 291.5), (3, 5, 7): (15291.4, 291.9),
-}
+# The paper's numbers, from defian.paper_tables: Table I (DeFiAN_L) and II (DeFiAN_S),
+# scale -> (#Params K, #FLOPs G); Table III (x3, N=10, M=20, C=64),
+# (MSHF, DiEnDec, DAC) -> (...); Table IV (x3, MSHF only), kernel set -> (...), () = "w/o HF".
+TABLE_I = {r.scale: (r.params_k, r.flops_g) for r in paper_tables.TABLE_I if r.method == "DeFiAN_L"}
+TABLE_II = {r.scale: (r.params_k, r.flops_g) for r in paper_tables.TABLE_II if r.method == "DeFiAN_S"}
+TABLE_III = {(r.mshf, r.diendec, r.dac): (r.params_k, r.flops_g) for r in paper_tables.TABLE_III}
+TABLE_IV = {r.kernels: (r.params_k, r.flops_g) for r in paper_tables.TABLE_IV}
+
+
+def test_expected_values_are_the_printed_ones() -> None:
+    """Guard against an edit of the data module: a few cells as printed."""
+    assert TABLE_I == {2: (15186.1, 651.4), 3: (15370.4, 293.2), 4: (15333.5, 169.5)}
+    assert TABLE_II == {2: (1027.6, 44.2), 3: (1073.7, 20.6), 4: (1064.5, 12.8)}
+    assert len(TABLE_III) == 8 and TABLE_III[(False, False, False)] == (15233.8, 290.8)
+    assert len(TABLE_IV) == 8 and TABLE_IV[(3,)] == (15253.0, 291.1)
 
 
 def meta_model(name: str, scale: int, **switches):  # noqa: ANN201

@@ -72,3 +72,14 @@ def test_parameters_and_errors() -> None:
         dac(torch.randn(1, 1, 3, 4), torch.randn(1, 16, 4, 4))
     with pytest.raises(ValueError, match="at least 2 pixels"):
         mean_std(torch.randn(1, 1, 1, 1))
+
+
+def test_statistics_helper_agrees() -> None:
+    torch.manual_seed(3)
+    dac = DAC(32).double()
+    v, x = torch.randn(2, 1, 9, 9, dtype=torch.float64), torch.randn(2, 32, 9, 9, dtype=torch.float64)
+    st = dac.statistics(v, x)
+    assert torch.allclose(st["mean"], st["mu_hat"], atol=1e-12)
+    assert torch.allclose(st["std"], st["std_predicted"], rtol=1e-10)
+    assert torch.allclose(st["corr_with_v"], torch.sign(st["sigma_hat"]), atol=1e-12)
+    assert st["x_mean"].shape == (2, 32)

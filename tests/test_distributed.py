@@ -69,5 +69,25 @@ def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
                                rtol=1e-6, atol=1e-7)  # the loss is the global batch's mean on both
     a, b = checkpoint.load(one.dir / "last.pt"), checkpoint.load(two.dir / "last.pt")
     assert a["update"] == b["update"] == 6
+    # Parameters whose exact gradient is zero (the DAC re-standardises the attention map, so a
+    # constant offset before it -- the gate's bias -- cannot change the output) get float32
+    # rounding noise as gradient; Adam divides it by its own size and moves them by ~lr per
+    # update in *any* run. They do not affect the loss; every other weight agrees to 1e-6.
+    zero_grad = _exactly_zero_gradient(one.config)
+    assert zero_grad and all("endec" in k for k in zero_grad), zero_grad
+    lr, updates = one.config["lr"], 6
     for k in a["model"]:
-        torch.testing.assert_close(b["model"][k], a["model"][k], rtol=0, atol=1e-6, msg=k)
+        tol = 2 * lr * updates if k in zero_grad else 1e-6
+        torch.testing.assert_close(b["model"][k], a["model"][k], rtol=0, atol=tol, msg=k)
+
+
+def _exactly_zero_gradient(cfg: dict) -> set[str]:
+    """Parameters whose float64 gradient at the initial weights is 0 up to 1e-15 (independent check)."""
+    from defian.model import build_model
+
+    torch.manual_seed(cfg["seed"])
+    model = build_model(cfg["model"], cfg["scale"], **cfg["switches"]).double()
+    p, s = cfg["patch"], cfg["scale"]
+    x, y = torch.rand(4, 3, p, p, dtype=torch.float64), torch.rand(4, 3, s * p, s * p, dtype=torch.float64)
+    (model(x) - y).abs().mean().backward()
+    return {n for n, q in model.named_parameters() if q.grad is not None and q.grad.abs().max() < 1e-15}

@@ -88,13 +88,29 @@ def test_downscale_of_pixel_replicated_image_is_the_original_in_the_interior() -
     np.testing.assert_allclose(out[3:-3, 3:-3], base[3:-3, 3:-3], atol=1e-10)
 
 
-def test_rounding_is_half_away_from_zero_and_clipped() -> None:
-    img = np.array([[0, 255, 0, 255]] * 4, dtype=np.uint8)
-    out_f = imresize_float(img, 2.0)
-    out = imresize(img, 2.0)
-    np.testing.assert_array_equal(out, np.floor(np.clip(out_f, 0, 255) + 0.5).astype(np.uint8))
-    assert out_f.min() < 0 and out_f.max() > 255  # cubic overshoot exists and is clipped
-    assert out.min() == 0 and out.max() == 255
+def test_uint8_is_rounded_and_clipped_after_each_pass() -> None:
+    # MATLAB's imresizemex returns the input's class: rows resized and rounded to uint8,
+    # then the columns of that uint8 image resized and rounded again.
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, size=(9, 12, 3), dtype=np.uint8)
+    img[:, ::3] = 255  # sharp edges: cubic overshoot beyond [0, 255]
+    for scale in (2.0, 1 / 3):
+        h, w = output_size(9, scale), output_size(12, scale)
+        rows = imresize_float(img, scale, out_shape=(h, 12))  # column scale 12/12 = 1: identity
+        rows8 = np.floor(np.clip(rows, 0, 255) + 0.5).astype(np.uint8)
+        cols = imresize_float(rows8, scale, out_shape=(h, w))
+        by_hand = np.floor(np.clip(cols, 0, 255) + 0.5).astype(np.uint8)
+        np.testing.assert_array_equal(imresize(img, scale), by_hand)
+    assert imresize_float(img, 2.0).max() > 255  # the overshoot that the rounding clips
+    np.testing.assert_allclose(imresize_float(img, 1.0), img, atol=1e-12)  # scale 1 is the identity
+
+
+def test_exact_half_rounds_away_from_zero() -> None:
+    # Doubling [0, 32]: output pixel 2 (u = 1.25) reads 0, 0, 32, 32 (mirrored) with weights
+    # -9/128, 111/128, 29/128, -3/128, i.e. 32 * 26/128 = 6.5 exactly. MATLAB gives 7 (numpy's round: 6).
+    img = np.array([[0, 32]], dtype=np.uint8)
+    assert imresize_float(img, 2.0)[0, 1] == 6.5
+    assert imresize(img, 2.0)[:, 1].tolist() == [7, 7]
 
 
 def test_output_size_is_ceil_and_exact_for_mod_cropped_sizes() -> None:

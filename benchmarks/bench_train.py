@@ -1,0 +1,179 @@
+"""Training throughput of DeFiAN_S vs its attention-free twin (RCAN_S), and the arithmetic floor.
+
+Measures one training update exactly as :func:`defian.train.forward_backward` plus
+the Adam step does it (synthetic patches: the data pipeline has its own benchmark),
+for DeFiAN_S and RCAN_S in the *same* process, alternating rounds so that both
+see the same machine load. Reports:
+
+* samples/s of each, and DeFiAN_S's time per update over RCAN_S's (aim: <= 1.10);
+* the step's FLOPs (``torch.utils.flop_counter``: convolutions and matmuls of the
+  forward and backward pass; 1 MAC = 2 FLOPs) and the *arithmetic floor*: those
+  FLOPs at this machine's dense-convolution rate, measured here on a 64->64 3x3
+  convolution (forward + backward); ratio measured / floor (aim: <= 1.3 in fp32);
+* with ``--allocators``: the same DeFiAN_S update under glibc's default malloc,
+  glibc with :func:`defian.distributed.tune_glibc_malloc`, and jemalloc/tcmalloc
+  via ``LD_PRELOAD`` when installed (each in a fresh subprocess).
+
+Timings on a shared machine are noisy: read ratios measured in one run, not
+absolute numbers across runs.
+
+Usage::
+
+    python benchmarks/bench_train.py --quick               # DeFiAN_S x2, batch 16, 48x48, fp32
+    python benchmarks/bench_train.py --precision bf16
+    python benchmarks/bench_train.py --batch 8 --patch 24 --switch n_modules=2 --switch n_blocks=4
+    python benchmarks/bench_train.py --quick --allocators
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from defian import distributed  # noqa: E402
+from defian.config import _parse_switch  # noqa: E402
+from defian.model import build_model  # noqa: E402
+from defian.train import forward_backward  # noqa: E402
+
+AMP = {"fp32": None, "bf16": torch.bfloat16}
+
+
+def _update_fn(name: str, args: argparse.Namespace):  # noqa: ANN202 (a closure)
+    torch.manual_seed(0)
+    model = build_model(name, args.scale, **dict(args.switches or []))
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=1e-4)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    p, s = args.patch, args.scale
+    lr_b, hr_b = torch.rand(args.batch, 3, p, p), torch.rand(args.batch, 3, s * p, s * p)
+
+    def update() -> None:
+        forward_backward(model, opt, scaler, params, lr_b, hr_b, AMP[args.precision], 0.0)
+        opt.step()
+
+    def flops() -> int:
+        with FlopCounterMode(display=False) as counter:
+            forward_backward(model, opt, scaler, params, lr_b, hr_b, AMP[args.precision], 0.0)
+        return counter.get_total_flops()
+
+    return update, flops
+
+
+def dense_conv_rate(precision: str, reps: int = 3) -> float:
+    """FLOP/s of a 64->64 3x3 convolution, forward + backward, (16, 64, 96, 96): the best of ``reps``."""
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1)
+    x = torch.rand(16, 64, 96, 96, requires_grad=True)
+    flops = 3 * 2 * 16 * 96 * 96 * 64 * 64 * 9  # forward, grad-input, grad-weight
+    best = float("inf")
+    for _ in range(reps + 1):
+        t = time.perf_counter()
+        with torch.autocast("cpu", dtype=AMP[precision] or torch.float32, enabled=AMP[precision] is not None):
+            y = conv(x)
+        y.float().sum().backward()
+        best = min(best, time.perf_counter() - t)
+    return flops / best
+
+
+def measure(args: argparse.Namespace) -> dict:
+    """Per-update times of DeFiAN_S and RCAN_S (median over alternating rounds) and the floor."""
+    fns = {name: _update_fn(name, args) for name in ("defian_s", "rcan_s")}
+    out: dict = {"config": {k: v for k, v in vars(args).items() if k not in ("allocators", "json")},
+                 "allocator": os.environ.get("DEFIAN_BENCH_ALLOCATOR", distributed.preloaded_allocator()),
+                 "threads": torch.get_num_threads()}
+    for name, (update, flops) in fns.items():
+        out[name] = {"flops_per_update": flops()}
+        for _ in range(args.warmup):
+            update()
+    times: dict[str, list[float]] = {n: [] for n in fns}
+    for _ in range(args.rounds):
+        for name, (update, _) in fns.items():
+            t = time.perf_counter()
+            for _ in range(args.steps):
+                update()
+            times[name].append((time.perf_counter() - t) / args.steps)
+    rate = dense_conv_rate(args.precision)
+    out["dense_conv_gflops"] = rate / 1e9
+    for name in fns:
+        t = statistics.median(times[name])
+        floor = out[name]["flops_per_update"] / rate
+        out[name].update(s_per_update=t, samples_per_s=args.batch / t, floor_s=floor, ratio_to_floor=t / floor,
+                         rounds=times[name])
+    out["defian_over_rcan_time"] = out["defian_s"]["s_per_update"] / out["rcan_s"]["s_per_update"]
+    out["attention_flop_share"] = 1 - out["rcan_s"]["flops_per_update"] / out["defian_s"]["flops_per_update"]
+    out["attention_time_share"] = 1 - out["rcan_s"]["s_per_update"] / out["defian_s"]["s_per_update"]
+    return out
+
+
+def allocators(argv: list[str]) -> list[dict]:
+    """Re-run this benchmark in subprocesses under each available allocator."""
+    libdir = Path("/usr/lib/x86_64-linux-gnu")
+    variants = [("glibc", {"DEFIAN_BENCH_MALLOPT": "0"}), ("glibc+mallopt", {"DEFIAN_BENCH_MALLOPT": "1"})]
+    for name, lib in (("jemalloc", "libjemalloc.so.2"), ("tcmalloc", "libtcmalloc_minimal.so.4")):
+        if (libdir / lib).is_file():
+            variants.append((name, {"LD_PRELOAD": str(libdir / lib), "DEFIAN_BENCH_MALLOPT": "0"}))
+    rows = []
+    for name, env in variants:
+        cmd = [sys.executable, __file__, *[a for a in argv if a != "--allocators"], "--json", "-"]
+        done = subprocess.run(cmd, env={**os.environ, **env, "DEFIAN_BENCH_ALLOCATOR": name},
+                              capture_output=True, text=True, check=True)
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="1 warm-up update and 2 rounds of 1 update each")
+    p.add_argument("--scale", type=int, default=2)
+    p.add_argument("--batch", type=int, default=16)  # paper IV-B2
+    p.add_argument("--patch", type=int, default=48)  # paper IV-A1
+    p.add_argument("--switch", dest="switches", action="append", type=_parse_switch, metavar="KEY=VALUE")
+    p.add_argument("--precision", choices=sorted(AMP), default="fp32")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--steps", type=int, default=2, help="updates per timed round")
+    p.add_argument("--allocators", action="store_true", help="compare malloc implementations (subprocesses)")
+    p.add_argument("--json", default=None, help="write the result as JSON to this file ('-': stdout)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.warmup, args.rounds, args.steps = 1, 2, 1
+    if args.allocators:
+        for r in allocators(argv):
+            d = r["defian_s"]
+            print(f"{r['allocator']:>14}: DeFiAN_S {d['samples_per_s']:7.2f} samples/s "
+                  f"({d['s_per_update']:.3f} s/update), RCAN_S {r['rcan_s']['samples_per_s']:7.2f} samples/s")
+        return 0
+    if os.environ.get("DEFIAN_BENCH_MALLOPT", "1") == "1":
+        distributed.tune_glibc_malloc()
+    res = measure(args)
+    if args.json == "-":
+        print(json.dumps(res))
+        return 0
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=2))
+    print(f"x{args.scale}, batch {args.batch}, {args.patch}x{args.patch} LR, {args.precision}, "
+          f"{res['threads']} threads, allocator {res['allocator']}; dense conv {res['dense_conv_gflops']:.0f} GFLOP/s")
+    for name in ("defian_s", "rcan_s"):
+        r = res[name]
+        print(f"  {name:>8}: {r['samples_per_s']:7.2f} samples/s, {r['s_per_update']:.3f} s/update, "
+              f"{r['flops_per_update'] / 1e9:.1f} GFLOP/update, floor {r['floor_s']:.3f} s, "
+              f"x{r['ratio_to_floor']:.2f} the floor")
+    print(f"  DeFiAN_S / RCAN_S time per update: {res['defian_over_rcan_time']:.2f} (aim <= 1.10); attention "
+          f"branch: {100 * res['attention_flop_share']:.1f}% of FLOPs, {100 * res['attention_time_share']:.1f}% of time")
+    print("  (shared machine: timings are noisy; compare ratios within one run)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,261 @@
+"""Figures 1, 10, 13 and 14 of the paper (Sec. IV-D), drawn from a trained network with forward hooks.
+
+:func:`capture` runs the network once and records, through forward hooks on one
+DeFiAM (``model.body[n]``), every intermediate of its attention branch (Eq. 6):
+the module input ``x``, ``F(x)`` (FEM), the Hessian maps ``lambda_ker`` (MSHF,
+Eq. 18), the encoder-decoder stages (Sec. III-C), ``v``, the DAC output (Eq. 22)
+and the attention ``a = sigmoid(DAC(v, x))``. The figure functions draw them:
+
+* :func:`fig1`: ``lambda_3, lambda_5, lambda_7`` and the mean attention of the 5th DeFiAM;
+* :func:`fig10`: the mean attention of the last DeFiAM in the eight ablation variants (a)-(h);
+* :func:`fig13`: DiEnDec's encoder and decoder stages ("erosion" and "dilation");
+* :func:`fig14`: the distributions of ``x``, ``v`` and ``a`` for the first four channels.
+
+Each also returns numbers that test the paper's claim about the picture (e.g.
+the spectral centroid of each ``lambda`` for "lambda_3 fine, lambda_7 coarse"),
+so a caption can say whether our picture supports it. :func:`save` writes PNG
+and SVG to ``results/figures`` (smoke: ``_build/figures``, never committed), the
+name carrying the profile (``fig01_attention_smoke.png``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from torch import nn
+
+from defian import paths
+
+__all__ = ["capture", "fig1", "fig10", "fig11", "fig13", "fig14", "figure_dir", "module_index", "save",
+           "spectral_centroid", "support_fraction"]
+
+
+def figure_dir(profile: str) -> Path:
+    """``_build/figures`` for smoke (scratch), ``results/figures`` (copied into the book) otherwise."""
+    return paths.BUILD / "figures" if profile == "smoke" else paths.FIGURES
+
+
+def save(fig: plt.Figure, name: str, profile: str) -> list[Path]:
+    """Write ``<name>_<profile>.png`` and ``.svg`` (atomically) and return their paths."""
+    import io
+
+    from defian.evaluate import write_atomic
+
+    out = []
+    for ext in ("png", "svg"):
+        buf = io.BytesIO()
+        fig.savefig(buf, format=ext, dpi=150, bbox_inches="tight")
+        out.append(write_atomic(figure_dir(profile) / f"{name}_{profile}.{ext}", buf.getvalue()))
+    return out
+
+
+def module_index(model: nn.Module, paper_index: int) -> int:
+    """The DeFiAM to show: the paper's (1-based) one, or the last when the model has fewer."""
+    return min(paper_index, len(model.body)) - 1
+
+
+@torch.no_grad()
+def capture(model: nn.Module, lr: torch.Tensor, index: int) -> dict[str, Any]:
+    """Run ``model(lr)`` once and record DeFiAM ``index``'s attention branch via forward hooks.
+
+    Args:
+        model: a trained :class:`defian.model.DeFiAN` (any switches).
+        lr: (1, 3, h, w) RGB in [0, 1].
+        index: 0-based DeFiAM index (:func:`module_index`).
+
+    Returns:
+        ``x``, ``f`` (1, C, h, w); ``lambdas`` (1, K, h, w) or None without MSHF;
+        ``stages``: encoder then decoder outputs, each (1, c, h', w'); ``v`` (1, 1, h, w);
+        ``aligned`` (1, C, h, w) DAC output or None; ``a`` (1, C or 1, h, w), all-ones for
+        the attention-free variant (Fig. 10 (a)); ``sr`` (1, 3, s h, s w).
+    """
+    m = model.body[index]
+    rec: dict[str, Any] = {"lambdas": None, "stages": [], "v": None, "aligned": None}
+    hooks = [m.register_forward_hook(lambda _m, inp, _o: rec.__setitem__("x", inp[0].detach().clone())),
+             m.fem.register_forward_hook(lambda _m, _i, out: rec.__setitem__("f", out.detach().clone()))]
+    if m.mshf is not None:
+        hooks.append(m.mshf.register_forward_hook(lambda _m, _i, out: rec.__setitem__("lambdas", out.detach().clone())))
+    if m.endec is not None:
+        for act in [*m.endec.enc_act, *m.endec.dec_act]:  # one ReLU per layer (defian.diendec)
+            hooks.append(act.register_forward_hook(lambda _m, _i, out: rec["stages"].append(out.detach().clone())))
+        hooks.append(m.endec.register_forward_hook(lambda _m, _i, out: rec.__setitem__("v", out.detach().clone())))
+    if m.dac is not None:
+        hooks.append(m.dac.register_forward_hook(lambda _m, _i, out: rec.__setitem__("aligned", out.detach().clone())))
+    was = model.training
+    try:
+        model.eval()
+        rec["sr"] = model(lr)
+    finally:
+        model.train(was)
+        for h in hooks:
+            h.remove()
+    if rec["aligned"] is not None:
+        rec["a"] = torch.sigmoid(rec["aligned"])
+    elif rec["v"] is not None:
+        rec["a"] = torch.sigmoid(rec["v"])
+    else:
+        rec["a"] = torch.ones_like(rec["x"][:, :1])  # no attention branch: a = 1 (paper Sec. IV-D1)
+    return rec
+
+
+# --- measures behind the captions -------------------------------------------------------------------
+def spectral_centroid(img: np.ndarray | torch.Tensor) -> float:
+    """Power-weighted mean spatial frequency (cycles/pixel, 0..0.71) of a 2-D map, mean removed.
+
+    Higher = finer detail; the measure behind "lambda_3 fine, lambda_7 coarse" (Fig. 1).
+    """
+    a = np.asarray(img, dtype=np.float64)
+    a = a - a.mean()
+    p = np.abs(np.fft.fft2(a)) ** 2
+    fy, fx = np.meshgrid(np.fft.fftfreq(a.shape[0]), np.fft.fftfreq(a.shape[1]), indexing="ij")
+    total = p.sum()
+    return float((np.hypot(fy, fx) * p).sum() / total) if total > 0 else 0.0
+
+
+def support_fraction(feat: torch.Tensor) -> float:
+    """Fraction of active (> 0 after ReLU) entries of a (1, c, h, w) stage: erosion shrinks it, dilation grows it."""
+    return float((feat > 0).float().mean())
+
+
+def _mean_map(t: torch.Tensor) -> np.ndarray:
+    return t[0].float().mean(0).cpu().numpy()
+
+
+def _show(ax: plt.Axes, img: np.ndarray, title: str, cmap: str = "gray") -> None:
+    ax.imshow(img, cmap=cmap)
+    ax.set_title(title, fontsize=9)
+    ax.set_axis_off()
+
+
+# --- the figures ---------------------------------------------------------------------------------------
+def fig1(model: nn.Module, lr: torch.Tensor, paper_index: int = 5) -> tuple[plt.Figure, dict[str, Any]]:
+    """Fig. 1: the Hessian maps and mean attention of DeFiAM ``paper_index`` (1-based; paper: 5 of DeFiAN_S).
+
+    Returns:
+        The figure and ``{"module", "kernel_sizes", "centroid": {ker: ...}, "attention_centroid"}``.
+    """
+    n = module_index(model, paper_index)
+    rec = capture(model, lr, n)
+    if rec["lambdas"] is None:
+        raise ValueError("Fig. 1 needs a model with MSHF")
+    kers = model.body[n].switches.kernel_sizes
+    a_bar = _mean_map(rec["a"])
+    fig, axes = plt.subplots(1, len(kers) + 2, figsize=(2.6 * (len(kers) + 2), 2.8))
+    _show(axes[0], lr[0].permute(1, 2, 0).clamp(0, 1).cpu().numpy(), "LR input")
+    cent = {}
+    for k, (ker, ax) in enumerate(zip(kers, axes[1:], strict=False)):
+        lam = rec["lambdas"][0, k].cpu().numpy()
+        cent[ker] = spectral_centroid(lam)
+        _show(ax, lam, rf"$\bar\lambda_{{{ker}}}$", "magma")
+    _show(axes[-1], a_bar, r"$\bar{a}$", "magma")
+    fig.suptitle(f"DeFiAM {n + 1} of {len(model.body)}", fontsize=10)
+    fig.tight_layout()
+    return fig, {"module": n + 1, "kernel_sizes": kers, "centroid": cent, "attention_centroid": spectral_centroid(a_bar)}
+
+
+def fig10(models: Mapping[str, nn.Module], lr: torch.Tensor, paper_index: int = 10
+          ) -> tuple[plt.Figure, dict[str, dict[str, float]]]:
+    """Fig. 10: mean attention of the last DeFiAM (paper: DeFiAM 10) for each ablation variant.
+
+    Args:
+        models: ``{"(a)": model, ..., "(h)": model}`` (Table III's columns; missing ones are left blank).
+
+    Returns:
+        The figure and per variant ``{"std": spatial std of a-bar, "centroid": its spectral centroid}``.
+    """
+    labels = [f"({c})" for c in "abcdefgh"]
+    fig, axes = plt.subplots(2, 4, figsize=(10, 5.4))
+    stats = {}
+    for label, ax in zip(labels, axes.flat, strict=True):
+        if label not in models:
+            ax.set_axis_off()
+            ax.set_title(f"{label}: no run", fontsize=9)
+            continue
+        model = models[label]
+        a_bar = _mean_map(capture(model, lr, module_index(model, paper_index))["a"])
+        stats[label] = {"std": float(a_bar.std()), "centroid": spectral_centroid(a_bar)}
+        s = model.body[0].switches
+        parts = "+".join(p for p, on in (("MSHF", s.mshf), ("DiEnDec", s.diendec), ("DAC", s.dac)) if on) or "FEM only"
+        ax.imshow(a_bar, cmap="magma", vmin=None if a_bar.std() > 0 else 0, vmax=None if a_bar.std() > 0 else 1)
+        ax.set_title(f"{label} {parts}", fontsize=8)
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig, stats
+
+
+def fig13(model: nn.Module, lr: torch.Tensor, paper_index: int = 3) -> tuple[plt.Figure, dict[str, Any]]:
+    """Fig. 13: channel-mean maps of DiEnDec's stages in DeFiAM ``paper_index`` (paper: 3).
+
+    Returns:
+        The figure and ``{"module", "support": [fraction active per stage], "centroid": [...],
+        "encoder": d}``; erosion means support falls along the encoder, dilation that it
+        rises along the decoder.
+    """
+    n = module_index(model, paper_index)
+    endec = model.body[n].endec
+    if endec is None or endec.half_depth == 0:
+        raise ValueError("Fig. 13 needs a DeFiAM with an encoder-decoder (half depth d >= 1)")
+    rec = capture(model, lr, n)
+    d, stages = endec.half_depth, rec["stages"]
+    fig, axes = plt.subplots(2, d, figsize=(2.8 * d, 5.6), squeeze=False)
+    for i, st in enumerate(stages):
+        row, col = divmod(i, d)
+        kind = "encoder" if row == 0 else "decoder"
+        _show(axes[row, col], _mean_map(st), f"{kind} {col + 1}: {st.shape[1]} ch, active {support_fraction(st):.2f}",
+              "viridis")
+    fig.suptitle(f"{endec.kind}, DeFiAM {n + 1} of {len(model.body)}", fontsize=10)
+    fig.tight_layout()
+    return fig, {"module": n + 1, "encoder": d, "support": [support_fraction(s) for s in stages],
+                 "centroid": [spectral_centroid(_mean_map(s)) for s in stages]}
+
+
+def fig14(model: nn.Module, lr: torch.Tensor, paper_index: int = 10, channels: int = 4
+          ) -> tuple[plt.Figure, dict[str, np.ndarray]]:
+    """Fig. 14: histograms of x (module input), v (DiEnDec output) and a (DAC output, before the sigmoid).
+
+    Returns:
+        The figure and per-channel statistics ``{"mean_x", "std_x", "mean_a", "std_a",
+        "corr_av"}`` (``corr_av``: spatial correlation of a_c with v, +-1 by Eq. 22).
+    """
+    n = module_index(model, paper_index)
+    rec = capture(model, lr, n)
+    if rec["aligned"] is None:
+        raise ValueError("Fig. 14 needs a DeFiAM with a DAC")
+    x, v, a = rec["x"][0], rec["v"][0, 0], rec["aligned"][0]
+    k = min(channels, x.shape[0])
+    fig, axes = plt.subplots(1, k, figsize=(3.0 * k, 2.8), squeeze=False)
+    for c in range(k):
+        ax = axes[0, c]
+        for t, name in ((x[c], "x"), (v, "v"), (a[c], "a (DAC out)")):
+            ax.hist(t.flatten().cpu().numpy(), bins=60, density=True, histtype="step", label=name)
+        ax.set_title(f"channel {c + 1}", fontsize=9)
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"DeFiAM {n + 1} of {len(model.body)}", fontsize=10)
+    fig.tight_layout()
+    vz = (v - v.mean()) / v.std()
+    az = (a - a.mean((1, 2), keepdim=True)) / a.std((1, 2), keepdim=True)
+    stats = {"mean_x": x.mean((1, 2)).numpy(), "std_x": x.std((1, 2)).numpy(),
+             "mean_a": a.mean((1, 2)).numpy(), "std_a": a.std((1, 2)).numpy(),
+             "corr_av": (az * vz).mean((1, 2)).numpy() * (v.numel() / (v.numel() - 1))}
+    return fig, stats
+
+
+def fig11(points: Sequence[dict[str, Any]]) -> plt.Figure:
+    """Fig. 11 (bonus): PSNR against #FLOPs for runs of several sizes.
+
+    Args:
+        points: dicts with ``flops_g``, ``psnr``, ``label`` (one per model size).
+    """
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    for p in points:
+        ax.scatter(p["flops_g"], p["psnr"])
+        ax.annotate(p["label"], (p["flops_g"], p["psnr"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel("#FLOPs (G)")
+    ax.set_ylabel("PSNR (dB)")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,390 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Hessian filtering: numerical verification and speed
+#
+# Notebook 01 derived the closed form of Eq. (12). This page checks it as
+# numbers, and makes it fast:
+#
+# 1. closed form vs the eigen-solver `torch.linalg.eigvalsh` per pixel, in float64,
+#    on random matrices, on real images, and on crafted edge cases (equal
+#    eigenvalues, negative definite, indefinite, huge, tiny), with a 50-digit
+#    reference; then float32 vs float64;
+# 2. gradients: `gradcheck` away from the degenerate set, a finite and correct
+#    backward on it (constant image, zero features), and why the released formula
+#    turns NaN in bfloat16;
+# 3. Fig. 1-style maps $\bar\lambda_3, \bar\lambda_5, \bar\lambda_7$ on a real image;
+# 4. Fig. 12 redone (closed form vs eigen-solvers), and the speed of our MSHF
+#    against a dense convolution and against the released design, with what made
+#    it fast.
+
+# %% tags=["parameters"]
+profile: str = "smoke"  # which profile produced this page (set by the runner)
+data_root: str = ""  # "" -> $DEFIAN_DATA, else the embedded default data
+device: str = "auto"  # "auto" picks CUDA when present, else CPU (Fig. 12 also runs on CUDA then)
+seed: int = 0  # seed of every random tensor on this page
+hessian_samples: int = 200_000  # random 2x2 matrices checked against eigvalsh
+hessian_bench_quick: bool = True  # benchmarks/bench_mshf.py --quick: a small tensor, a check only
+hessian_bench_rounds: int = 2  # interleaved timing rounds, minimum taken (benchmark and Fig. 12)
+hessian_fig12_max_size: int = 4  # Fig. 12 spatial sweep 1, 2, 4, ... up to this (paper: 8)
+hessian_loop_max_pixels: int = 64  # per-pixel solver loop (Eq. 24) only up to C*H*W pixels
+
+# %%
+import importlib.util
+import io
+
+import matplotlib.pyplot as plt
+import mpmath
+import numpy as np
+import pandas as pd
+import torch
+from IPython.display import display
+
+from defian import benchmarks, data, evaluate, hessian, paths, provenance
+
+spec = importlib.util.spec_from_file_location("bench_mshf", paths.ROOT / "benchmarks" / "bench_mshf.py")
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)  # the benchmark script: its tables are produced below
+torch.manual_seed(seed)
+gen = torch.Generator().manual_seed(seed)
+F64, EPS64, EPS32 = torch.float64, torch.finfo(torch.float64).eps, torch.finfo(torch.float32).eps
+cuda = torch.cuda.is_available() and device in ("auto", "cuda")
+print("profile:", profile)
+print("data:", provenance.data_label(data_root))
+print("torch", torch.__version__, "| threads", torch.get_num_threads(), "| CUDA", cuda)
+
+
+def save_figure(fig: plt.Figure, name: str) -> None:
+    """Paper artefacts go to results/figures, except from the smoke profile (never committed)."""
+    if profile != "smoke":
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+        print("saved", evaluate.write_atomic(paths.FIGURES / name, buf.getvalue()).relative_to(paths.ROOT))
+
+
+# %% [markdown]
+# ## 1. Closed form vs eigen-solver
+#
+# **The metric.** A backward-stable eigen-solver returns the eigenvalues of a
+# matrix within a few units of rounding of $\|\mathbf{H}\|_2 = \max(|\lambda_1|, |\lambda_2|)$;
+# the error *relative to* $|\lambda_1|$ is only meaningful where $|\lambda_1|$ is not
+# much smaller than $\|\mathbf{H}\|_2$. We report both: the error over
+# $\|\mathbf{H}\|_2$ everywhere, and over $|\lambda_1|$ where $|\lambda_1| \ge 10^{-3}\|\mathbf{H}\|_2$.
+#
+# **Random matrices** (float64): entries $a, b, c$ normal, each matrix scaled by
+# $10^k$, $k$ uniform in $\{-6, \dots, 6\}$.
+
+# %%
+def errors(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> dict[str, float]:
+    """Max errors of Eq. (12) against eigvalsh (float64 inputs)."""
+    lam = hessian.max_eigenvalue(a, b, c)
+    ev = torch.linalg.eigvalsh(torch.stack([torch.stack([a, c], -1), torch.stack([c, b], -1)], -2))
+    ref, norm = ev[..., -1], ev.abs().amax(-1).clamp_min(torch.finfo(a.dtype).tiny)
+    err = (lam.double() - ref).abs()
+    good = ref.abs() >= 1e-3 * norm
+    return {"n": a.numel(), "max err / ||H||": (err / norm).max().item(),
+            "max err / |lam| (|lam| >= 1e-3 ||H||)": (err[good] / ref[good].abs()).max().item()}
+
+
+n = hessian_samples
+scale = 10.0 ** torch.randint(-6, 7, (n,), generator=gen, dtype=F64)
+a, b, c = (torch.randn(n, generator=gen, dtype=F64) * scale for _ in range(3))
+rows = {"random float64": errors(a, b, c)}
+pd.DataFrame(rows).T
+
+# %%
+assert rows["random float64"]["max err / ||H||"] <= 4 * EPS64  # a few ulps of ||H||: rounding level
+assert rows["random float64"]["max err / |lam| (|lam| >= 1e-3 ||H||)"] <= 1e-12  # the issue's target
+
+# %% [markdown]
+# **Real images.** The filtered values $(g_{hh}, g_{vv}, g_{hv})$ of the pixels, RGB
+# channels and scales (released kernels) of the benchmark images (Set5 when a data root
+# has it, else the embedded scikit-image photographs), in float64; at most
+# `hessian_samples` pixels per scale, drawn at random (the `n` column).
+
+# %%
+present = benchmarks.find(paths.data_root(data_root or None))
+set_name = "Set5" if "Set5" in present else next(iter(present))
+print("images:", set_name, [p.name for p in present[set_name]])
+images = {p.stem: torch.tensor(data.to_rgb(data.load_image(p)), dtype=F64).permute(2, 0, 1)[None] / 255
+          for p in present[set_name]}
+for ker in (3, 5, 7):
+    g = [torch.cat([t.flatten() for t in ts]) for ts in zip(*(hessian.hessian_filter(x, ker) for x in images.values()))]
+    pick = torch.randperm(g[0].numel(), generator=gen)[:hessian_samples]  # all of them unless the profile caps it
+    rows[f"{set_name}, ker={ker}"] = errors(*(t[pick] for t in g))
+    assert rows[f"{set_name}, ker={ker}"]["max err / ||H||"] <= 4 * EPS64
+pd.DataFrame(rows).T
+
+# %% [markdown]
+# **Edge cases**, against 50-digit arithmetic (mpmath). The last two columns are the
+# errors of the closed form and of `eigvalsh`, relative to $\|\mathbf{H}\|_2$, and the
+# closed form's relative to $|\lambda_1|$.
+
+# %%
+cases = {
+    "equal eigenvalues (2I)": (2, 2, 0), "zero matrix": (0, 0, 0), "nearly equal": (1, 1, 1e-9),
+    "negative definite": (-5, -2, 1), "negative, equal (-3I)": (-3, -3, 0), "indefinite": (3, -4, 2),
+    "indefinite, pure shear": (0, 0, 1), "huge": (1e150, -1e150, 3e149), "tiny": (1e-150, 2e-150, -1e-150),
+    "subnormal": (1e-310, 0, 1e-310), "lam_1 << ||H|| (cancellation)": (-1e8, 1e-8, 0),
+}
+mpmath.mp.dps = 50
+SUB = mpmath.mpf(2) ** -1074  # spacing of float64 subnormals: below it no result can be more exact
+table = []
+for name, (x, y, z) in cases.items():
+    A, B, C = (mpmath.mpf(v) for v in (x, y, z))
+    exact = (A + B) / 2 + mpmath.sqrt(((A - B) / 2) ** 2 + C**2)
+    norm = abs((A + B) / 2) + mpmath.sqrt(((A - B) / 2) ** 2 + C**2)
+    t = [torch.tensor([v], dtype=F64) for v in (x, y, z)]
+    cf, ev = hessian.max_eigenvalue(*t).item(), hessian.max_eigenvalue_eigvalsh(*t).item()
+    rel = lambda v, base: float(abs(mpmath.mpf(v) - exact) / base) if base else 0.0  # noqa: E731
+    table.append({"case": name, "(a, b, c)": f"({x:g}, {y:g}, {z:g})", "lambda_1": float(exact),
+                  "closed / ||H||": rel(cf, norm), "eigvalsh / ||H||": rel(ev, norm),
+                  "closed / |lam|": rel(cf, abs(exact)), "closed, abs / 2^-1074": float(abs(cf - exact) / SUB)})
+edge = pd.DataFrame(table).set_index("case")
+edge
+
+# %%
+normal = edge.drop(index="subnormal")
+assert (normal["closed / ||H||"] <= 4 * EPS64).all()  # every edge case within 4 ulps of ||H||
+assert edge.loc["subnormal", "closed, abs / 2^-1074"] <= 4  # subnormals: within 4 steps of the finest spacing
+assert edge.loc["equal eigenvalues (2I)", "closed / |lam|"] == 0.0  # exact where the eigenvalues coincide
+assert edge.loc["huge", "closed / |lam|"] <= 4 * EPS64 and edge.loc["tiny", "closed / |lam|"] <= 4 * EPS64  # no overflow/underflow
+
+# %% [markdown]
+# The closed form is exact at equal eigenvalues and keeps full relative accuracy
+# at $10^{\pm150}$ (it computes $(a-b)/2$ before subtracting and $\sqrt{d^2 + c^2}$
+# as `hypot`, so nothing overflows or underflows; the plain $(a-b)^2 + 4c^2$ overflows
+# float64 above $\approx 10^{154}$ and float32 above $\approx 10^{19}$). Subnormal
+# inputs carry fewer significant bits, so both methods are only exact to a few steps of
+# the subnormal spacing there. The one case where the closed form loses *relative*
+# accuracy is $\lambda_1 \ll \|\mathbf{H}\|_2$ with a negative trace: $s + r$ cancels, and
+# $\lambda_1 = 10^{-8}$ next to $\lambda_2 = -10^8$ comes out with a relative error of
+# about 0.5. The error is still below one ulp of $\|\mathbf{H}\|_2$ (backward stable);
+# `eigvalsh` returns this diagonal matrix's entries exactly. For the network this is
+# harmless: the attention branch never resolves $10^{-16}$ of a feature's scale.
+#
+# **float32 vs float64.** The same random matrices, the closed form in float32
+# (inputs rounded to float32) against float64 `eigvalsh` of the rounded inputs:
+
+# %%
+a32, b32, c32 = a.float(), b.float(), c.float()
+lam32 = hessian.max_eigenvalue(a32, b32, c32).double()
+ev = torch.linalg.eigvalsh(torch.stack([torch.stack([a32, c32], -1), torch.stack([c32, b32], -1)], -2).double())
+err32 = ((lam32 - ev[..., -1]).abs() / ev.abs().amax(-1)).max().item()
+ev32 = torch.linalg.eigvalsh(torch.stack([torch.stack([a32, c32], -1), torch.stack([c32, b32], -1)], -2))[..., -1]
+err32_solver = ((ev32.double() - ev[..., -1]).abs() / ev.abs().amax(-1)).max().item()
+print(f"float32 closed form: max err / ||H|| = {err32:.2e} ({err32 / EPS32:.2f} ulp); "
+      f"float32 eigvalsh: {err32_solver:.2e} ({err32_solver / EPS32:.2f} ulp)")
+assert err32 <= 4 * EPS32  # float32 rounding level too
+
+# %% [markdown]
+# ## 2. Gradients
+#
+# `gradcheck` compares the analytic backward of `max_eigenvalue` and of the fused
+# `MSHF` with finite differences in float64, at random points (the degenerate set
+# $a = b, c = 0$ has measure zero, so random points avoid it).
+
+# %%
+abc = [torch.randn(64, generator=gen, dtype=F64).requires_grad_() for _ in range(3)]
+assert torch.autograd.gradcheck(hessian.max_eigenvalue, abc)
+m = hessian.MSHF(3).double()
+m.bias.uniform_(-1 / 3, 1 / 3, generator=gen)  # the released convs' random bias, to exercise that path too
+assert torch.autograd.gradcheck(m, (torch.randn(2, 3, 9, 9, generator=gen, dtype=F64, requires_grad=True),))
+print("gradcheck passed: max_eigenvalue and MSHF (with and without bias paths)")
+
+# %% [markdown]
+# **On the degenerate set.** On a constant image or zero features every pixel away
+# from the border has $g_{hh} = g_{vv} = g_{hv} = 0$ (with zero bias): the two
+# eigenvalues coincide. Our backward is finite there and equals the minimum-norm
+# subgradient (notebook 01); the released formula gives NaN. Its convolutions keep a
+# random bias $U(-\tfrac13, \tfrac13)$, which on a flat region makes the
+# discriminant $(b_{hh} - b_{vv})^2 + 4 b_{hv}^2 > 0$: that is why it works in float32.
+
+# %%
+ours, plain = hessian.MSHF(8), hessian.MSHF(8)
+for name, x0 in {"constant image": torch.full((2, 8, 12, 12), 0.7), "zero features": torch.zeros(2, 8, 12, 12)}.items():
+    x1, x2 = x0.clone().requires_grad_(), x0.clone().requires_grad_()
+    ours(x1).sum().backward()
+    plain.reference(x2, plain=True).sum().backward()
+    print(f"{name}: ours finite = {x1.grad.isfinite().all().item()}, released formula NaNs = {x2.grad.isnan().sum().item()}")
+    assert x1.grad.isfinite().all() and x2.grad.isnan().any()
+released_bias = torch.rand(3, 3, 64, generator=gen) * 2 / 3 - 1 / 3
+flat_disc = ((released_bias[:, 0] - released_bias[:, 1]) ** 2 + 4 * released_bias[:, 2] ** 2).min().item()
+print(f"released random bias: smallest discriminant on a flat region over 3 scales x 64 channels = {flat_disc:.2e}")
+assert flat_disc > 0
+
+# %% [markdown]
+# **bfloat16.** Under `torch.autocast(dtype=torch.bfloat16)` the released design's
+# convolutions return bfloat16 (8 bits of mantissa): the discriminant
+# $(g_{hh} - g_{vv})^2 + 4 g_{hv}^2$ is then *exactly* zero at a few pixels of a
+# realistic batch, bias or not, and one NaN gradient poisons every weight at the
+# first update. A DeFiAN_S-sized feature batch (16 x 64 x 48 x 48), with the released
+# random biases:
+
+# %%
+feat = torch.randn(16, 64, 48, 48, generator=gen) * 3
+zeros = {}
+for dt in (torch.float32, torch.bfloat16):
+    taps = hessian.compact_stencils().to(dt)
+    count = 0
+    for k, (dl, _) in enumerate(hessian.MSHF(64).pairs):
+        g = [torch.nn.functional.conv2d(feat.to(dt), taps[j].expand(64, 1, 3, 3), released_bias[k, j].to(dt),
+                                        padding=dl, dilation=dl, groups=64) for j in range(3)]
+        count += int(((g[0] - g[1]) ** 2 + 4 * g[2] ** 2 == 0).sum())
+    zeros[str(dt)] = count
+print("pixels with a zero discriminant (3 scales x", feat.numel(), "values):", zeros)
+assert zeros["torch.float32"] == 0
+
+# %%
+m_rel = hessian.MSHF(64)
+m_rel.bias.copy_(released_bias)
+nan_grads = {}
+for name, fn in {"released formula": lambda t: m_rel.reference(t, plain=True), "ours": m_rel}.items():
+    x1 = feat.bfloat16().requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = fn(x1)
+    out.float().sum().backward()
+    nan_grads[name] = int(x1.grad.isnan().sum())
+print("NaN input-gradient entries under bf16 autocast:", nan_grads)
+assert nan_grads["ours"] == 0
+assert (nan_grads["released formula"] > 0) == (zeros["torch.bfloat16"] > 0)  # NaN exactly when bf16 hits Delta = 0
+
+# %% [markdown]
+# `MSHF` computes the filtered values and the eigenvalue in float32 whatever the
+# input precision (and returns float32 maps), and its backward is finite
+# everywhere, so the network trains under bf16 autocast (`tests/test_hessian.py`
+# runs SGD steps on a flat-region input under autocast).
+#
+# ## 3. What the filters see (Fig. 1 style)
+#
+# Fig. 1 of the paper shows the channel-averaged $\bar\lambda_3, \bar\lambda_5, \bar\lambda_7$
+# of a trained DeFiAM's features. On the image itself (RGB, channel mean as in Eq. (18);
+# released kernels), the small scale responds to fine edges and texture, the larger ones
+# to coarser structure: the same pattern, without a trained network.
+
+# %%
+name = "butterfly" if "butterfly" in images else next(iter(images))
+img = images[name]
+lam_maps = hessian.MSHF(3).double()(img)[0]
+print(f"image: {name} ({set_name})")
+fig, axes = plt.subplots(1, 4, figsize=(14, 3.8))
+axes[0].imshow(img[0].permute(1, 2, 0).numpy())
+axes[0].set_title(f"{name} ({set_name})")
+for k, ker in enumerate((3, 5, 7)):
+    mp = lam_maps[k].numpy()
+    lim = np.percentile(np.abs(mp), 99.5)
+    axes[k + 1].imshow(mp, cmap="gray", vmin=-lim, vmax=lim)
+    axes[k + 1].set_title(f"mean lambda_{ker} (Eq. 12)")
+for ax in axes:
+    ax.axis("off")
+plt.tight_layout()
+save_figure(fig, "fig01_hessian_maps.png")
+plt.show()
+
+# %% [markdown]
+# ## 4. Speed
+#
+# **Fig. 12 redone.** The paper timed Hessian filtering against `torch.eig` called
+# per pixel (Eq. (24)) on tensors of 1 to 64 channels at 4x4, and of 1x1 to 8x8 at 16
+# channels. Here all candidates share the filtering convolutions of Eq. (9); they
+# differ in how they get $\lambda_1$: the closed form (Eq. (12)), `torch.linalg.eigvalsh`
+# on the whole batch of 2x2 matrices, or one solver call per pixel (only for the
+# smallest inputs). Times are minima over interleaved rounds, CPU time on one thread
+# (wall time with synchronisation on CUDA).
+
+# %%
+torch.set_num_threads(1)  # one thread and CPU time: stable on a shared machine (the benchmark's default)
+sizes = tuple(2**i for i in range(int(np.log2(hessian_fig12_max_size)) + 1))
+fig12 = {"cpu": pd.DataFrame(bench.fig12_rows(sizes=sizes, loop_max_pixels=hessian_loop_max_pixels,
+                                               rounds=max(2, hessian_bench_rounds), clock="cpu"))}
+if cuda:
+    fig12["cuda"] = pd.DataFrame(bench.fig12_rows(sizes=sizes, loop_max_pixels=hessian_loop_max_pixels,
+                                                  rounds=max(2, hessian_bench_rounds), device="cuda"))
+for dev, df in fig12.items():
+    print(f"--- {dev} ---")
+    display(df.round(3))
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+for dev, df in fig12.items():
+    for ax, sweep, xcol in zip(axes, ("channels at 4x4", "size at 16 ch"), ("channels", "size"), strict=True):
+        part = df[df.sweep == sweep]
+        for col, style in (("closed_ms", "-o"), ("eigvalsh_ms", "--s"), ("loop_ms", ":^")):
+            ax.plot(part[xcol], part[col], style, label=f"{col[:-3]} ({dev})")
+        ax.set(xscale="log", yscale="log", xlabel=xcol, ylabel="ms", title=f"Fig. 12 redo: {sweep}")
+axes[0].legend(fontsize=8)
+plt.tight_layout()
+save_figure(fig, "fig12_hessian_speed.png")
+plt.show()
+
+# %% [markdown]
+# On the paper's sizes (at most 8x8 pixels, 64 channels) every method takes well under a
+# millisecond and per-call overheads dominate. The per-pixel loop, the paper's setting,
+# grows linearly with the pixel count and is the slowest; `eigvalsh` on the whole batch
+# (the paper's `torch.eig` took one matrix per call) is as fast as the closed form here. The
+# closed form pulls ahead as the input grows (the last rows), since it is a handful of
+# element-wise operations, which moreover fuse with the filtering (below).
+
+# %%
+cpu = fig12["cpu"]
+big = cpu[cpu.sweep == "size at 16 ch"].iloc[-1]
+loops = cpu.dropna(subset=["loop_ms"])
+print(f"largest input (16 x {big['size']} x {big['size']}): eigvalsh / closed form = {big['eigvalsh_vs_closed']:.2f}")
+print(f"per-pixel loop / closed form: {loops['loop_vs_closed'].min():.1f}x to {loops['loop_vs_closed'].max():.1f}x "
+      f"over {len(loops)} inputs of up to {int((loops.channels * loops['size'] ** 2).max())} pixels")
+
+# %% [markdown]
+# **MSHF vs a dense convolution and vs the released design.** `benchmarks/bench_mshf.py`
+# (run here with the profile's settings; `--quick` under smoke) times MSHF-3-5-7
+# forward and forward+backward against one dense 3x3 convolution C->C of the same
+# tensor, and against the released design: nine frozen depthwise convolutions with bias,
+# the plain Eq. (12) and three channel means. Default tensor: (16, 32, 48, 48).
+
+# %%
+shape = (2, 8, 16, 16) if hessian_bench_quick else bench.DEFAULT_SHAPE
+speed = pd.DataFrame(bench.mshf_ratio_rows(shape, rounds=max(2, hessian_bench_rounds), seed=seed))
+print(f"tensor {shape}, 1 thread, CPU time, {'--quick: a check, not a measurement' if hessian_bench_quick else 'full'}")
+speed.round(3).assign(max_abs_diff=speed["max_abs_diff"].map("{:.1e}".format))
+
+# %%
+assert (speed["max_abs_diff"] <= 1e-5).all()  # fused == straightforward implementation, float32, 1e-5
+for _, r in speed.iterrows():
+    print(f"{r['precision']:>13} {r['pass']:>7}: MSHF = {r['mshf_vs_conv']:.2f} x dense conv, "
+          f"{r['mshf_vs_released']:.2f} x released design; released design = {r['released_vs_conv']:.2f} x dense conv")
+
+# %% [markdown]
+# **What made it fast** (details in `defian/mshf.py`):
+#
+# 1. *No convolutions.* The kernels of Eqs. (14)-(17) are 3- and 4-tap difference
+#    stencils, so every filtered map is a sum of shifted slices of one zero-padded
+#    copy of the input. $d = (g_{hh} - g_{vv})/2$ needs no centre tap (the $-2x$
+#    cancels), and $\mathbf{G}_{hv} = [1,0,-1]^T[1,0,-1]$ is separable: two slice
+#    subtractions.
+# 2. *Average the linear part first.* Only the channel mean of $\lambda$ is used
+#    (Eq. (18)), and $\mathrm{mean}_c\,(g_{hh} + g_{vv})/2$ is half the dilated Laplacian of
+#    $\mathrm{mean}_c\,x$: a one-channel map. Only $\sqrt{d^2 + c^2}$ is computed per channel.
+# 3. *A hand-written backward.* The filters are frozen, so only $\partial/\partial x$ is
+#    needed. Every stencil is symmetric under a half turn, so its adjoint is the same
+#    stencil on the zero-padded gradient: the backward writes $g\,d/r$ and $g\,c/r$ into a
+#    zero-bordered buffer and gathers shifted slices, instead of replaying nine
+#    convolutions' backward passes and ~27 element-wise ones.
+# 4. *Chunked, recomputed, allocation-free.* The work runs over blocks of about $2^{17}$
+#    elements whose scratch buffers are allocated once per call and reused (`out=`
+#    everywhere), so they stay in cache and never fault in fresh pages. The backward
+#    recomputes $d, c, r$ instead of storing them: MSHF keeps only its input for the
+#    backward (the released design keeps about a dozen full-size tensors).
+#
+# On the full-size tensor (profiles cpu and up) this puts MSHF-3-5-7 at about one dense
+# convolution's cost in float32, forward+backward, against several times that for the
+# released design (the lines above give this page's numbers; under smoke the tensor is
+# tiny and per-call overheads dominate). Under bf16 autocast the dense convolution gets
+# about twice as fast while MSHF deliberately stays in float32 (a second difference in
+# bfloat16 keeps only a few significant bits of a smooth feature), so its ratio is higher there.
