@@ -115,38 +115,42 @@ def _loop_eig(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor
 
 def fig12_rows(channels: tuple[int, ...] = (1, 4, 16, 64), sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32),
                loop_max_pixels: int = 1024, rounds: int = 5, device: str = "cpu", clock: str = "wall") -> list[dict]:
-    """Fig. 12 redone: Hessian filtering (closed form) vs eigen-solvers per pixel.
+    """Fig. 12 redone: the largest eigenvalue by the closed form vs by eigen-solvers.
 
-    All three share the gradient convolutions of Eq. (9); they differ in how
-    the largest eigenvalue is obtained: Eq. (12) (:func:`max_eigenvalue`),
-    ``torch.linalg.eigvalsh`` on a batch of 2x2 matrices, or one solver call
-    per pixel (Eq. 24; only while ``C*H*W <= loop_max_pixels``).
+    All methods start from the same filtered maps of Eq. (9)
+    (:func:`~defian.hessian.hessian_filter`, timed on its own as ``filter_ms``);
+    they differ in how they get the largest eigenvalue: Eq. (12)
+    (:func:`max_eigenvalue`), ``torch.linalg.eigvalsh`` on the batch of 2x2
+    matrices, or one solver call per pixel (Eq. 24; only while
+    ``C*H*W <= loop_max_pixels``).
 
     Returns:
         One dict per input: ``sweep`` ("channels at 4x4" or "size at 16 ch"),
-        ``channels, size, closed_ms, eigvalsh_ms, loop_ms (nan if skipped)``
-        and the ratios ``eigvalsh_vs_closed``, ``loop_vs_closed``.
+        ``channels, size, filter_ms, closed_ms, eigvalsh_ms, loop_ms`` (nan if
+        skipped) and the ratios ``eigvalsh_vs_closed``, ``loop_vs_closed``.
     """
     inputs = [("channels at 4x4", c, 4) for c in channels] + [("size at 16 ch", 16, s) for s in sizes]
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     rows = []
     for sweep, c, s in inputs:
         x = torch.randn(1, c, s, s, device=device)
-        sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+        g = hessian_filter(x)
 
-        def timed(solver: Callable, x: torch.Tensor = x) -> Callable[[], object]:
+        def timed(fn: Callable, *args: torch.Tensor) -> Callable[[], object]:
             def call() -> object:
                 with torch.no_grad():
-                    y = solver(*hessian_filter(x))
+                    y = fn(*args)
                 sync()
                 return y
             return call
 
-        fns = {"closed": timed(max_eigenvalue), "eigvalsh": timed(max_eigenvalue_eigvalsh)}
+        fns = {"filter": timed(hessian_filter, x), "closed": timed(max_eigenvalue, *g),
+               "eigvalsh": timed(max_eigenvalue_eigvalsh, *g)}
         if c * s * s <= loop_max_pixels:
-            fns["loop"] = timed(_loop_eig)
+            fns["loop"] = timed(_loop_eig, *g)
         t = _min_times(fns, rounds, clock)
         loop = t.get("loop", float("nan"))
-        rows.append(dict(sweep=sweep, channels=c, size=s, closed_ms=1e3 * t["closed"],
+        rows.append(dict(sweep=sweep, channels=c, size=s, filter_ms=1e3 * t["filter"], closed_ms=1e3 * t["closed"],
                          eigvalsh_ms=1e3 * t["eigvalsh"], loop_ms=1e3 * loop,
                          eigvalsh_vs_closed=t["eigvalsh"] / t["closed"], loop_vs_closed=loop / t["closed"]))
     return rows

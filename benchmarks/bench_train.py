@@ -88,8 +88,8 @@ def dense_conv_rate(precision: str, reps: int = 3) -> float:
 def measure(args: argparse.Namespace) -> dict:
     """Per-update times of DeFiAN_S and RCAN_S (median over alternating rounds) and the floor."""
     fns = {name: _update_fn(name, args) for name in ("defian_s", "rcan_s")}
-    out: dict = {"config": {k: v for k, v in vars(args).items() if k not in ("allocators", "json")},
-                 "allocator": os.environ.get("DEFIAN_BENCH_ALLOCATOR", distributed.preloaded_allocator()),
+    out: dict = {"config": {k: v for k, v in vars(args).items() if k not in ("allocators", "json", "allocator_label")},
+                 "allocator": args.allocator_label,
                  "threads": torch.get_num_threads()}
     for name, (update, flops) in fns.items():
         out[name] = {"flops_per_update": flops()}
@@ -154,8 +154,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['allocator']:>14}: DeFiAN_S {d['samples_per_s']:7.2f} samples/s "
                   f"({d['s_per_update']:.3f} s/update), RCAN_S {r['rcan_s']['samples_per_s']:7.2f} samples/s")
         return 0
-    if os.environ.get("DEFIAN_BENCH_MALLOPT", "1") == "1":
-        distributed.tune_glibc_malloc()
+    args.allocator_label = os.environ.get("DEFIAN_BENCH_ALLOCATOR", distributed.preloaded_allocator())
+    if os.environ.get("DEFIAN_BENCH_MALLOPT", "1") == "1" and distributed.tune_glibc_malloc():
+        args.allocator_label = "glibc+mallopt"
     res = measure(args)
     if args.json == "-":
         print(json.dumps(res))

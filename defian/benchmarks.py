@@ -11,7 +11,8 @@ For a scale ``s`` the HR image is mod-cropped to a multiple of ``s`` and the LR
 input is ``imresize(HR, 1/s)`` (MATLAB bicubic, :mod:`defian.imresize`). LR is
 made on the fly, not cached: the five sets take seconds, and evaluation then
 never writes into the user's benchmark folders. Other LR conventions
-(``lr_method``: ``"matlab-float"`` = the released code's unrounded LR,
+(``lr_method``: ``"matlab-round-once"`` = MATLAB's kernel rounded only at the
+end, as the common Python ports; ``"matlab-float"`` = the released code's unrounded LR,
 ``"torch"`` = ``F.interpolate`` bicubic, ``"torch-aa"`` = the same with
 ``antialias=True``, ``"pil"``) exist to measure their effect (notebook 05,
 :func:`lr_discrepancy`).
@@ -40,7 +41,7 @@ ALIASES = {"Set5": ("Set5",), "Set14": ("Set14",), "BSD100": ("BSD100", "B100", 
 #: Where a set's HR images are looked for, relative to the data root, in order.
 LAYOUTS = ("benchmark/{set}/HR", "{set}/HR", "benchmark/{set}/GTmod12", "{set}/GTmod12", "benchmark/{set}", "{set}")
 EMBEDDED = "Embedded"
-LR_METHODS = ("matlab", "matlab-float", "torch", "torch-aa", "pil")
+LR_METHODS = ("matlab", "matlab-round-once", "matlab-float", "torch", "torch-aa", "pil")
 
 
 def _child(folder: Path, name: str) -> Path | None:
@@ -116,12 +117,18 @@ def find(root: str | Path | None) -> dict[str, list[Path]]:
     return found
 
 
+def _round(x: np.ndarray) -> np.ndarray:
+    return np.floor(np.clip(x, 0, 255) + 0.5).astype(np.uint8)
+
+
 def downscale(hr: np.ndarray, scale: int, method: str = "matlab") -> np.ndarray:
     """LR image of a mod-cropped HR image: uint8, or float64 in [0, 255] for ``"matlab-float"``."""
     if method == "matlab":
         return imresize(hr, 1.0 / scale)
     if method == "matlab-float":  # released code: MATLAB kernel in torch, LR never rounded
         return imresize_float(hr, 1.0 / scale)
+    if method == "matlab-round-once":  # the common Python ports: float64 passes, one final rounding
+        return _round(imresize_float(hr, 1.0 / scale))
     if method in ("torch", "torch-aa"):
         return torch_bicubic(hr, 1.0 / scale, antialias=method == "torch-aa")
     if method == "pil":
@@ -133,8 +140,8 @@ def upscale(lr: np.ndarray, scale: int, method: str = "matlab") -> np.ndarray:
     """Bicubic upscaling by ``scale`` with the same family of resizer, uint8 out."""
     if method == "matlab":
         return imresize(lr, float(scale))
-    if method == "matlab-float":  # float LR: one float64 resize, rounded once
-        return np.floor(np.clip(imresize_float(lr, float(scale)), 0, 255) + 0.5).astype(np.uint8)
+    if method in ("matlab-float", "matlab-round-once"):  # one float64 resize, rounded once
+        return _round(imresize_float(lr, float(scale)))
     if method in ("torch", "torch-aa"):
         return torch_bicubic(lr, float(scale))
     if method == "pil":

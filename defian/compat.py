@@ -68,7 +68,8 @@ def _pairs(model: DeFiAN) -> list[tuple[str, str]]:
         if att:
             for part in ("encoder", "decoder"):
                 for i in range(cfg.half_depth):
-                    out += [(f"{ours}endec.{part}.{i}.{p}", f"{rel}coder.0.{part}.{2 * i}.{p}") for p in ("weight", "bias")]
+                    out += [(f"{ours}endec.{part}.{i}.{p}", f"{rel}coder.0.{part}.{2 * i}.{p}")
+                            for p in ("weight", "bias")]
             out += [(f"{ours}endec.gate.{p}", f"{rel}coder.0.gate.{p}") for p in ("weight", "bias")]
             for stat in ("mean", "std"):
                 out += [(f"{ours}dac.{stat}_mlp.{i}.weight", f"{rel}dac.0.{stat}.{i}.weight") for i in (0, 2)]
@@ -80,7 +81,8 @@ def _pairs(model: DeFiAN) -> list[tuple[str, str]]:
 def _check_exportable(model: DeFiAN) -> None:
     cfg = model.config
     sw = cfg.switches
-    problems = [f"{k}={getattr(cfg, k)!r} (released: {v!r})" for k, v in _RELEASED_DEFAULTS.items() if getattr(cfg, k) != v]
+    problems = [f"{k}={getattr(cfg, k)!r} (released: {v!r})"
+                for k, v in _RELEASED_DEFAULTS.items() if getattr(cfg, k) != v]
     if sw.any and not (sw.mshf and sw.diendec and sw.dac):
         problems.append(f"mshf/diendec/dac = {sw.mshf}/{sw.diendec}/{sw.dac} (released: all on or all off)")
     if cfg.channels < cfg.reduction:
@@ -251,9 +253,11 @@ def load_released(path: str | os.PathLike[str], *, scale: int, preset: str | Non
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 (any unpickling failure means "not such a file")
         raise ValueError(f"{str(path)!r} is not a plain-tensor PyTorch checkpoint: {err}") from None
-    if not isinstance(obj, Mapping) or not ("state_dict" in obj or "input.weight" in obj or "module.input.weight" in obj):
+    if not isinstance(obj, Mapping) or not any(k in obj for k in ("state_dict", "input.weight", "module.input.weight")):
         keys = sorted(obj)[:6] if isinstance(obj, Mapping) else type(obj).__name__
-        raise ValueError(f"{str(path)!r}: expected a dict with 'epoch' and 'state_dict' (released DeFiAN checkpoint), got {keys}")
+        raise ValueError(
+            f"{str(path)!r}: expected a dict with 'epoch' and 'state_dict' (released DeFiAN checkpoint), got {keys}"
+        )
     try:
         return from_released(obj, scale=scale, preset=preset)
     except ValueError as err:

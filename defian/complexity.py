@@ -40,27 +40,31 @@ Conventions (:data:`CONVENTIONS`):
                    missing >= 0.008 G; adding a term that would (e.g. one
                    operation per pixel-shuffle output, i.e. a ReLU after each
                    shuffle) pushes Table IV's single-scale rows from 291.1 to
-                   291.2. We keep the convention that matches the other 26
-                   #FLOPs and report 169.4 as the closest.
+                   291.2. We keep the convention that matches the other 21
+                   printed #FLOPs and report 169.4 as the closest.
     ``"macs"``     macs + mshf_macs only, the literal "multiply-accumulates".
-                   Misses most printed digits (e.g. 290.5 G vs 290.8 G for the
-                   Table III baseline): the bias and ReLU terms are part of
-                   the paper's numbers.
+                   Matches none of the 22 printed #FLOPs (e.g. 290.5 G vs
+                   290.8 G for the Table III baseline): the bias and ReLU terms
+                   are part of the paper's numbers.
     One known deviation from the released counter: it adds a transposed conv's
-    bias as ``out_ch x H x H`` (a typo for H x W); we count ``H x W``, below
-    1e-3 G here, invisible at the printed 0.1 G.
+    bias as ``out_ch x H x H`` (a typo for H x W); we count ``H x W``: about
+    1e-3 G for DeFiAN_L, invisible at the printed 0.1 G.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["CONVENTIONS", "Complexity", "HR_SIZE", "breakdown", "count", "count_params", "mshf_params"]
+__all__ = [
+    "CONVENTIONS", "Complexity", "HR_SIZE", "breakdown", "breakdown_preset", "count", "count_params", "mshf_params",
+    "params_by_block", "reproduce",
+]
 
 HR_SIZE = (480, 360)  # paper IV-A2: a 480 x 360 RGB HR image
 CONVENTIONS = ("paper", "macs")
@@ -215,9 +219,28 @@ def params_by_block(model: nn.Module) -> dict[str, int]:
             out["DiEnDec (all N)"] += sum(p.numel() for p in mod.endec.parameters())
         if mod.dac is not None:
             out["DAC (all N)"] += sum(p.numel() for p in mod.dac.parameters())
-    for name, part in (("head", model.head), ("tail", model.tail), ("upsampler", model.upsampler), ("output", model.output)):
-        out[name] = sum(p.numel() for p in part.parameters())
+    for name in ("head", "tail", "upsampler", "output"):
+        out[name] = sum(p.numel() for p in getattr(model, name).parameters())
     return out
+
+
+@functools.lru_cache(maxsize=128)
+def _breakdown_cached(cfg: object, scale: int, hr_size: tuple[int, int]) -> Complexity:
+    from defian.model import DeFiAN
+
+    with torch.device("meta"):
+        return breakdown(DeFiAN(cfg, scale), scale, hr_size)
+
+
+def breakdown_preset(name: str, scale: int, hr_size: tuple[int, int] = HR_SIZE, **switches: object) -> Complexity:
+    """:func:`breakdown` of ``build_model(name, scale, **switches)``, built on the meta device.
+
+    Results are cached per (configuration, scale, hr_size) for the process, so
+    a page or a test that asks for the same configuration twice counts it once.
+    """
+    from defian.model import make_config
+
+    return _breakdown_cached(make_config(name, **switches), scale, tuple(hr_size))
 
 
 def reproduce(hr_size: tuple[int, int] = HR_SIZE) -> list[dict]:
@@ -233,24 +256,20 @@ def reproduce(hr_size: tuple[int, int] = HR_SIZE) -> list[dict]:
         params_match, flops_match`` (params in K, FLOPs in G).
     """
     from defian import paper_tables as pt
-    from defian.model import DeFiAN, make_config
 
     cases = [("I", "DeFiAN_L", r.scale, "defian_l", {}, r) for r in pt.TABLE_I if r.method == "DeFiAN_L"]
     cases += [("II", "DeFiAN_S", r.scale, "defian_s", {}, r) for r in pt.TABLE_II if r.method == "DeFiAN_S"]
     for r in pt.TABLE_III:
-        label = f"({r.column}) MSHF={'v' if r.mshf else 'x'} DiEnDec={'v' if r.diendec else 'x'} DAC={'v' if r.dac else 'x'}"
+        mark = {True: "v", False: "x"}
+        label = f"({r.column}) MSHF={mark[r.mshf]} DiEnDec={mark[r.diendec]} DAC={mark[r.dac]}"
         cases.append(("III", label, 3, "defian_l", {"mshf": r.mshf, "diendec": r.diendec, "dac": r.dac}, r))
     for r in pt.TABLE_IV:
-        sw = {"kernel_sizes": r.kernels, "diendec": False, "dac": False} if r.kernels else {"mshf": False, "diendec": False, "dac": False}
+        sw = {"kernel_sizes": r.kernels} if r.kernels else {"mshf": False}  # MSHF alone, or nothing
+        sw |= {"diendec": False, "dac": False}
         cases.append(("IV", f"ker={r.kernels}" if r.kernels else "w/o HF", 3, "defian_l", sw, r))
-    done: dict = {}
     rows = []
     for table, label, scale, name, sw, r in cases:
-        cfg = make_config(name, **sw)
-        if (cfg, scale) not in done:
-            with torch.device("meta"):
-                done[cfg, scale] = breakdown(DeFiAN(cfg, scale), scale, hr_size)
-        c = done[cfg, scale]
+        c = breakdown_preset(name, scale, hr_size, **sw)
         p, f = c.params / 1e3, c.flops() / 1e9
         rows.append({
             "table": table, "setting": label, "scale": scale,

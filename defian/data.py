@@ -286,7 +286,8 @@ class TrainSet(torch.utils.data.Dataset):
         if not self.hr_paths:
             raise ValueError(f"no training image is large enough for {patch}x{patch} LR patches at x{scale}")
         with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:  # PIL/numpy release the GIL
-            self.lr_paths = list(pool.map(lambda a: cached_lr(a[0], a[1], scale, cache), zip(self.hr_paths, names_kept)))
+            self.lr_paths = list(pool.map(lambda hn: cached_lr(hn[0], hn[1], scale, cache),
+                                          zip(self.hr_paths, names_kept)))
             # decoded HR + LR bytes; DIV2K: ~8 GB at x2. Hold them when they take < 1/4 of the RAM.
             fits = 3 * pixels * (1 + 1 / scale**2) < _physical_memory() / 4
             hold = fits if in_memory is None else in_memory

@@ -32,11 +32,14 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import datetime
+import itertools
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch.utils.data import Sampler
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,25 @@ def rank_slice(batch: int, ctx: DistContext) -> range:
     if batch % ctx.world_size:
         raise ValueError(f"batch={batch} is not divisible by WORLD_SIZE={ctx.world_size}")
     return range(ctx.rank, batch, ctx.world_size)
+
+
+class RankSampler(Sampler[tuple[int, int]]):
+    """The (epoch, item) keys this rank consumes, from update ``start`` on (endless).
+
+    Global stream position ``k`` is :class:`defian.data.TrainSampler`'s key ``k``;
+    update ``u`` takes positions ``u*batch ... u*batch + batch - 1`` and rank ``r`` of
+    ``W`` takes those with ``k % W == r`` (DistributedSampler's strided split).
+    """
+
+    def __init__(self, n: int, seed: int, batch: int, start: int, ctx: DistContext) -> None:
+        rank_slice(batch, ctx)  # checks that W divides the batch
+        self.n, self.seed, self.position, self.rank, self.world = n, seed, start * batch, ctx.rank, ctx.world_size
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        from defian.data import TrainSampler
+
+        return itertools.islice(iter(TrainSampler(self.n, self.seed, start=self.position)), self.rank, None,
+                                self.world)
 
 
 # --- CPU allocator ---------------------------------------------------------------------------

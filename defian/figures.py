@@ -31,8 +31,12 @@ from torch import nn
 
 from defian import paths
 
-__all__ = ["capture", "fig1", "fig10", "fig11", "fig13", "fig14", "figure_dir", "module_index", "save",
-           "spectral_centroid", "support_fraction"]
+__all__ = ["FIGURE_IMAGES", "capture", "checkpoint_models", "fig1", "fig10", "fig11", "fig13", "fig14", "figure_dir",
+           "figure_image", "module_index", "save", "spectral_centroid", "support_fraction"]
+
+#: The image the figures are drawn on, first one present: the paper's Fig. 1 image, then
+#: a structural stand-in (BSD100 223061: a glass pyramid, Urban100-like), then any.
+FIGURE_IMAGES = (("Urban100", "img086"), ("BSD100", "223061"), ("Set14", "barbara"))
 
 
 def figure_dir(profile: str) -> Path:
@@ -57,6 +61,39 @@ def save(fig: plt.Figure, name: str, profile: str) -> list[Path]:
 def module_index(model: nn.Module, paper_index: int) -> int:
     """The DeFiAM to show: the paper's (1-based) one, or the last when the model has fewer."""
     return min(paper_index, len(model.body)) - 1
+
+
+def figure_image(data_root: str | None, scale: int, crop: int = 0) -> tuple[str, torch.Tensor, np.ndarray]:
+    """``(label, LR (1, 3, h, w) in [0, 1], HR uint8)`` of the first of :data:`FIGURE_IMAGES` present.
+
+    Falls back to the first image of the first set found (the embedded test set
+    without a data root). ``crop > 0`` takes the centre ``crop`` x ``crop`` LR pixels
+    and the matching HR pixels.
+    """
+    from defian import benchmarks
+
+    root = paths.data_root(data_root)
+    present = benchmarks.find(root)
+    chosen = next(((s, n) for s, n in FIGURE_IMAGES if s in present and n in [f.stem for f in present[s]]),
+                  None)
+    set_name = chosen[0] if chosen else next(iter(present))
+    pairs = benchmarks.load_pairs(root, set_name, scale)
+    pair = next(p for p in pairs if chosen is None or p.name == chosen[1])
+    lr, hr = pair.lr_tensor(), pair.hr
+    if crop > 0:
+        h, w = lr.shape[-2:]
+        y, x = max(0, (h - crop) // 2), max(0, (w - crop) // 2)
+        lr = lr[..., y:y + crop, x:x + crop]
+        hr = hr[scale * y:scale * (y + lr.shape[-2]), scale * x:scale * (x + lr.shape[-1])]
+    size = f", centre {lr.shape[-2]}x{lr.shape[-1]} LR crop" if crop > 0 else ""
+    return f"{set_name}/{pair.name} (x{scale}{size})", lr, hr
+
+
+def checkpoint_models(runs: Mapping[str, Sequence[Any]]) -> dict[str, nn.Module]:
+    """``{label: model}`` from the first seed's ``last.pt`` of each group of run records that has one."""
+    from defian.evaluate import load_model
+
+    return {k: load_model(v[0].dir / "last.pt")[0] for k, v in runs.items() if v and (v[0].dir / "last.pt").is_file()}
 
 
 @torch.no_grad()

@@ -21,10 +21,11 @@ LR images are the same, so this module re-implements MATLAB's semantics, not
 
 The computation is separable: each dimension is one product with a sparse
 ``(n_out, n_in)`` matrix holding the ``P`` weights of every output pixel, so a
-DIV2K image takes well under a second. PIL, OpenCV and ``torch.nn.functional.interpolate`` implement other
-kernels/borders (PIL: ``a = -0.5`` but clipped in between passes, torch: no
-antialiasing by default and ``a = -0.75``); :func:`torch_bicubic` and
-:func:`pil_bicubic` are kept here so notebook 05 can measure the difference.
+DIV2K image takes well under a second. PIL, OpenCV and ``torch.nn.functional.interpolate`` give other images (PIL:
+the same kernel and antialiasing, but fixed-point weights and the width
+resized first; torch: ``a = -0.75`` and, by default, no antialiasing);
+:func:`torch_bicubic` and :func:`pil_bicubic` are kept here so notebook 05
+can measure the difference.
 """
 
 from __future__ import annotations

@@ -24,6 +24,9 @@ Other conventions circulate; each is a named :class:`Protocol` in
                    ``torch.nn.functional.interpolate`` bicubic, as training
                    code that skips MATLAB LR does (a data-side convention:
                    :mod:`defian.benchmarks` honours ``Protocol.lr_method``).
+``python-port-lr`` LR (and bicubic upscale) by MATLAB's kernel in float64 with
+                   one rounding at the end, as the common Python ports do;
+                   MATLAB rounds a uint8 image after each 1-D pass.
 ``released``       what the authors' ``main.py`` computes: LR made on the fly by
                    a float32 port of MATLAB's bicubic and never rounded to
                    uint8, Y from the quantised SR without rounding.
@@ -49,8 +52,8 @@ class Protocol:
         channel: ``"y"`` (luma) or ``"rgb"``.
         round_y: Round Y to uint8 (MATLAB) or keep it in float.
         extra_shave: Pixels cropped at each border beyond ``scale``.
-        lr_method: How LR images are made: ``"matlab"`` (:func:`defian.imresize.imresize`),
-            ``"torch"`` (``F.interpolate`` bicubic) or ``"pil"``.
+        lr_method: How LR images are made: ``"matlab"`` (:func:`defian.imresize.imresize`)
+            or another method of :data:`defian.benchmarks.LR_METHODS`.
     """
 
     name: str
@@ -71,6 +74,7 @@ PROTOCOLS: dict[str, Protocol] = {
     "shave-scale+6": Protocol("shave-scale+6", extra_shave=6),
     "torch-lr": Protocol("torch-lr", lr_method="torch"),
     "released": Protocol("released", round_y=False, lr_method="matlab-float"),
+    "python-port-lr": Protocol("python-port-lr", lr_method="matlab-round-once"),
 }
 PAPER = PROTOCOLS["paper"]
 

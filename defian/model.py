@@ -74,6 +74,8 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.normalisation={self.normalisation!r} is not one of {NORMALISATIONS}")
         if len(self.rgb_mean) != 3:
             raise ValueError(f"ModelConfig.rgb_mean needs 3 values, got {self.rgb_mean!r}")
+        # lists (e.g. from a JSON config) become tuples: the config stays hashable
+        object.__setattr__(self, "rgb_mean", tuple(float(m) for m in self.rgb_mean))
         object.__setattr__(self, "kernel_sizes", tuple(int(k) for k in self.kernel_sizes))
         if any(k < 3 or k % 2 == 0 for k in self.kernel_sizes) or len(set(self.kernel_sizes)) != len(self.kernel_sizes):
             raise ValueError(f"ModelConfig.kernel_sizes={self.kernel_sizes!r}: need distinct odd sizes >= 3")

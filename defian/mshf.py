@@ -22,10 +22,21 @@ convolution and with a hand-written backward. What makes it fast:
    zero-padded gradient. The backward writes ``g d / r`` and ``g c / r`` into
    one zero-bordered buffer and gathers shifted slices from it, instead of
    replaying nine convolutions' backward passes and ~27 element-wise ops.
-4. *Finite by construction.* ``1/r`` is taken as ``1/max(r, tiny)``: where the
-   two eigenvalues coincide (``r = 0``, so ``d = c = 0``) the gradient of the
-   square-root term is 0, i.e. the minimum-norm subgradient (see
-   :func:`defian.hessian.max_eigenvalue`).
+4. *Chunked, recomputed, allocation-free.* The work runs over blocks of
+   about :data:`CHUNK_ELEMENTS` (batch samples, or channel groups of one
+   sample) whose scratch buffers (:class:`_Workspace`) are allocated once per
+   call and written with ``out=``, so they stay in cache and never fault in
+   fresh pages. The backward recomputes ``d, c, r`` instead of storing them:
+   only ``x`` is kept for the backward.
+5. *Finite by construction.* ``1/r`` is taken as ``rsqrt(max(r^2, tiny))``:
+   where the two eigenvalues coincide (``r = 0``, so ``d = c = 0``) the
+   gradient of the square-root term is 0, i.e. the minimum-norm subgradient
+   (see :func:`defian.hessian.max_eigenvalue`); for ``r^2 < tiny`` the factor
+   ``d/max(r, sqrt(tiny))`` stays below 1.
+
+The squares ``d^2 + c^2`` are formed directly (faster than ``hypot``): they
+overflow only for features above ~1e19 in float32, far outside any network's
+range; :func:`defian.hessian.max_eigenvalue` uses ``hypot`` for arbitrary input.
 
 bfloat16/float16 inputs (``torch.autocast``) are computed in float32 and the
 result is returned in float32; the input gradient is returned in the input's

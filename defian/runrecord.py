@@ -6,7 +6,7 @@ Smoke runs go to :data:`defian.paths.SCRATCH_RUNS` (git-ignored), all other
 profiles to :data:`defian.paths.RUNS` (committed); :func:`runs_root` picks.
 
 Format (version 1) of one run directory, named by :func:`run_name` after its
-settings like BasicSR's run names, e.g. ``defian_s_x2_N3M5_div2k_10k_B16P24_cpu_s0``::
+settings like BasicSR's run names, e.g. ``defian_s_x2_N3M5_div2k_6k_B16P24_cpu_s0``::
 
     config.json       TrainConfig.to_dict(): every setting (defian.config)
     environment.json  git commit, python/torch/CUDA/cuDNN versions, device, threads,
@@ -26,8 +26,9 @@ settings like BasicSR's run names, e.g. ``defian_s_x2_N3M5_div2k_10k_B16P24_cpu_
     best.pt           the checkpoint with the best val_psnr so far
     summary.json      written at the end (or when training stops on a non-finite value):
                       status ("finished" | "diverged"), updates, final_loss,
-                      best_val_psnr, best_update, final_val_psnr, wall_s,
-                      samples_per_s, params, message
+                      best_val_psnr, best_update, final_val_psnr, wall_s (this
+                      process), resumed_from (update it started at), samples_per_s,
+                      params, peak_gpu_memory_bytes (None on CPU), message
     tensorboard/      optional event files (only when TensorBoard is installed and asked for)
 
 Rows are appended with one ``write`` of a complete line; a reader ignores a last
@@ -66,7 +67,7 @@ def run_name(config: dict[str, Any], data_label: str) -> str:
         data_label: Short name of the training data, e.g. ``"div2k"`` or ``"embedded"``.
 
     Returns:
-        e.g. ``defian_s_x2_N3M5_div2k_10k_B16P24_cpu_s0`` (``-bf16`` etc. appended when
+        e.g. ``defian_s_x2_N3M5_div2k_6k_B16P24_cpu_s0`` (``-bf16`` etc. appended when
         the precision is not fp32).
     """
     switches = config["switches"]

@@ -23,7 +23,7 @@ never touches the committed results.
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,9 +37,9 @@ import torch
 from defian import benchmarks, config, evaluate, paper_tables, paths, runrecord
 from defian.model import ModelConfig, build_model, make_config
 
-__all__ = ["Score", "Table", "attention_key", "bicubic", "complexity", "find_runs", "output_dir", "run_label",
-           "score_runs", "table_ablation", "table_comparison", "table_endec", "table_kernels", "train_data",
-           "variant_runs", "variants"]
+__all__ = ["Score", "Table", "attention_key", "bicubic", "complexity", "ensure_runs", "evaluations_dir", "find_runs",
+           "output_dir", "run_label", "score_runs", "table_ablation", "table_comparison", "table_endec",
+           "table_kernels", "train_commands", "train_data", "underline_disagreements", "variant_runs", "variants"]
 
 ENDEC_NAMES = {"HGenDec": "hgendec", "ConvEnDec": "convendec", "DiEnDec": "diendec"}  # paper -> defian.diendec
 OURS_STYLE = "background-color: #eef4fb"  # measured rows, so they never pass for cited ones
@@ -183,6 +183,17 @@ def ensure_runs(table: dict[str, dict[str, Any]], *, schedule: str, model: str, 
                         lr_step=max(updates, 1))
         train.train(config.schedule(schedule, **over), runrecord.runs_root(schedule))
     return variant_runs(find_runs(schedule, model=model, scale=scale), model, table)
+
+
+def train_commands(table: dict[str, dict[str, Any]], missing: Iterable[str], *, schedule: str, model: str,
+                   scale: int) -> list[str]:
+    """``defian train`` command lines that make the ``missing`` variants (one per GPU, say)."""
+    out = []
+    for label in missing:
+        sw = " ".join(f"--switch {k}={json.dumps(list(v) if isinstance(v, tuple) else v)}"
+                      for k, v in table[label].items())
+        out.append(f"defian train --schedule {schedule} --model {model} --scale {scale} {sw}  # {label}")
+    return out
 
 
 # --- scores ---------------------------------------------------------------------------------------------
@@ -383,6 +394,7 @@ def table_comparison(which: str, *, profile: str, schedule: str | None = None, d
                 lambda s, m, sc=scores: _nan(getattr(sc.get(s), m, None)), run_label(runs) + lim,
                 paper_ours if attention else None)
     frame = pd.DataFrame(rows)
+    missing = [f"x{c}" for c in (2, 3, 4) if not _method_runs(schedule, fam, c, True)]
     paper_rows = [i for i in range(len(frame)) if frame["Source"].iloc[i] == "paper"]
     metric_cols = [c for c in frame.columns if c.endswith(("PSNR", "SSIM")) and c.split()[0] in paper_tables.SETS]
     bold, under = _mark(frame, metric_cols, paper_rows, "Scale")
@@ -397,6 +409,9 @@ def table_comparison(which: str, *, profile: str, schedule: str | None = None, d
         "The paper's RCAN row is the original RCAN (residual groups); our twin is DeFiAN's own trunk without the "
         "attention branch (Fig. 10 (a)), a different network.",
     ]
+    if missing:
+        t.notes.append(f"No finished DeFiAN_{fam.upper()} run of schedule '{schedule}' at {', '.join(missing)}: "
+                       "those scales show the paper's rows and our Bicubic only.")
     disagree = underline_disagreements(t, cited)
     if disagree:
         t.notes.append("Cells where the paper's underline differs from its own second-best number: "
@@ -416,16 +431,17 @@ def _count(model: torch.nn.Module, scale: int) -> tuple[float, float]:
 
 
 def underline_disagreements(table: Table, cited: Sequence[paper_tables.ComparisonRow]) -> list[str]:
-    """Cells (``x2 RCAN Set5/psnr``) underlined by the paper but not second-best by its numbers, or vice versa."""
+    """Cells (``x2 CSFM Set5/ssim (...)``) where the paper's underline and its own second-best number differ."""
     f, out = table.frame, []
     for r in cited:
         i = next(i for i in range(len(f)) if f["Source"].iloc[i] == "paper" and f["Method"].iloc[i] == r.method
                  and f["Scale"].iloc[i] == f"x{r.scale}")
         for s in paper_tables.SETS:
             for m in ("psnr", "ssim"):
-                ours = (i, f"{s} {m.upper()}") in table.underline
-                if ours != (f"{s}/{m}" in r.underlined):
-                    out.append(f"x{r.scale} {r.method} {s}/{m} ({'paper underlines' if not ours else 'not underlined'})")
+                second = (i, f"{s} {m.upper()}") in table.underline
+                if second != (f"{s}/{m}" in r.underlined):
+                    why = "second best, not underlined" if second else "underlined, not second best"
+                    out.append(f"x{r.scale} {r.method} {s}/{m} ({why})")
     return out
 
 

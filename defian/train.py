@@ -12,6 +12,17 @@ Determinism. Training samples form one stream: position ``g`` is item
 the data position is just ``update*K``; with the model, optimizer, scheduler,
 scaler, EMA and RNG states in the checkpoint, a resumed run repeats an
 uninterrupted one update by update (tests/test_train.py kills one with SIGKILL).
+Bit-exactness needs the same number of CPU threads (``threads``) before and after:
+a different reduction split changes the last bits of the loss.
+
+Devices. CPU: glibc's malloc is tuned in-process (:func:`defian.distributed.tune_glibc_malloc`);
+``LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 defian train ...`` (Debian
+package libjemalloc2) replaces it, as PyTorch's CPU guide recommends;
+``benchmarks/bench_train.py --allocators`` compares them. ``precision="bf16"`` autocasts
+on CPU too. CUDA: channels-last tensors, cuDNN autotuning, pinned memory with
+non-blocking copies, bf16 or fp16 autocast (fp16 with a GradScaler), optional
+``torch.compile``. The loss and gradient norm are read back every update (one
+device sync) so that a non-finite value stops training *before* the optimizer step.
 
 Stability (Sec. IV-E). A non-finite loss or gradient norm stops training with
 :class:`NonFiniteError` naming the update; nothing is saved after it, so
@@ -23,11 +34,9 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import itertools
 import math
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +44,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 
 from defian import checkpoint, distributed, paths, provenance, runrecord
 from defian import config as config_mod
@@ -46,26 +55,7 @@ class NonFiniteError(RuntimeError):
     """Training produced a non-finite loss or gradient; the message names the update."""
 
 
-# --- data: the sample stream -------------------------------------------------------------------
-class RankSampler(Sampler[tuple[int, int]]):
-    """The (epoch, item) keys this rank consumes, from update ``start`` on (endless).
-
-    Global stream position ``k`` is :class:`defian.data.TrainSampler`'s key ``k``;
-    update ``u`` takes positions ``u*batch ... u*batch + batch - 1`` and rank ``r`` of
-    ``W`` takes those with ``k % W == r`` (DistributedSampler's strided split).
-    """
-
-    def __init__(self, n: int, seed: int, batch: int, start: int, ctx: distributed.DistContext) -> None:
-        distributed.rank_slice(batch, ctx)  # checks that W divides the batch
-        self.n, self.seed, self.position, self.rank, self.world = n, seed, start * batch, ctx.rank, ctx.world_size
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        from defian.data import TrainSampler
-
-        return itertools.islice(iter(TrainSampler(self.n, self.seed, start=self.position)), self.rank, None,
-                                self.world)
-
-
+# --- data --------------------------------------------------------------------------------------
 def _train_set(cfg: TrainConfig) -> tuple[Any, str]:
     """The training set (defian.data) and a short label of its data for the run name."""
     from defian import data
@@ -162,7 +152,7 @@ def _build(cfg: TrainConfig, device: torch.device) -> nn.Module:
 
 def environment(cfg: TrainConfig, ctx: distributed.DistContext, allocator: str) -> dict[str, Any]:
     """environment.json: provenance.environment() plus the training process's facts."""
-    env = provenance.environment()
+    env = provenance.environment()  # torch_threads there is read after cfg.threads was applied
     env.update(world_size=ctx.world_size, device_type=ctx.device.type, allocator=allocator,
                cudnn=torch.backends.cudnn.version() if ctx.device.type == "cuda" else None,
                precision=cfg.precision)
@@ -216,7 +206,8 @@ RUNTIME_FIELDS = ("workers", "progress", "tensorboard", "device", "compile")
 
 
 def _same_run(saved: dict[str, Any], cfg: TrainConfig, where: Path) -> None:
-    now = cfg.to_dict()
+    now, default = cfg.to_dict(), TrainConfig().to_dict()
+    saved = {**default, **saved}  # a field added later reads as its default in older records
     diff = sorted(k for k in now if k not in RUNTIME_FIELDS and saved.get(k) != now.get(k))
     if diff:
         shown = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in diff)
@@ -252,16 +243,27 @@ def train(cfg: TrainConfig, runs_root: str | Path, *, name: str | None = None,
     Raises:
         NonFiniteError: a non-finite loss or gradient at some update (message names it).
     """
-    from tqdm.auto import tqdm
-
     ctx = distributed.setup(cfg.device)
+    if cfg.precision == "fp16" and ctx.device.type != "cuda":
+        raise ValueError("precision='fp16' needs CUDA (GradScaler); use 'bf16' on CPU")
+    torch.backends.cudnn.benchmark = ctx.device.type == "cuda"
+    threads_before = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _train(cfg, runs_root, ctx, name, restart)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _train(cfg: TrainConfig, runs_root: str | Path, ctx: distributed.DistContext, name: str | None,
+           restart: bool) -> runrecord.Run | None:
+    from tqdm import tqdm
+
     allocator = distributed.preloaded_allocator()
     if ctx.device.type == "cpu" and allocator == "glibc" and distributed.tune_glibc_malloc():
         allocator = "glibc+mallopt"
-    if cfg.precision == "fp16" and ctx.device.type != "cuda":
-        raise ValueError("precision='fp16' needs CUDA (GradScaler); use 'bf16' on CPU")
     cuda = ctx.device.type == "cuda"
-    torch.backends.cudnn.benchmark = cuda
     train_set, label = _train_set(cfg)
     run_dir = Path(runs_root) / (name or runrecord.run_name(cfg.to_dict(), label))
     record, last = runrecord.RunRecord(run_dir), run_dir / "last.pt"
@@ -292,9 +294,11 @@ def train(cfg: TrainConfig, runs_root: str | Path, *, name: str | None = None,
         net = nn.parallel.DistributedDataParallel(model, device_ids=[ctx.device.index] if cuda else None)
     if cfg.compile:
         net = torch.compile(net)
-    loader = DataLoader(train_set, batch_size=cfg.batch // ctx.world_size,
-                        sampler=RankSampler(len(train_set), cfg.seed, cfg.batch, st.update, ctx), num_workers=cfg.workers,
+    sampler = distributed.RankSampler(len(train_set), cfg.seed, cfg.batch, st.update, ctx)
+    loader = DataLoader(train_set, batch_size=cfg.batch // ctx.world_size, sampler=sampler, num_workers=cfg.workers,
                         pin_memory=cuda, generator=torch.Generator().manual_seed(cfg.seed))
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(ctx.device)
     val = _val_pairs(cfg) if ctx.is_main and cfg.val_every else []
     amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
     tb = _tensorboard(cfg, run_dir) if ctx.is_main else None
@@ -367,6 +371,7 @@ def train(cfg: TrainConfig, runs_root: str | Path, *, name: str | None = None,
         "wall_s": wall, "resumed_from": start_update,
         "samples_per_s": (st.update - start_update) * cfg.batch / wall if wall > 0 else None,
         "params": sum(p.numel() for p in model.parameters()), "message": "",
+        "peak_gpu_memory_bytes": torch.cuda.max_memory_allocated(ctx.device) if cuda else None,
     })
     return runrecord.read(run_dir)
 

@@ -75,7 +75,8 @@ x = model.embed(image)  # (1, C, h, w)
 f = module.fem(x)  # F(x), Eq. (7)
 branch = module.branch(x, f)  # H, D, A and S of Eq. (6)
 y = module(x)
-shapes = {"image": image, "x = head(image)": x, "F(x)  (FEM)": f, "[lambda_3, lambda_5, lambda_7]  (MSHF)": branch["lambdas"],
+shapes = {"image": image, "x = head(image)": x, "F(x)  (FEM)": f,
+          "[lambda_3, lambda_5, lambda_7]  (MSHF)": branch["lambdas"],
           "v  (DiEnDec)": branch["v"], "DAC(v, x)": branch["aligned"], "a = S(DAC(v, x))": branch["a"], "y  (Eq. 6)": y}
 pd.DataFrame({"shape": {k: tuple(t.shape) for k, t in shapes.items()}})
 
@@ -96,7 +97,8 @@ assert branch["lambdas"].shape == (1, 3, h, w) and branch["v"].shape == (1, 1, h
 # %%
 rcab = module.fem.blocks[0]
 n_rcab = sum(p.numel() for p in rcab.parameters())
-print(f"RCAB parameters (C={C}): {n_rcab}; FEM (M={model.config.n_blocks}): {sum(p.numel() for p in module.fem.parameters())}")
+n_fem = sum(p.numel() for p in module.fem.parameters())
+print(f"RCAB parameters (C={C}): {n_rcab}; FEM (M={model.config.n_blocks}): {n_fem}")
 assert n_rcab == 2 * 9 * C * C + (C * (C // 16) + C // 16) + ((C // 16) * C + C)  # exact
 
 fig, axes = plt.subplots(1, 5, figsize=(15, 3))
@@ -209,11 +211,13 @@ for m in model.body:
 print("channels with sigma_hat = 0, per module:", dead)
 n_live = next(i for i, d in enumerate(dead) if d < C)
 mod_live, x_live = model.body[n_live], inputs[n_live]
-v_live = mod_live.branch(x_live, mod_live.fem(x_live))["v"]
-a_live = mod_live.branch(x_live, mod_live.fem(x_live))["a"]
+f_live = mod_live.fem(x_live)
+br_live = mod_live.branch(x_live, f_live)
+v_live, a_live = br_live["v"], br_live["a"]
 print(f"DAC statistics below: module {n_live + 1}")
 st = mod_live.dac.statistics(v_live, x_live)
-table = pd.DataFrame({k: st[k][0, :6].numpy() for k in ("x_mean", "x_std", "mu_hat", "mean", "sigma_hat", "std", "std_predicted", "corr_with_v")})
+columns = ("x_mean", "x_std", "mu_hat", "mean", "sigma_hat", "std", "std_predicted", "corr_with_v")
+table = pd.DataFrame({k: st[k][0, :6].numpy() for k in columns})
 table.index.name = "channel"
 table.round(5)
 
@@ -249,17 +253,27 @@ plt.show()
 
 # %% [markdown]
 # ## The DeFiAM output (Eq. (6))
+#
+# For the first module and for the module whose DAC is live: the attention
+# representation $\mathbf v$, the channel mean of the attention $\mathbf a$, and
+# the update $\mathbf y - \mathbf x = \mathcal F(\mathbf x) \cdot \mathbf a$. (The
+# frame around $\mathbf v$ is the zero padding of the dilated layers, which
+# untrained weights do not hide.)
 
 # %%
-assert torch.allclose(y, x + f * branch["a"], atol=1e-6)  # Eq. (6), float32
-fig, axes = plt.subplots(1, 3, figsize=(10, 3.3))
-for ax, t, title in zip(axes, (branch["v"][0, 0], branch["a"][0].mean(0), (y - x)[0].mean(0)),
-                        (r"$\mathbf{v}$", r"$\bar{\mathbf{a}}$ (channel mean)", r"$\mathbf{y}-\mathbf{x}$ (channel mean)"),
-                        strict=True):
-    ax.imshow(t, cmap="viridis")
-    ax.set_title(title)
-    ax.axis("off")
+assert torch.allclose(y, x + f * branch["a"], atol=1e-6)  # Eq. (6), float32, module 1
+y_live = mod_live(x_live)
+assert torch.allclose(y_live, x_live + f_live * a_live, atol=1e-6)  # Eq. (6), module n_live
+fig, axes = plt.subplots(2, 3, figsize=(10, 6.6))
+titles = (r"$\mathbf{v}$", r"$\bar{\mathbf{a}}$ (channel mean)", r"$\mathbf{y}-\mathbf{x}$ (channel mean)")
+for row, (label, b, dy) in enumerate((("DeFiAM 1", branch, y - x), (f"DeFiAM {n_live + 1}", br_live, y_live - x_live))):
+    for ax, t, title in zip(axes[row], (b["v"][0, 0], b["a"][0].mean(0), dy[0].mean(0)), titles, strict=True):
+        ax.imshow(t, cmap="viridis")
+        ax.set_title(f"{label}: {title}")
+        ax.axis("off")
+plt.tight_layout()
 plt.show()
+
 
 # %% [markdown]
 # ## Ablation wiring (Tables III-V)

@@ -70,3 +70,16 @@ def test_bicubic_rows_reproduce_the_paper(dev_data: Path) -> None:
         assert abs(r["psnr"] - paper.psnr[r["set"]]) <= 0.02, r
         assert abs(r["ssim"] - paper.ssim[r["set"]]) <= 0.001, r
         assert r["images"] == {"Set5": 5, "Set14": 14, "BSD100": 100}[r["set"]]
+        if r["scale"] in (2, 4):  # MATLAB's per-pass uint8 rounding: x2/x4 agree to the printed digits
+            assert abs(r["psnr"] - paper.psnr[r["set"]]) <= 0.005 and abs(r["ssim"] - paper.ssim[r["set"]]) <= 1e-4, r
+
+
+def test_lr_discrepancy_against_matlab(tmp_path: Path) -> None:
+    _write(tmp_path / "Set5/a.png", (48, 48, 3))
+    same = benchmarks.lr_discrepancy(tmp_path, "Set5", 2, "matlab")
+    assert same["mean_abs"] == 0 and same["psnr"] == float("inf")
+    once = benchmarks.lr_discrepancy(tmp_path, "Set5", 2, "matlab-round-once")
+    assert 0 < once["mean_abs"] < 0.5 and once["max_abs"] <= 2  # one rounding less: off by one or two, rarely
+    assert benchmarks.lr_discrepancy(tmp_path, "Set5", 2, "torch")["mean_abs"] > 5  # no antialiasing on noise
+    with pytest.raises(ValueError, match="unknown lr_method"):
+        benchmarks.downscale(np.zeros((4, 4), np.uint8), 2, "opencv")

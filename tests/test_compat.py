@@ -87,7 +87,8 @@ def released_forward(sd: dict, x: torch.Tensor, c: int, n: int, m: int, attentio
         res = h
         for j in range(m):
             q = f"{p}body_block.{j}."
-            r = F.conv2d(F.relu(F.conv2d(res, sd[q + "block.0.weight"], padding=1)), sd[q + "block.2.weight"], padding=1)
+            r = F.relu(F.conv2d(res, sd[q + "block.0.weight"], padding=1))
+            r = F.conv2d(r, sd[q + "block.2.weight"], padding=1)
             a = F.adaptive_avg_pool2d(r, 1)
             a = F.conv2d(F.relu(F.conv2d(a, sd[q + "calayer.0.weight"], sd[q + "calayer.0.bias"])),
                          sd[q + "calayer.2.weight"], sd[q + "calayer.2.bias"])

@@ -7,15 +7,13 @@ a count matches when it rounds to the printed digit (|diff| < 0.05).
 
 from __future__ import annotations
 
-import functools
-
 import pytest
 import torch
 
 from defian import complexity, paper_tables
-from defian.complexity import CONVENTIONS, Complexity, breakdown, count_params, mshf_params
+from defian.complexity import CONVENTIONS, breakdown_preset, count_params, mshf_params
 from defian.hessian import released_param_count
-from defian.model import DeFiAN, ModelConfig, build_model, make_config
+from defian.model import build_model
 
 # The paper's numbers, from defian.paper_tables: Table I (DeFiAN_L) and II (DeFiAN_S),
 # scale -> (#Params K, #FLOPs G); Table III (x3, N=10, M=20, C=64),
@@ -40,15 +38,9 @@ def meta_model(name: str, scale: int, **switches):  # noqa: ANN201
         return build_model(name, scale, **switches)
 
 
-@functools.cache
-def _cached(cfg: ModelConfig, scale: int) -> Complexity:
-    with torch.device("meta"):
-        return breakdown(DeFiAN(cfg, scale), scale)
-
-
 def count(name: str, scale: int, **switches) -> tuple[int, int]:  # noqa: ANN003
-    """(#Params, #FLOPs) under the paper's convention, cached per configuration (the file stays fast)."""
-    c = _cached(make_config(name, **switches), scale)
+    """(#Params, #FLOPs) under the paper's convention (cached per configuration: the file stays fast)."""
+    c = breakdown_preset(name, scale, **switches)
     return c.params, c.flops()
 
 
@@ -88,7 +80,7 @@ def test_table_iii_first_column_is_rcan_l() -> None:
 
 def test_table_iv_every_row() -> None:
     for ks, (p, f) in TABLE_IV.items():
-        sw = {"kernel_sizes": ks, "diendec": False, "dac": False} if ks else {"mshf": False, "diendec": False, "dac": False}
+        sw = ({"kernel_sizes": ks} if ks else {"mshf": False}) | {"diendec": False, "dac": False}
         params, flops = count("defian_l", 3, **sw)
         assert matches(params, p, 1e3) and matches(flops, f, 1e9), (ks, params, flops)
 
@@ -98,7 +90,8 @@ def test_exact_parameter_counts_by_hand() -> None:
     c, n, m = 64, 10, 20
     rcab = 2 * 9 * c * c + (c * 4 + 4) + (4 * c + c)
     trunk = (27 * c + c) + n * m * rcab + (9 * c * c + c) + (27 * c + 3)
-    endec = (3 * 6 * 9 + 6) + (6 * 12 * 9 + 12) + (12 * 24 * 9 + 24) + (24 * 12 * 9 + 12) + (12 * 6 * 9 + 6) + (6 * 3 * 9 + 3) + 4
+    endec = (3 * 6 * 9 + 6) + (6 * 12 * 9 + 12) + (12 * 24 * 9 + 24)  # encoder
+    endec += (24 * 12 * 9 + 12) + (12 * 6 * 9 + 6) + (6 * 3 * 9 + 3) + 4  # decoder + gate
     assert endec == 6871
     dac = 2 * (c * 4 + 4 * c)
     full = trunk + n * (mshf_params(c, 3) + endec + dac)
@@ -125,30 +118,30 @@ def test_flop_counter_macs_equal_closed_form() -> None:
     h, w = 160, 120
     per_px = 27 * c + n * m * 18 * c * c + 9 * c * c + 9 * c * 9 * c + s * s * 27 * c
     ca = n * m * 2 * (c * 4)  # 1x1 convs on pooled (1 x 1) vectors
-    assert _cached(make_config("rcan_l"), s).macs == per_px * h * w + ca
+    assert breakdown_preset("rcan_l", s).macs == per_px * h * w + ca
     c, n, m, s = 32, 5, 10, 2
     h, w = 240, 180
     endec = 3 * 6 * 9 + 6 * 12 * 9 + 12 * 24 * 9 + 24 * 12 * 9 + 12 * 6 * 9 + 6 * 3 * 9 + 3
     per_px = 27 * c + n * m * 18 * c * c + 9 * c * c + 4 * 9 * c * c + s * s * 27 * c + n * endec
     small = n * m * 2 * (c * 2) + n * 2 * 2 * (c * 2)  # channel attention + DAC MLPs
-    got = _cached(make_config("defian_s"), s)
+    got = breakdown_preset("defian_s", s)
     assert got.macs == per_px * h * w + small
     assert got.mshf_macs == n * 3 * 3 * 9 * c * h * w and got.mshf_bias == n * 3 * 3 * c * h * w
 
 
 def test_conventions() -> None:
     """Pure MACs miss the printed baseline; no extra shuffle term fixes DeFiAN_L x4 consistently."""
-    base = _cached(make_config("rcan_l"), 3)
+    base = breakdown_preset("rcan_l", 3)
     assert matches(base.flops("macs"), 290.5, 1e9) and not matches(base.flops("macs"), 290.8, 1e9)
     assert matches(base.flops("paper"), 290.8, 1e9)
     with pytest.raises(ValueError, match="unknown convention"):
         base.flops("gmacs")
     assert CONVENTIONS == ("paper", "macs")
     # One op per pixel-shuffle output (a ReLU after each shuffle) would give 169.5 at x4 ...
-    l4 = _cached(make_config("defian_l"), 4).flops()
+    l4 = breakdown_preset("defian_l", 4).flops()
     assert matches(l4 + 64 * (240 * 180 + 480 * 360), 169.5, 1e9)
     # ... but turn Table IV's single-scale rows (printed 291.1) into 291.2.
-    k3 = _cached(make_config("defian_l", kernel_sizes=(3,), diendec=False, dac=False), 3).flops()
+    k3 = breakdown_preset("defian_l", 3, kernel_sizes=(3,), diendec=False, dac=False).flops()
     assert matches(k3, 291.1, 1e9) and matches(k3 + 64 * 480 * 360, 291.2, 1e9)
 
 
@@ -161,3 +154,12 @@ def test_count_checks_scale_and_size() -> None:
     params, flops = complexity.count(model, 2, hr_size=(8, 6))
     assert params == sum(p.numel() for p in model.parameters())
     assert flops > 0
+
+
+def test_macs_alone_match_no_printed_flops() -> None:
+    """The literal multiply-accumulate count misses every printed #FLOPs; the paper adds biases and ReLUs."""
+    cases = [("defian_l", s, {}, f) for s, (_, f) in TABLE_I.items()]
+    cases += [("defian_s", s, {}, f) for s, (_, f) in TABLE_II.items()]
+    cases += [("defian_l", 3, {"mshf": m, "diendec": d, "dac": a}, f) for (m, d, a), (_, f) in TABLE_III.items()]
+    for name, scale, sw, printed in cases:
+        assert not matches(breakdown_preset(name, scale, **sw).flops("macs"), printed, 1e9), (name, scale, sw)

@@ -78,7 +78,8 @@ def test_imagenet_input_normalisation() -> None:
     model.head.register_forward_pre_hook(lambda m, i: seen.update({"in": i[0]}))
     x = torch.rand(1, 3, 4, 4)
     model(x)
-    want = (x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+    want = (x - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
     assert torch.allclose(seen["in"], want)
     assert "in_mean" not in model.state_dict()  # fixed buffers live in the config, not the weights
 
@@ -114,3 +115,9 @@ def test_trains_without_nan_on_flat_image() -> None:
     loss = (model(x) - 0.5).abs().mean()
     loss.backward()
     assert all(bool(torch.isfinite(p.grad).all()) for p in model.parameters() if p.grad is not None)
+
+
+def test_json_style_switches_are_normalised() -> None:
+    cfg = build_model("rcan_s", 2, kernel_sizes=[3, 5], rgb_mean=[0.5, 0.5, 0.5], **TINY).config
+    assert cfg.kernel_sizes == (3, 5) and cfg.rgb_mean == (0.5, 0.5, 0.5)
+    hash(cfg)  # usable as a cache key

@@ -12,7 +12,7 @@ from defian import config, paths, runrecord
 
 def test_run_name_carries_the_settings() -> None:
     cfg = config.schedule("cpu", model="defian_s", scale=2).to_dict()
-    assert runrecord.run_name(cfg, "embedded") == "defian_s_x2_N3M5_embedded_10k_B16P24_cpu_s0"
+    assert runrecord.run_name(cfg, "embedded") == "defian_s_x2_N3M5_embedded_6k_B16P24_cpu_s0"
     full = config.schedule("full", model="defian_l", scale=4, precision="bf16").to_dict()
     assert runrecord.run_name(full, "div2k") == "defian_l_x4_div2k_600k_B16P48_full_s0-bf16"
     smoke = config.schedule("smoke").to_dict()

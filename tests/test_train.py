@@ -170,3 +170,14 @@ def test_flat_images_train_without_nan(tmp_path: Path, monkeypatch: pytest.Monke
     assert run.summary["status"] == "finished" and len(run.metrics) == 6
     assert all(math.isfinite(r["loss"]) for r in run.metrics)
     assert all(torch.isfinite(v).all() for v in checkpoint.load(run.dir / "last.pt")["model"].values())
+
+
+def test_fp16_needs_cuda_and_ema_is_checkpointed(tmp_path: Path) -> None:
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="precision='fp16' needs CUDA"):
+            train.train(config.schedule("smoke", precision="fp16", device="cpu"), tmp_path)
+    cfg = config.schedule("smoke", model="rcan_s", updates=4, log_every=2, ckpt_every=4, val_every=4, ema=0.5)
+    run = train.train(cfg, tmp_path)
+    ck = checkpoint.load(run.dir / "last.pt")
+    assert ck["ema"] is not None and ck["ema"].keys() == ck["model"].keys()
+    assert any(not torch.equal(ck["ema"][k], ck["model"][k]) for k in ck["model"])  # it lags the weights

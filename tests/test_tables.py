@@ -1,0 +1,176 @@
+"""defian.tables: cited cells equal paper_tables, measured cells equal the run records' evaluations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from defian import evaluate, paper_tables, runrecord, tables
+from defian.config import TrainConfig
+from defian.model import make_config
+
+SMOKE_SIZE = {"n_modules": 1, "n_blocks": 1, "channels": 8}
+
+
+def _data_root(tmp_path) -> str:
+    for name in ("Set5", "Set14"):
+        folder = tmp_path / "data" / "benchmark" / name / "HR"
+        folder.mkdir(parents=True)
+        Image.fromarray(np.full((24, 24, 3), 120, np.uint8)).save(folder / "a.png")
+    return str(tmp_path / "data")
+
+
+def _fake_run(root, model: str, scale: int, switches: dict, scores: dict[str, float], seed: int = 0):
+    """A finished run record with an evaluation CSV (no checkpoint): what a committed record holds."""
+    cfg = TrainConfig(model=model, scale=scale, switches={**SMOKE_SIZE, **switches}, schedule="smoke",
+                      updates=40, seed=seed).to_dict()
+    run = root / runrecord.run_name(cfg, "embedded")
+    rec = runrecord.RunRecord(run)
+    rec.start(cfg, {})
+    rec.finish({"status": "finished", "updates": 40})
+    out = evaluate.evaluation_dir(run)
+    per_set = pd.DataFrame([{"method": model, "set": s, "scale": scale, "images": 1, "psnr": p, "ssim": p / 40,
+                             "protocol": "paper", "self_ensemble": False, "tile": 0, "data": "x"}
+                            for s, p in scores.items()])
+    per_image = per_set.drop(columns=["images", "protocol", "self_ensemble", "tile", "data"]).assign(image="a")
+    evaluate.write_atomic(out / "per_set.csv", per_set.to_csv(index=False))
+    evaluate.write_atomic(out / "per_image.csv", per_image.to_csv(index=False))
+    evaluate.write_atomic(out / "evaluation.json", '{"update": 40, "limit": null}')
+    return run
+
+
+@pytest.fixture
+def no_counting(monkeypatch):
+    """Complexity is tested in test_complexity; here a cheap stand-in keeps the assembly fast."""
+    monkeypatch.setattr(tables, "complexity", lambda model, scale, **sw: (1.0, 2.0))
+
+
+# --- variants ------------------------------------------------------------------------------------
+def test_variants_follow_the_paper_tables() -> None:
+    iii = tables.variants("III")
+    assert list(iii) == [f"({c})" for c in "abcdefgh"]
+    for r in paper_tables.TABLE_III:
+        assert iii[f"({r.column})"] == {"mshf": r.mshf, "diendec": r.diendec, "dac": r.dac}
+    assert len(tables.variants("IV")) == len(paper_tables.TABLE_IV) == 8
+    assert len(tables.variants("V")) == 1 + sum(p is not None for r in paper_tables.TABLE_V for p in r.psnr.values())
+
+
+@pytest.mark.parametrize(("table", "label", "same_as"), [
+    ("IV", "w/o HF", "(a)"), ("IV", "ker=(3,5,7)", "(b)"),  # Table IV's #Params/PSNR repeat Table III's
+    ("V", "DiEnDec d=0 w/o MSHF", "(d)"), ("V", "DiEnDec d=0", "(f)"), ("V", "DiEnDec d=3", "(h)"),
+])
+def test_shared_columns_are_the_same_runs(table: str, label: str, same_as: str) -> None:
+    key = tables.attention_key(make_config("defian_l", **tables.variants(table)[label]))
+    assert key == tables.attention_key(make_config("defian_l", **tables.variants("III")[same_as]))
+
+
+def test_regenerated_complexity_of_table_iii_full_model() -> None:
+    params, flops = tables.complexity("defian_l", 3, **tables.variants("III")["(h)"])
+    assert (round(params, 1), round(flops, 1)) == (15370.4, 293.2)  # Table III, column (h)
+
+
+def test_train_data_is_read_from_the_run_name(tmp_path) -> None:
+    run = runrecord.read(_fake_run(tmp_path, "defian_s", 3, {}, {"Set5": 20.0}))
+    assert tables.train_data(run) == "embedded"
+
+
+# --- Table III: measured cells from run records, cited cells from paper_tables ------------------------
+def test_table_iii_cells_come_from_records_and_paper(tmp_path, no_counting) -> None:
+    root, runs_dir = _data_root(tmp_path), tmp_path / "runs"
+    _fake_run(runs_dir, "rcan_s", 3, {}, {"Set5": 21.25})  # (a): the twin preset, found by its switches
+    _fake_run(runs_dir, "defian_s", 3, {}, {"Set5": 22.0}, seed=0)  # (h), two seeds
+    _fake_run(runs_dir, "defian_s", 3, {}, {"Set5": 22.5}, seed=1)
+    _fake_run(runs_dir, "defian_s", 2, {}, {"Set5": 99.0})  # another scale: ignored
+    found = tables.variant_runs(tables.find_runs("smoke", scale=3, root=runs_dir), "defian_s", tables.variants("III"))
+    t = tables.table_ablation(found, profile="smoke", data_root=root, evaluate_missing=False)
+    f = t.frame.set_index("Variant")
+    for r in paper_tables.TABLE_III:
+        row = f.loc[f"({r.column})"]
+        assert (row["#Params (K) paper"], row["#FLOPs (G) paper"], row["Set5 PSNR paper"]) == (
+            r.params_k, r.flops_g, r.psnr_set5)
+    assert f.loc["(a)", "Set5 PSNR ours"] == 21.25
+    assert f.loc["(h)", "Set5 PSNR ours"] == pytest.approx(22.25, abs=1e-12)  # mean of the seeds
+    assert f.loc["(h)", "± ours (seeds)"] == pytest.approx(np.std([22.0, 22.5], ddof=1), abs=1e-12)
+    assert f.loc["(h)", "Δ Set5 (dB)"] == pytest.approx(22.25 - 34.22, abs=1e-12)
+    assert f.loc["(h)", "gain over (a), ours (dB)"] == pytest.approx(1.0, abs=1e-12)
+    assert f.loc["(h)", "gain over (a), paper (dB)"] == pytest.approx(34.22 - 33.91, abs=1e-12)
+    assert np.isnan(f.loc["(b)", "Set5 PSNR ours"]) and f.loc["(b)", "Provenance"] == "no run"
+    assert "seeds 0,1" in f.loc["(h)", "Provenance"] and "train data embedded" in f.loc["(h)", "Provenance"]
+    h = list(f.index).index("(h)")
+    assert (h, "Set5 PSNR paper") in t.bold and (h, "Set5 PSNR ours") in t.bold  # 34.22 and 22.25 are best
+
+
+def test_stand_in_set_has_no_delta(tmp_path, no_counting) -> None:
+    # Without Set5 the measured column scores another set and says so; Δ to the paper stays empty.
+    folder = tmp_path / "data" / "Set14"
+    folder.mkdir(parents=True)
+    Image.fromarray(np.full((24, 24, 3), 9, np.uint8)).save(folder / "a.png")
+    runs_dir = tmp_path / "runs"
+    _fake_run(runs_dir, "rcan_s", 3, {}, {"Set14": 20.0})
+    found = tables.variant_runs(tables.find_runs("smoke", root=runs_dir), "defian_s", tables.variants("III"))
+    t = tables.table_ablation(found, profile="smoke", data_root=str(tmp_path / "data"), evaluate_missing=False)
+    assert t.frame["Set14 PSNR ours"].iloc[0] == 20.0 and np.isnan(t.frame["Δ Set5 (dB)"].iloc[0])
+    assert any("Set5 is not under the data root" in n for n in t.notes)
+
+
+def test_tables_iv_v_without_runs_show_the_paper(tmp_path, no_counting) -> None:
+    root = _data_root(tmp_path)
+    t4 = tables.table_kernels({}, profile="cpu", data_root=root, evaluate_missing=False)
+    assert list(t4.frame["Manga109 PSNR paper"]) == [r.psnr_manga109 for r in paper_tables.TABLE_IV]
+    assert any("No run record" in n for n in t4.notes)
+    t5 = tables.table_endec({}, profile="cpu", data_root=root, evaluate_missing=False).frame.set_index("Variant")
+    assert t5.loc["HGenDec d=3", "Set5 PSNR paper"] == 34.17 and t5.loc["DiEnDec d=0 w/o MSHF", "Set5 PSNR paper"] == 33.96
+
+
+# --- Tables I/II --------------------------------------------------------------------------------------
+def test_table_ii_cited_and_measured_cells(tmp_path, monkeypatch, no_counting) -> None:
+    root, runs_dir = _data_root(tmp_path), tmp_path / "runs"
+    monkeypatch.setattr(runrecord, "runs_root", lambda schedule: runs_dir)
+    monkeypatch.setattr(tables, "evaluations_dir", lambda profile: tmp_path / "evaluations")
+    _fake_run(runs_dir, "defian_s", 2, {}, {"Set5": 30.5, "Set14": 28.0})
+    _fake_run(runs_dir, "rcan_s", 2, {}, {"Set5": 30.25, "Set14": 27.5})
+    t = tables.table_comparison("II", profile="smoke", data_root=root, evaluate_missing=False)
+    f = t.frame
+    for r in paper_tables.TABLE_II:  # every cited cell is the paper's
+        row = f[(f["Source"] == "paper") & (f["Method"] == r.method) & (f["Scale"] == f"x{r.scale}")].iloc[0]
+        assert row["#Params (K)"] == r.params_k or (r.params_k is None and pd.isna(row["#Params (K)"]))
+        for s in paper_tables.SETS:
+            assert row[f"{s} PSNR"] == r.psnr[s] and row[f"{s} SSIM"] == r.ssim[s]
+    ours = f[f["Method"] == "DeFiAN_S (ours)"].iloc[0]
+    assert (ours["Scale"], ours["Set5 PSNR"], ours["Set14 PSNR"]) == ("x2", 30.5, 28.0)
+    assert ours["Set5 SSIM"] == 30.5 / 40 and np.isnan(ours["BSD100 PSNR"])
+    assert ours["Δ PSNR vs paper (dB)"] == pytest.approx(np.mean([30.5 - 38.03, 28.0 - 33.63]), abs=1e-12)
+    twin = f[f["Method"] == "RCAN-style twin of DeFiAN_S (ours)"].iloc[0]
+    assert twin["Set5 PSNR"] == 30.25 and np.isnan(twin["Δ PSNR vs paper (dB)"])
+    bic = f[(f["Method"] == "Bicubic") & (f["Source"] == "ours") & (f["Scale"] == "x3")].iloc[0]
+    stored = evaluate.read_evaluation(tmp_path / "evaluations" / "bicubic_paper")
+    assert bic["Set5 PSNR"] == stored.score("Set5", 3)  # from the Bicubic evaluation CSV
+    # marks: the paper's best (DeFiAN_S 38.03) and second best (IDN 37.83) at x2 on Set5
+    idx = {m: f.index[(f["Method"] == m) & (f["Scale"] == "x2") & (f["Source"] == "paper")][0] for m in ("DeFiAN_S", "IDN")}
+    assert (idx["DeFiAN_S"], "Set5 PSNR") in t.bold and (idx["IDN"], "Set5 PSNR") in t.underline
+    assert set(t.ours) == set(np.flatnonzero(f["Source"] == "ours"))
+
+
+def test_underline_disagreements_are_reported(tmp_path, monkeypatch, no_counting) -> None:
+    root = _data_root(tmp_path)
+    monkeypatch.setattr(runrecord, "runs_root", lambda schedule: tmp_path / "none")
+    monkeypatch.setattr(tables, "evaluations_dir", lambda profile: tmp_path / "evaluations")
+    t = tables.table_comparison("I", profile="smoke", data_root=root, evaluate_missing=False)
+    found = tables.underline_disagreements(t, paper_tables.TABLE_I)
+    # x2 Set5 SSIM: CSFM's 0.9605 is second to DeFiAN_L's 0.9618, but the paper underlines nothing there
+    assert "x2 CSFM Set5/ssim (second best, not underlined)" in found
+    assert "x2 RCAN Set5/psnr (underlined, not second best)" not in found  # 38.18 is second: agreed
+
+
+def test_save_writes_csv_and_markdown(tmp_path) -> None:
+    frame = pd.DataFrame({"Variant": ["x", "y", "z"], "Set5 PSNR ours": [30.0, 31.0, 29.0]})
+    bold, under = tables._mark(frame, ["Set5 PSNR ours"], [0, 1, 2])
+    t = tables.Table("t", "Title", frame, ["a note"], bold, under)
+    csv, md = t.save(tmp_path)
+    assert pd.read_csv(csv)["Set5 PSNR ours"].tolist() == [30.0, 31.0, 29.0]
+    text = md.read_text()
+    assert "**31.00**" in text and "<u>30.00</u>" in text and "- a note" in text
+    assert tables.output_dir("smoke").parts[-2:] == ("_build", "tables")
+    assert tables.output_dir("cpu").parts[-2:] == ("results", "tables")
