@@ -55,7 +55,7 @@ class Profile:
     full_scales: str = "2,3,4"  # scales notebook 07 covers (Tables I-II columns)
 
     # --- tables and figures (notebooks 08-12) ---
-    eval_limit: int = 2  # images per test set scored for Tables I-V (0 = all; smoke: the first 2)
+    eval_limit: int = 1  # images per test set scored for Tables I-V (0 = all; smoke: the first one)
     ablation_schedule: str = "smoke"  # schedule of the Table III-V runs (paper IV-D: 5x10^4 updates, "short")
     ablation_model: str = "defian_s"  # preset whose size those runs take (paper IV-D: DeFiAN_L, "defian_l")
     ablation_updates: int = 10  # cut each Table III-V run to this many updates (0 = as the schedule says)
@@ -92,7 +92,7 @@ _TRAINING = _chain(  # smoke: tiny models in seconds; cpu: the 2-core study (07 
     {"full_schedule": "full"},
 )
 _TABLES = _chain(  # smoke: tiny runs trained in place; cpu: committed records only; short/full: the paper's IV-D runs
-    {"eval_limit": 2, "ablation_schedule": "smoke", "ablation_model": "defian_s", "ablation_updates": 10,
+    {"eval_limit": 1, "ablation_schedule": "smoke", "ablation_model": "defian_s", "ablation_updates": 10,
      "ablation_train": True, "fig_crop": 64, "bench_lr_side": 48},
     {"eval_limit": 0, "ablation_schedule": "cpu", "ablation_updates": 0, "ablation_train": False, "fig_crop": 0,
      "bench_lr_side": 180},

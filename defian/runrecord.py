@@ -10,7 +10,8 @@ settings like BasicSR's run names, e.g. ``defian_s_x2_N3M5_div2k_6k_B16P24_cpu_s
 
     config.json       TrainConfig.to_dict(): every setting (defian.config)
     environment.json  git commit, python/torch/CUDA/cuDNN versions, device, threads,
-                      world size, precision, allocator; no host names or user paths
+                      world size, precision, allocator, train_data and val_data (what
+                      the data actually were); no host names or user paths
     metrics.csv       header ``update,loss,lr,val_psnr,samples_per_s``; one row every
                       ``log_every`` updates and at every validation.
                       update         updates completed (1-based: the row after update u)

@@ -127,8 +127,9 @@ def _cfg(run: runrecord.Run) -> ModelConfig:
 
 
 def _size(run: runrecord.Run) -> tuple:
-    c = _cfg(run)
-    return (c.n_modules, c.n_blocks, c.channels, run.config["updates"], train_data(run))
+    """What two runs must share to be compared: model size and training (not the seed)."""
+    c, k = _cfg(run), run.config
+    return (c.n_modules, c.n_blocks, c.channels, k["updates"], train_data(run), k["batch"], k["patch"], k["lr"])
 
 
 def variant_runs(runs: Sequence[runrecord.Run], base: str, table: dict[str, dict[str, Any]]
@@ -327,10 +328,17 @@ def _mark(frame: pd.DataFrame, columns: Iterable[str], eligible: Sequence[int], 
 
 
 # --- Tables I and II ----------------------------------------------------------------------------------
-def _method_runs(schedule: str, fam: str, scale: int, attention: bool) -> list[runrecord.Run]:
-    """The seeds of the best-trained DeFiAN (or twin) of one size family at one scale."""
+def _method_runs(schedule: str, fam: str, scale: int, attention: bool, like: Sequence[runrecord.Run] = ()
+                 ) -> list[runrecord.Run]:
+    """The seeds of the best-trained DeFiAN (or twin) of one size family at one scale.
+
+    With ``like`` (the DeFiAN's runs), only runs trained exactly like them (size,
+    updates, batch, patch, data) qualify: a twin row compares like with like or is absent.
+    """
     key = attention_key(make_config(f"{'defian' if attention else 'rcan'}_{fam}"))
     runs = [r for r in find_runs(schedule, model=f"defian_{fam}", scale=scale) if attention_key(_cfg(r)) == key]
+    if like:
+        runs = [r for r in runs if _size(r) == _size(like[0])]
     if not runs:
         return []
     size = max({_size(r) for r in runs}, key=lambda z: (z[3], sum(_size(r) == z for r in runs), str(z)))
@@ -382,8 +390,9 @@ def table_comparison(which: str, *, profile: str, schedule: str | None = None, d
             add(scale, f"DeFiAN_{fam.upper()} (released weights)", "ours", pk, fg,
                 lambda s, m, ev=ev, sc=scale: _nan(ev.score(s, sc, m)), f"authors' checkpoint {released.name}{lim}",
                 paper_ours)
+        defian_runs = _method_runs(schedule, fam, scale, True)
         for attention in (True, False):
-            runs = _method_runs(schedule, fam, scale, attention)
+            runs = defian_runs if attention else _method_runs(schedule, fam, scale, False, defian_runs)
             if not runs:
                 continue
             scores = {s: score_runs(runs, s, scale, data_root=data_root, limit=limit,

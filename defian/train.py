@@ -56,20 +56,20 @@ class NonFiniteError(RuntimeError):
 
 
 # --- data --------------------------------------------------------------------------------------
-def _train_set(cfg: TrainConfig) -> tuple[Any, str]:
-    """The training set (defian.data) and a short label of its data for the run name."""
+def _train_set(cfg: TrainConfig) -> tuple[Any, str, str]:
+    """The training set (defian.data), a short label for the run name, and its description."""
     from defian import data
 
     ts, desc = data.build_trainset(cfg.data_root or None, cfg.scale, cfg.patch, cfg.seed, augment=cfg.augment)
     if desc.startswith("embedded"):
-        return ts, "embedded"
+        return ts, "embedded", desc
     if desc.startswith("DIV2K"):
-        return ts, "div2k"
-    return ts, f"{desc.split(' ')[0].strip('/')}{len(ts)}"  # e.g. train291 for train/T91 + train/BSDS200
+        return ts, "div2k", desc
+    return ts, f"{desc.split(' ')[0].strip('/')}{len(ts)}", desc  # e.g. train291 for train/T91 + train/BSDS200
 
 
-def _val_pairs(cfg: TrainConfig) -> list[tuple[torch.Tensor, np.ndarray]]:
-    """Validation images: (LR float (1, 3, h, w) in [0, 1], HR uint8 (H, W[, 3]) as stored).
+def _val_pairs(cfg: TrainConfig) -> tuple[list[tuple[torch.Tensor, np.ndarray]], str]:
+    """Validation images: (LR float (1, 3, h, w) in [0, 1], HR uint8 (H, W[, 3]) as stored), and a label.
 
     The first ``val_images`` files of ``val_set`` under the data root
     (:func:`defian.benchmarks.find_set`), or the embedded test photographs without
@@ -80,8 +80,11 @@ def _val_pairs(cfg: TrainConfig) -> list[tuple[torch.Tensor, np.ndarray]]:
 
     root = paths.data_root(cfg.data_root or None)
     files = benchmarks.find_set(root, cfg.val_set)[0] if root is not None else data.embedded_images("test")
+    files = files[: cfg.val_images]
+    label = f"{cfg.val_set if root is not None else benchmarks.EMBEDDED} ({len(files)} images" + (
+        f", {cfg.val_crop}px centre crops)" if cfg.val_crop else ")")
     pairs = []
-    for f in files[: cfg.val_images]:
+    for f in files:
         hr = data.mod_crop(data.load_image(f), cfg.scale)
         if cfg.val_crop:
             c = min(cfg.val_crop, *hr.shape[:2]) // cfg.scale * cfg.scale
@@ -89,7 +92,7 @@ def _val_pairs(cfg: TrainConfig) -> list[tuple[torch.Tensor, np.ndarray]]:
             hr = np.ascontiguousarray(hr[y : y + c, x : x + c])
         pair = benchmarks.Pair(f.stem, hr, benchmarks.downscale(hr, cfg.scale))
         pairs.append((pair.lr_tensor(), hr))
-    return pairs
+    return pairs, label
 
 
 # --- pieces of a run ---------------------------------------------------------------------------
@@ -264,7 +267,7 @@ def _train(cfg: TrainConfig, runs_root: str | Path, ctx: distributed.DistContext
     if ctx.device.type == "cpu" and allocator == "glibc" and distributed.tune_glibc_malloc():
         allocator = "glibc+mallopt"
     cuda = ctx.device.type == "cuda"
-    train_set, label = _train_set(cfg)
+    train_set, label, desc = _train_set(cfg)
     run_dir = Path(runs_root) / (name or runrecord.run_name(cfg.to_dict(), label))
     record, last = runrecord.RunRecord(run_dir), run_dir / "last.pt"
     if not restart and (run_dir / "summary.json").is_file():
@@ -286,8 +289,11 @@ def _train(cfg: TrainConfig, runs_root: str | Path, ctx: distributed.DistContext
         for f in ("last.pt", "best.pt", "metrics.csv", "summary.json"):
             (run_dir / f).unlink(missing_ok=True)
     start_update = st.update
+    val, val_label = _val_pairs(cfg) if ctx.is_main and cfg.val_every else ([], "none")
     if ctx.is_main:
-        record.start(cfg.to_dict(), environment(cfg, ctx, allocator))
+        env = environment(cfg, ctx, allocator)
+        env.update(train_data=desc, val_data=val_label)
+        record.start(cfg.to_dict(), env)
         record.truncate(st.update)
     net: nn.Module = model
     if ctx.distributed:
@@ -299,7 +305,6 @@ def _train(cfg: TrainConfig, runs_root: str | Path, ctx: distributed.DistContext
                         pin_memory=cuda, generator=torch.Generator().manual_seed(cfg.seed))
     if cuda:
         torch.cuda.reset_peak_memory_stats(ctx.device)
-    val = _val_pairs(cfg) if ctx.is_main and cfg.val_every else []
     amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
     tb = _tensorboard(cfg, run_dir) if ctx.is_main else None
     bar = tqdm(total=cfg.updates, initial=st.update, disable=not (cfg.progress and ctx.is_main),

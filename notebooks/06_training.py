@@ -36,7 +36,7 @@ import dataclasses
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from defian import config, paper_tables, provenance, runrecord, train
+from defian import config, paper_tables, runrecord, train
 
 # %% [markdown]
 # ## The schedules
@@ -95,7 +95,7 @@ assert released.lr_step * released.epoch_updates == full.lr_step  # 100 epochs o
 
 # %%
 cfg = config.schedule(train_schedule, data_root=data_root, device=device, seed=seed, progress=False)
-pd.Series({f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}, name=train_schedule).to_frame()
+pd.Series({f.name: str(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}, name=train_schedule).to_frame()
 
 # %% [markdown]
 # ## Training
@@ -107,9 +107,10 @@ pd.Series({f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}, name=
 # %%
 root = runrecord.runs_root(profile)
 runs = {model: train.train(dataclasses.replace(cfg, model=model), root) for model in ("defian_s", "rcan_s")}
-print("data:", provenance.data_label(data_root))
+env = runs["defian_s"].environment
+print(f"training data: {env['train_data']}\nvalidation data: {env['val_data']}")
 for model, run in runs.items():
-    print(f"{model}: {run.dir}")
+    print(f"{model}: {run.dir.relative_to(root.parent.parent)}")
 
 # %% [markdown]
 # Both runs saw exactly the same patches in the same order (the sample stream depends
@@ -121,7 +122,7 @@ for model, run in runs.items():
     ax_loss.plot(*run.curve("loss"), label=model)
     ax_psnr.plot(*run.curve("val_psnr"), marker="o", label=model)
 ax_loss.set(xlabel="update", ylabel="L1 loss, Eq. (23)", yscale="log", title=f"training loss ({train_schedule})")
-ax_psnr.set(xlabel="update", ylabel="PSNR (dB, Y)", title=f"validation: {cfg.val_set} (x{cfg.scale})")
+ax_psnr.set(xlabel="update", ylabel="PSNR (dB, Y)", title=f"validation: {env['val_data']}, x{cfg.scale}")
 ax_loss.legend()
 ax_psnr.legend()
 plt.show()
@@ -159,4 +160,4 @@ t3 = paper_tables.TABLE_III
 paper_gap = t3[-1].psnr_set5 - t3[0].psnr_set5  # column (h) all modules minus column (a) none
 assert abs(paper_gap - 0.31) < 1e-9  # 34.22 - 33.91 dB as printed
 print(f"DeFiAN_S - RCAN_S, final validation PSNR: {gap:+.3f} dB ({train_schedule} schedule, profile {profile}, "
-      f"{cfg.val_set} x{cfg.scale}); paper Table III (x3, DeFiAN_L size, 5e4 updates): {paper_gap:+.2f} dB")
+      f"{env['val_data']}, x{cfg.scale}); paper Table III (x3, DeFiAN_L size, 5e4 updates): {paper_gap:+.2f} dB")

@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from defian import config, paper_tables, paths, provenance, runrecord, train
+from defian import config, paper_tables, paths, runrecord, train
 
 scales = [int(s) for s in full_scales.split(",") if s.strip()]
 models = ("defian_s", "defian_l")
@@ -79,8 +79,9 @@ else:
             found = runrecord.find(paths.RUNS, model=model, scale=scale, schedule="full")
             if found and found[0].summary is not None:
                 runs[model, scale] = found[0]
-print(f"{len(runs)} run records ({full_schedule or 'committed full-schedule records'}); data: "
-      f"{provenance.data_label(data_root)}")
+print(f"{len(runs)} run records ({full_schedule or 'committed full-schedule records'})")
+for (model, scale), run in runs.items():
+    print(f"  {model} x{scale}: trained on {run.environment['train_data']}; validated on {run.environment['val_data']}")
 
 # %% [markdown]
 # ## Training curves
@@ -105,9 +106,10 @@ else:
 # ## Against the paper
 #
 # The paper's numbers are Set5 PSNR on the Y channel (Tables I and II). Ours are the
-# run's final validation PSNR on its validation set (`val_set`, `val_crop`: whole
-# Set5 images under the full schedule), with the profile and data named next to
-# them. Only a `full` run on DIV2K is comparable with the paper's column.
+# run's final validation PSNR on the validation data named in the table (whole Set5
+# images under the full schedule), with the profile next to them. Only a `full` run
+# trained on DIV2K and validated on whole Set5 images is comparable with the paper's
+# column; only that one is asserted against it.
 
 # %%
 rows = []
@@ -116,7 +118,7 @@ for (model, scale), run in runs.items():
     paper = paper_tables.row(table, {"defian_s": "DeFiAN_S", "defian_l": "DeFiAN_L"}[model], scale)
     rows.append({
         "model": model, "scale": scale, "schedule": run.config["schedule"], "updates": run.summary["updates"],
-        "val set": run.config["val_set"], "val PSNR (ours)": run.summary["final_val_psnr"],
+        "validation data": run.environment["val_data"], "val PSNR (ours)": run.summary["final_val_psnr"],
         "Set5 PSNR (paper)": paper.psnr["Set5"], "samples/s": run.summary["samples_per_s"],
         "device": run.environment["device"], "profile": profile,
     })
@@ -127,7 +129,7 @@ results
 for (model, scale), run in runs.items():
     assert run.summary["status"] == "finished", (model, scale)
     assert run.summary["final_loss"] < run.metrics[0]["loss"], (model, scale)  # the loss fell
-    if run.config["schedule"] == "full" and run.config["val_crop"] == 0 and "div2k" in run.name:
+    if run.config["schedule"] == "full" and run.environment["val_data"] == "Set5 (5 images)" and "div2k" in run.name:
         paper = paper_tables.row(paper_tables.TABLE_I if model == "defian_l" else paper_tables.TABLE_II,
                                  {"defian_s": "DeFiAN_S", "defian_l": "DeFiAN_L"}[model], scale)
         assert abs(run.summary["final_val_psnr"] - paper.psnr["Set5"]) <= 0.15, (model, scale)  # within 0.15 dB

@@ -116,7 +116,7 @@ class _Poisoned(torch.utils.data.Dataset):
 def test_non_finite_loss_stops_naming_the_update_and_keeps_the_last_good_checkpoint(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real = train._train_set
-    monkeypatch.setattr(train, "_train_set", lambda cfg: (_Poisoned(real(cfg)[0]), "embedded"))
+    monkeypatch.setattr(train, "_train_set", lambda cfg: (_Poisoned(real(cfg)[0]), "embedded", "poisoned"))
     cfg = config.schedule("smoke", model="rcan_s", updates=40, log_every=1, ckpt_every=2, val_every=0)
     n = len(real(cfg)[0])
     # item 0 of epoch 1 sits at stream position n + perm_1^{-1}(0); find its update.
@@ -164,7 +164,7 @@ class _Flat(torch.utils.data.Dataset):
 
 def test_flat_images_train_without_nan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """DeFiAN_S (MSHF on) on flat patches: every loss and every weight stays finite (Sec. IV-E)."""
-    monkeypatch.setattr(train, "_train_set", lambda cfg: (_Flat(), "flat"))
+    monkeypatch.setattr(train, "_train_set", lambda cfg: (_Flat(), "flat", "flat grey patches"))
     cfg = config.schedule("smoke", model="defian_s", updates=6, log_every=1, ckpt_every=6, val_every=0)
     run = train.train(cfg, tmp_path)
     assert run.summary["status"] == "finished" and len(run.metrics) == 6
