@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,23 +174,30 @@ def _parse_switch(text: str) -> tuple[str, Any]:
     return key, value
 
 
+def field_comments() -> dict[str, str]:
+    """Each TrainConfig field's source comment (the CLI's help text), read from this file."""
+    src = inspect.getsource(TrainConfig)
+    return dict(re.findall(r"^    (\w+): [^#\n]*#\s*(.*)$", src, flags=re.MULTILINE))
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add one ``--flag`` per TrainConfig field (defaults None = "keep the schedule's")."""
     parser.add_argument("--schedule", default="full", choices=sorted(SCHEDULES), help="named schedule to start from")
+    helps = field_comments()
     for f in dataclasses.fields(TrainConfig):
         if f.name == "schedule":
             continue
-        flag = "--" + f.name.replace("_", "-")
+        flag, text = "--" + f.name.replace("_", "-"), helps.get(f.name, "").replace("%", "%%")
         if f.name == "switches":
             parser.add_argument("--switch", dest="switches", action="append", type=_parse_switch, default=None,
-                                metavar="KEY=VALUE", help="model switch for build_model (repeatable)")
+                                metavar="KEY=VALUE", help="build_model switch, repeatable, e.g. n_modules=3")
         elif f.type in ("bool", bool):
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None)
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
         elif f.name == "betas":
-            parser.add_argument(flag, dest=f.name, type=float, nargs=2, default=None)
+            parser.add_argument(flag, dest=f.name, type=float, nargs=2, default=None, metavar=("B1", "B2"), help=text)
         else:
             kind = {"int": int, "float": float, "str": str}[str(f.type)]
-            parser.add_argument(flag, dest=f.name, type=kind, default=None)
+            parser.add_argument(flag, dest=f.name, type=kind, default=None, help=text)
 
 
 def from_arguments(args: argparse.Namespace) -> TrainConfig:

@@ -32,7 +32,7 @@ from torch import nn
 from defian import paths
 
 __all__ = ["FIGURE_IMAGES", "capture", "checkpoint_models", "fig1", "fig10", "fig11", "fig13", "fig14", "figure_dir",
-           "figure_image", "module_index", "save", "spectral_centroid", "support_fraction"]
+           "figure_image", "module_index", "residual_correlation", "save", "spectral_centroid", "support_fraction"]
 
 #: The image the figures are drawn on, first one present: the paper's Fig. 1 image, then
 #: a structural stand-in (BSD100 223061: a glass pyramid, Urban100-like), then any.
@@ -159,6 +159,25 @@ def support_fraction(feat: torch.Tensor) -> float:
     return float((feat > 0).float().mean())
 
 
+def residual_correlation(a_bar: np.ndarray, lr: torch.Tensor, hr: np.ndarray, scale: int) -> float:
+    """Pearson correlation of a mean attention map with the residue it should cover (Fig. 1's claim).
+
+    The residue is ``|Y(HR) - Y(bicubic(LR))|``, averaged over each ``scale`` x ``scale``
+    block so it sits on the LR grid of ``a_bar`` (h, w).
+    """
+    from defian import benchmarks, metrics
+
+    lr8 = (lr[0].permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    up = benchmarks.upscale(lr8, scale)
+    hr_rgb = hr if hr.ndim == 3 else np.repeat(hr[..., None], 3, axis=2)
+    res = np.abs(metrics.rgb_to_y(hr_rgb, False) - metrics.rgb_to_y(up, False))
+    h, w = a_bar.shape
+    res = res[:h * scale, :w * scale].reshape(h, scale, w, scale).mean(axis=(1, 3))
+    if a_bar.std() == 0 or res.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a_bar.ravel(), res.ravel())[0, 1])
+
+
 def _mean_map(t: torch.Tensor) -> np.ndarray:
     return t[0].float().mean(0).cpu().numpy()
 
@@ -219,7 +238,7 @@ def fig10(models: Mapping[str, nn.Module], lr: torch.Tensor, paper_index: int = 
         s = model.body[0].switches
         parts = "+".join(p for p, on in (("MSHF", s.mshf), ("DiEnDec", s.diendec), ("DAC", s.dac)) if on) or "FEM only"
         ax.imshow(a_bar, cmap="magma", vmin=None if a_bar.std() > 0 else 0, vmax=None if a_bar.std() > 0 else 1)
-        ax.set_title(f"{label} {parts}", fontsize=8)
+        ax.set_title(f"{label} {parts}\nrange [{a_bar.min():.3f}, {a_bar.max():.3f}]", fontsize=8)
         ax.set_axis_off()
     fig.tight_layout()
     return fig, stats

@@ -61,7 +61,7 @@ class Profile:
     ablation_updates: int = 10  # cut each Table III-V run to this many updates (0 = as the schedule says)
     ablation_train: bool = True  # train missing Table III-V runs in the notebook (False: read records only)
     fig_crop: int = 64  # side of the LR centre crop the figures are drawn on (0 = the whole image)
-    bench_lr_side: int = 48  # LR side of the inference time/memory measurement (notebook 08)
+    bench_lr_side: int = 32  # LR side of the inference time/memory measurement (notebook 08)
 
 
 def _chain(*steps: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -93,7 +93,7 @@ _TRAINING = _chain(  # smoke: tiny models in seconds; cpu: the 2-core study (07 
 )
 _TABLES = _chain(  # smoke: tiny runs trained in place; cpu: committed records only; short/full: the paper's IV-D runs
     {"eval_limit": 1, "ablation_schedule": "smoke", "ablation_model": "defian_s", "ablation_updates": 10,
-     "ablation_train": True, "fig_crop": 64, "bench_lr_side": 48},
+     "ablation_train": True, "fig_crop": 64, "bench_lr_side": 32},
     {"eval_limit": 0, "ablation_schedule": "cpu", "ablation_updates": 0, "ablation_train": False, "fig_crop": 0,
      "bench_lr_side": 180},
     {"ablation_schedule": "short", "ablation_model": "defian_l", "ablation_train": True},

@@ -383,8 +383,16 @@ def _train(cfg: TrainConfig, runs_root: str | Path, ctx: distributed.DistContext
 
 def main(argv: list[str] | None = None) -> int:
     """``defian train [--schedule NAME] [--FIELD VALUE ...] [--runs-root DIR] [--restart]``."""
-    parser = argparse.ArgumentParser(prog="defian train", description="Train a model (Sec. IV-B2) and write a "
-                                     "run record; resumes from the run's last.pt when there is one.")
+    parser = argparse.ArgumentParser(
+        prog="defian train", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train a model (Sec. IV-B2) and write a run record; resumes from the run's last.pt when "
+                    "there is one. Every flag overrides one field of the --schedule's TrainConfig.",
+        epilog="examples:\n"
+               "  defian train --schedule cpu --model rcan_s\n"
+               "  defian train --schedule full --model defian_l --scale 4 --precision bf16\n"
+               "  torchrun --nproc_per_node=4 -m defian.train --schedule full --model defian_l --scale 2\n"
+               "  LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 defian train --schedule cpu   # CPU malloc\n"
+               "exit status: 0 finished, 2 bad arguments, 3 stopped on a non-finite loss or gradient")
     config_mod.add_arguments(parser)
     parser.add_argument("--runs-root", default=None,
                         help="folder of run records (default: _build/runs for --schedule smoke, else results/runs)")

@@ -33,7 +33,7 @@ profile: str = "smoke"  # which profile produced this page (set by the runner)
 data_root: str = ""  # "" -> $DEFIAN_DATA, else the embedded default data
 eval_limit: int = 1  # images per test set scored, 0 for all of them
 ablation_updates: int = 10  # updates of the tiny runs trained here when the smoke profile has none
-bench_lr_side: int = 48  # LR side of the inference time and memory measurement
+bench_lr_side: int = 32  # LR side of the inference time and memory measurement
 released_dir: str = ""  # folder holding the authors' DeFiAN_S_x2.pth etc.; empty: our runs fill the DeFiAN rows
 
 # %%

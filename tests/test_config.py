@@ -52,3 +52,10 @@ def test_bad_values_are_named() -> None:
         config.schedule("fast")
     with pytest.raises(argparse.ArgumentTypeError, match="KEY=VALUE"):
         config._parse_switch("n_blocks")
+
+
+def test_every_field_says_where_its_default_comes_from() -> None:
+    """STYLE: defaults carry their source; the same comments are the CLI's help text."""
+    comments = config.field_comments()
+    assert set(comments) == {f.name for f in dataclasses.fields(config.TrainConfig)}
+    assert "paper IV-B2" in comments["lr"] and "released code" in comments["lr"]

@@ -97,3 +97,17 @@ def test_figure_dirs_and_errors() -> None:
     assert figures.figure_dir("cpu").parts[-2:] == ("results", "figures")
     with pytest.raises(ValueError, match="MSHF"):
         figures.fig1(_model(mshf=False), _lr())
+
+
+def test_residual_correlation_of_the_residue_itself_is_one() -> None:
+    # An attention map equal to the block-averaged residue correlates perfectly with it.
+    from defian import benchmarks, metrics
+
+    rng = np.random.default_rng(0)
+    hr = rng.integers(0, 255, (24, 30, 3)).astype(np.uint8)
+    lr8 = benchmarks.downscale(hr, 3)
+    lr = torch.from_numpy(lr8).permute(2, 0, 1)[None].float() / 255
+    res = np.abs(metrics.rgb_to_y(hr, False) - metrics.rgb_to_y(benchmarks.upscale(lr8, 3), False))
+    a_bar = res.reshape(8, 3, 10, 3).mean(axis=(1, 3))
+    assert figures.residual_correlation(a_bar, lr, hr, 3) == pytest.approx(1.0, abs=1e-12)
+    assert np.isnan(figures.residual_correlation(np.ones((8, 10)), lr, hr, 3))
