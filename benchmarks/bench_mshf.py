@@ -14,8 +14,11 @@ It prints, in one run:
 
 :func:`fig12_rows` redoes Fig. 12 (closed form vs an eigen-solver per pixel);
 notebook 02 imports this file for both tables. Times are minima over rounds
-that interleave the candidates (robust on a shared machine); only ratios are
-meaningful across machines.
+that interleave the candidates; only ratios are meaningful across machines.
+The default is one thread and CPU time: on cores shared with other jobs,
+multi-threaded timings are dominated by OpenMP barrier waits (one per parallel
+operation, and the fused MSHF issues many small ones), and vary severalfold
+between runs; ``--threads 2 --clock wall`` measures that regime.
 """
 
 from __future__ import annotations

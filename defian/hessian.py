@@ -34,7 +34,13 @@ Facts read from the released code (not copied; commit f0a2efb, 2021-08-06):
   of each before concatenating the three maps (Eq. 18's input);
 * the released complexity counter counts only parameters with
   ``requires_grad``; the frozen MSHF convolutions hold
-  ``3 * (9C + C)`` values per scale (see :func:`released_param_count`).
+  ``3 * (9C + C)`` values per scale (see :func:`released_param_count`);
+* the first upload's ``test.py`` loads checkpoints with
+  ``load_state_dict(..., strict=False)``, so missing MSHF keys would pass silently.
+
+Numerics (notebook 02): with the released random biases the discriminant is
+positive on flat regions in float32; under bfloat16 autocast it is exactly 0 at a
+few pixels per million, where the released formula's gradient is NaN.
 """
 
 from __future__ import annotations

@@ -37,8 +37,8 @@ import torch
 from defian import benchmarks, config, evaluate, paper_tables, paths, runrecord
 from defian.model import ModelConfig, build_model, make_config
 
-__all__ = ["Score", "Table", "attention_key", "bicubic", "complexity", "ensure_runs", "evaluations_dir", "find_runs",
-           "output_dir", "run_label", "score_runs", "table_ablation", "table_comparison", "table_endec",
+__all__ = ["Score", "Table", "attention_key", "best_run", "bicubic", "complexity", "ensure_runs", "evaluations_dir", "find_runs",
+           "model_size_points", "output_dir", "run_label", "score_runs", "table_ablation", "table_comparison", "table_endec",
            "table_kernels", "train_commands", "train_data", "underline_disagreements", "variant_runs", "variants"]
 
 ENDEC_NAMES = {"HGenDec": "hgendec", "ConvEnDec": "convendec", "DiEnDec": "diendec"}  # paper -> defian.diendec
@@ -543,3 +543,32 @@ def table_endec(runs: dict[str, list[runrecord.Run]], *, profile: str, data_root
     return _variant_table("table5_endec", "Table V: encoder-decoders, x3", spec, runs, sets=["Set5"],
                           baseline="DiEnDec d=0 w/o MSHF", profile=profile, data_root=data_root, limit=limit,
                           evaluate_missing=evaluate_missing)
+
+
+# --- runs the figures are drawn from -------------------------------------------------------------------
+def best_run(schedule: str, fam: str = "s") -> runrecord.Run | None:
+    """The best-trained full DeFiAN run (most updates, first seed) of a size family with a ``last.pt``."""
+    groups = [g for g in (_method_runs(schedule, fam, s, True) for s in (2, 3, 4)) if g]
+    groups = [[r for r in g if (r.dir / "last.pt").is_file()] for g in groups]
+    groups = [g for g in groups if g]
+    return max(groups, key=lambda g: g[0].config["updates"])[0] if groups else None
+
+
+def model_size_points(schedule: str, *, scale: int = 3, data_root: str = "", limit: int | None = None
+                      ) -> list[dict[str, Any]]:
+    """Fig. 11's points: one per (N, M, C, training) of full DeFiAN runs at ``scale`` (Set5 or a stand-in)."""
+    full = attention_key(make_config("defian_s"))
+    groups: dict[tuple, list[runrecord.Run]] = {}
+    for r in find_runs(schedule, scale=scale):
+        if attention_key(_cfg(r)) == full:
+            groups.setdefault(_size(r), []).append(r)
+    present = list(benchmarks.find(paths.data_root(data_root)))
+    set_name = "Set5" if "Set5" in present else present[0]
+    points = []
+    for size, group in sorted(groups.items(), key=str):
+        sc = score_runs(group, set_name, scale, data_root=data_root, limit=limit)
+        if sc is not None:
+            flops = complexity(group[0].config["model"], scale, **group[0].config["switches"])[1]
+            points.append({"flops_g": flops, "psnr": sc.psnr, "set": set_name,
+                           "label": f"N{size[0]}M{size[1]}C{size[2]}, {size[3]} upd"})
+    return points

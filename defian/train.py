@@ -288,6 +288,9 @@ def _train(cfg: TrainConfig, runs_root: str | Path, ctx: distributed.DistContext
     elif restart and ctx.is_main:
         for f in ("last.pt", "best.pt", "metrics.csv", "summary.json"):
             (run_dir / f).unlink(missing_ok=True)
+    if ctx.is_main:
+        for tmp in run_dir.glob("*.tmp"):  # left by a kill during an atomic write
+            tmp.unlink(missing_ok=True)
     start_update = st.update
     val, val_label = _val_pairs(cfg) if ctx.is_main and cfg.val_every else ([], "none")
     if ctx.is_main:

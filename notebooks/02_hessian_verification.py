@@ -39,7 +39,6 @@ hessian_loop_max_pixels: int = 64  # per-pixel solver loop (Eq. 24) only up to C
 
 # %%
 import importlib.util
-import io
 
 import matplotlib.pyplot as plt
 import mpmath
@@ -48,7 +47,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from defian import benchmarks, data, evaluate, hessian, paths, provenance
+from defian import benchmarks, data, figures, hessian, paths, provenance
 
 spec = importlib.util.spec_from_file_location("bench_mshf", paths.ROOT / "benchmarks" / "bench_mshf.py")
 bench = importlib.util.module_from_spec(spec)
@@ -60,14 +59,6 @@ cuda = torch.cuda.is_available() and device in ("auto", "cuda")
 print("profile:", profile)
 print("data:", provenance.data_label(data_root))
 print("torch", torch.__version__, "| threads", torch.get_num_threads(), "| CUDA", cuda)
-
-
-def save_figure(fig: plt.Figure, name: str) -> None:
-    """Paper artefacts go to results/figures, except from the smoke profile (never committed)."""
-    if profile != "smoke":
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
-        print("saved", evaluate.write_atomic(paths.FIGURES / name, buf.getvalue()).relative_to(paths.ROOT))
 
 
 # %% [markdown]
@@ -295,7 +286,7 @@ for k, ker in enumerate((3, 5, 7)):
 for ax in axes:
     ax.axis("off")
 plt.tight_layout()
-save_figure(fig, "fig01_hessian_maps.png")
+figures.save(fig, "fig01_hessian_maps", profile)  # results/figures (smoke: _build/figures)
 plt.show()
 
 # %% [markdown]
@@ -331,7 +322,7 @@ for dev, df in fig12.items():
         ax.set(xscale="log", yscale="log", xlabel=xcol, ylabel="ms", title=f"Fig. 12 redo: {sweep}")
 axes[0].legend(fontsize=8)
 plt.tight_layout()
-save_figure(fig, "fig12_hessian_speed.png")
+figures.save(fig, "fig12_hessian_speed", profile)
 plt.show()
 
 # %% [markdown]
@@ -398,3 +389,9 @@ for _, r in speed.iterrows():
 # tiny and per-call overheads dominate). Under bf16 autocast the dense convolution gets
 # about twice as fast while MSHF deliberately stays in float32 (a second difference in
 # bfloat16 keeps only a few significant bits of a smooth feature), so its ratio is higher there.
+#
+# The ratios are taken on one thread, in CPU time. With several threads on cores that
+# other jobs keep busy, every parallel operation waits at an OpenMP barrier; the fused
+# path issues many more (smaller) operations than one convolution, so its ratio grows
+# there (`python benchmarks/bench_mshf.py --threads 2 --clock wall` measures it), though
+# it stays several times faster than the released design, which issues even more.

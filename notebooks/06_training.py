@@ -35,6 +35,7 @@ import dataclasses
 
 import matplotlib.pyplot as plt
 import pandas as pd
+import torch
 
 from defian import config, paper_tables, runrecord, train
 
@@ -95,6 +96,8 @@ assert released.lr_step * released.epoch_updates == full.lr_step  # 100 epochs o
 
 # %%
 cfg = config.schedule(train_schedule, data_root=data_root, device=device, seed=seed, progress=False)
+if train_schedule in ("short", "full"):
+    assert torch.cuda.is_available(), f"the {train_schedule} schedule ({cfg.updates:,} updates) needs a GPU"
 pd.Series({f.name: str(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}, name=train_schedule).to_frame()
 
 # %% [markdown]

@@ -91,6 +91,7 @@ def test_sigkill_then_resume_repeats_the_uninterrupted_run(tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     resumed = runrecord.read(cut_dir)
     assert resumed.summary["resumed_from"] == killed_at
+    assert not list(cut_dir.glob("*.tmp"))
     assert [r["update"] for r in resumed.metrics] == list(range(1, 49))
     assert [r["loss"] for r in resumed.metrics] == [r["loss"] for r in ref.metrics]  # exact, every update
     a, b = checkpoint.load(ref_dir / "last.pt"), checkpoint.load(cut_dir / "last.pt")
@@ -181,3 +182,19 @@ def test_fp16_needs_cuda_and_ema_is_checkpointed(tmp_path: Path) -> None:
     ck = checkpoint.load(run.dir / "last.pt")
     assert ck["ema"] is not None and ck["ema"].keys() == ck["model"].keys()
     assert any(not torch.equal(ck["ema"][k], ck["model"][k]) for k in ck["model"])  # it lags the weights
+
+
+def test_validate_scores_byte_images_on_y_with_the_border_cropped() -> None:
+    """validate(): output -> uint8 -> Y (MATLAB rgb2ycbcr) -> crop `scale` -> PSNR, by hand in float64."""
+    import numpy as np
+
+    class Grey(torch.nn.Module):  # returns 0.5 everywhere: byte value round(127.5) = 128
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.full((1, 3, 2 * x.shape[2], 2 * x.shape[3]), 0.5)
+
+    hr = np.random.default_rng(0).integers(0, 256, size=(20, 20, 3), dtype=np.uint8)
+    lr = torch.zeros(1, 3, 10, 10)
+    y = lambda rgb: np.floor(16 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]) / 255 + 0.5)
+    mse = np.mean((y(np.full((20, 20, 3), 128.0)) - y(hr.astype(np.float64)))[2:-2, 2:-2] ** 2)
+    assert train.validate(Grey(), [(lr, hr)], 2, torch.device("cpu")) == pytest.approx(10 * np.log10(255**2 / mse),
+                                                                                        abs=1e-9)
