@@ -284,14 +284,14 @@ def fig14(model: nn.Module, lr: torch.Tensor, paper_index: int = 10, channels: i
         raise ValueError("Fig. 14 needs a DeFiAM with a DAC")
     x, v, a = rec["x"][0], rec["v"][0, 0], rec["aligned"][0]
     k = min(channels, x.shape[0])
-    fig, axes = plt.subplots(1, k, figsize=(3.0 * k, 2.8), squeeze=False)
-    for c in range(k):
-        ax = axes[0, c]
-        for t, name in ((x[c], "x"), (v, "v"), (a[c], "a (DAC out)")):
-            ax.hist(t.flatten().cpu().numpy(), bins=60, density=True, histtype="step", label=name)
-        ax.set_title(f"channel {c + 1}", fontsize=9)
-    axes[0, 0].legend(fontsize=7)
-    fig.suptitle(f"DeFiAM {n + 1} of {len(model.body)}", fontsize=10)
+    fig, axes = plt.subplots(3, k, figsize=(2.8 * k, 5.6), squeeze=False, sharex="col")
+    for c in range(k):  # one row per quantity, so each keeps its own density scale
+        for row, (t, name) in enumerate(((x[c], f"x, channel {c + 1}"), (v, "v (one map)"),
+                                         (a[c], f"a (DAC out), channel {c + 1}"))):
+            axes[row, c].hist(t.flatten().cpu().numpy(), bins=60, color=f"C{row}")
+            axes[row, c].set_title(name, fontsize=8)
+            axes[row, c].tick_params(labelsize=7)
+    fig.suptitle(f"DeFiAM {n + 1} of {len(model.body)}: value histograms", fontsize=10)
     fig.tight_layout()
     vz = (v - v.mean()) / v.std()
     az = (a - a.mean((1, 2), keepdim=True)) / a.std((1, 2), keepdim=True)

@@ -556,12 +556,20 @@ def best_run(schedule: str, fam: str = "s") -> runrecord.Run | None:
 
 def model_size_points(schedule: str, *, scale: int = 3, data_root: str = "", limit: int | None = None
                       ) -> list[dict[str, Any]]:
-    """Fig. 11's points: one per (N, M, C, training) of full DeFiAN runs at ``scale`` (Set5 or a stand-in)."""
+    """Fig. 11's points: one per model size (N, M, C) of full DeFiAN runs trained alike, at ``scale``.
+
+    Scored on Set5, or on the first set present (named in each point's ``set``).
+    """
     full = attention_key(make_config("defian_s"))
     groups: dict[tuple, list[runrecord.Run]] = {}
     for r in find_runs(schedule, scale=scale):
         if attention_key(_cfg(r)) == full:
             groups.setdefault(_size(r), []).append(r)
+    # sizes differ in (N, M, C) only: keep the training (updates, data, batch, patch, lr) most sizes share
+    trainings = [size[3:] for size in groups]
+    if trainings:
+        common = max(set(trainings), key=trainings.count)
+        groups = {size: g for size, g in groups.items() if size[3:] == common}
     present = list(benchmarks.find(paths.data_root(data_root)))
     set_name = "Set5" if "Set5" in present else present[0]
     points = []

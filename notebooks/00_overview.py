@@ -61,6 +61,36 @@ table
 assert profiles.values(profile)["profile"] == profile, "runner and profile disagree"
 
 # %% [markdown]
+# ## The claims in numbers (quoted from the paper)
+#
+# The paper's own rows for DeFiAN_L (Table I), DeFiAN_S (Table II) and the
+# strongest competitor of each, read from `defian/paper_tables.py` (typed as
+# printed; nothing on this page is measured). Later chapters regenerate them.
+
+# %%
+from defian import paper_tables
+
+rows = []
+for table, ours, rival in ((paper_tables.TABLE_I, "DeFiAN_L", "RCAN"), (paper_tables.TABLE_II, "DeFiAN_S", "CARN")):
+    for scale in (2, 3, 4):
+        for method in (rival, ours):
+            r = paper_tables.row(table, method, scale)
+            rows.append({"table": r.table, "scale": f"x{scale}", "method": method,
+                         "#Params (K)": r.params_k, "#FLOPs (G)": r.flops_g,
+                         **{f"{s} PSNR": r.psnr[s] for s in paper_tables.SETS}})
+claims = pd.DataFrame(rows)
+claims
+
+# %%
+# The headline claim: at every scale DeFiAN beats the strongest rival on every set (paper's numbers).
+for (table, scale), group in claims.groupby(["table", "scale"]):
+    rival, ours = group.iloc[0], group.iloc[1]
+    gaps = [ours[f"{s} PSNR"] - rival[f"{s} PSNR"] for s in paper_tables.SETS]
+    assert min(gaps) >= 0, (table, scale, gaps)
+    print(f"Table {table} {scale}: {ours['method']} - {rival['method']} = "
+          + ", ".join(f"{s} {g:+.2f}" for s, g in zip(paper_tables.SETS, gaps)) + " dB")
+
+# %% [markdown]
 # ## The chapters
 #
 # | notebooks | what they do |
@@ -69,6 +99,7 @@ assert profiles.values(profile)["profile"] == profile, "runner and profile disag
 # | 03-04 | build every block of the network; reproduce the complexity columns of Tables I-IV |
 # | 05 | the degradation and metric protocol; regenerate the Bicubic rows of Tables I-II |
 # | 06-07 | train the smoke, cpu, short and full schedules |
+# | 08-12 | regenerate Tables I-V and Figures 1, 10, 13 and 14 from run records |
 #
 # ## How to run them
 #
@@ -76,6 +107,7 @@ assert profiles.values(profile)["profile"] == profile, "runner and profile disag
 # make book                                     # every notebook under the smoke profile, then the HTML
 # make test                                     # the test suite, the book and a browser test of the site
 # .venv/bin/defian book --profile cpu           # another profile
-# .venv/bin/defian book --only 02 -p bench_sizes 64   # one notebook, one parameter overridden
+# .venv/bin/defian book --only 02 --list           # one notebook's parameters
+# .venv/bin/defian book --only 03 -p blocks_crop 64 # one notebook, one parameter overridden
 # .venv/bin/defian book --data-root /data/sr    # DIV2K and benchmark/<Set>/HR under /data/sr
 # ```

@@ -59,7 +59,7 @@ def test_fig14_shows_the_dac_alignment_exactly() -> None:
     mu_hat = model.body[-1].dac.mean_mlp(mean_std(rec["x"])[0]).flatten().detach().numpy()
     assert np.allclose(st["mean_a"], mu_hat, atol=1e-5)
     assert np.allclose(np.abs(st["corr_av"]), 1.0, atol=1e-4)
-    assert len(fig.axes) == 4
+    assert len(fig.axes) == 12  # x, v, a for four channels
 
 
 def test_spectral_centroid_of_pure_tones() -> None:
