@@ -211,7 +211,8 @@ def fig1(model: nn.Module, lr: torch.Tensor, paper_index: int = 5) -> tuple[plt.
     _show(axes[-1], a_bar, r"$\bar{a}$", "magma")
     fig.suptitle(f"DeFiAM {n + 1} of {len(model.body)}", fontsize=10)
     fig.tight_layout()
-    return fig, {"module": n + 1, "kernel_sizes": kers, "centroid": cent, "attention_centroid": spectral_centroid(a_bar)}
+    stats = {"module": n + 1, "kernel_sizes": kers, "centroid": cent, "attention_centroid": spectral_centroid(a_bar)}
+    return fig, stats
 
 
 def fig10(models: Mapping[str, nn.Module], lr: torch.Tensor, paper_index: int = 10

@@ -37,12 +37,14 @@ import torch
 from defian import benchmarks, config, evaluate, paper_tables, paths, runrecord
 from defian.model import ModelConfig, build_model, make_config
 
-__all__ = ["Score", "Table", "attention_key", "best_run", "bicubic", "complexity", "ensure_runs", "evaluations_dir", "find_runs",
-           "model_size_points", "output_dir", "run_label", "score_runs", "table_ablation", "table_comparison", "table_endec",
-           "table_kernels", "train_commands", "train_data", "underline_disagreements", "variant_runs", "variants"]
+__all__ = ["Score", "Table", "attention_key", "best_run", "bicubic", "complexity", "ensure_runs", "evaluations_dir",
+           "find_runs", "model_size_points", "output_dir", "run_label", "score_runs", "table_ablation",
+           "table_comparison", "table_endec", "table_kernels", "train_commands", "train_data",
+           "underline_disagreements", "variant_runs", "variants"]
 
 ENDEC_NAMES = {"HGenDec": "hgendec", "ConvEnDec": "convendec", "DiEnDec": "diendec"}  # paper -> defian.diendec
 OURS_STYLE = "background-color: #eef4fb"  # measured rows, so they never pass for cited ones
+PAPER_PROVENANCE = ("quoted from the paper", "no run")  # provenance texts shown as they are
 
 
 # --- where tables go ---------------------------------------------------------------------------------
@@ -156,9 +158,9 @@ def run_label(runs: Sequence[runrecord.Run]) -> str:
     if not runs:
         return "no run"
     r, c = runs[0], _cfg(runs[0])
-    seeds = ",".join(str(x.config["seed"]) for x in runs)
+    seeds = ("seeds " if len(runs) > 1 else "seed ") + ",".join(str(x.config["seed"]) for x in runs)
     return (f"{r.config['schedule']}: N={c.n_modules} M={c.n_blocks} C={c.channels}, {r.config['updates']} updates, "
-            f"B{r.config['batch']} P{r.config['patch']}, train data {train_data(r)}, seed{'s' * (len(runs) > 1)} {seeds}")
+            f"B{r.config['batch']} P{r.config['patch']}, train data {train_data(r)}, {seeds}")
 
 
 def ensure_runs(table: dict[str, dict[str, Any]], *, schedule: str, model: str, scale: int, updates: int = 0,
@@ -275,8 +277,16 @@ class Table:
         digits = 4 if "SSIM" in col else 3 if ("±" in col or "Δ" in col or "gain" in col) else 2 if "PSNR" in col else 1
         return f"{v:+.{digits}f}" if ("Δ" in col or "gain" in col) else f"{v:.{digits}f}"
 
+    def _refs(self) -> dict[str, str]:
+        """Short keys [1], [2], ... for the long provenance texts of measured rows."""
+        texts = [t for t in self.frame.get("Provenance", pd.Series(dtype=object)) if t not in PAPER_PROVENANCE]
+        return {t: f"[{i + 1}]" for i, t in enumerate(dict.fromkeys(texts))}
+
     def styled(self) -> Any:
-        """pandas Styler: bold = best, underline = second best (as the paper); measured rows shaded."""
+        """pandas Styler: bold = best, underline = second best (as the paper); measured rows shaded.
+
+        Long provenance texts are shown as keys [1], [2], ... explained by :meth:`notes_markdown`.
+        """
         def css(df: pd.DataFrame) -> pd.DataFrame:
             out = pd.DataFrame("", index=df.index, columns=df.columns)
             for i, c in self.bold:
@@ -287,9 +297,17 @@ class Table:
                 out.iloc[i, :] += OURS_STYLE + ";"
             return out
 
+        refs = self._refs()
         fmt = {c: (lambda v, c=c: self._fmt(c, v)) for c in self.frame.columns}
-        return (self.frame.style.apply(css, axis=None).format(fmt).hide(axis="index")
-                .set_caption(self.title))
+        if "Provenance" in self.frame:
+            fmt["Provenance"] = lambda v: refs.get(v, v)
+        return (self.frame.style.apply(css, axis=None).format(fmt).hide(axis="index").set_caption(self.title)
+                .set_table_styles([{"selector": "td, th", "props": "white-space: nowrap; padding: 1px 6px;"}]))
+
+    def notes_markdown(self) -> str:
+        """The notes and the provenance keys of :meth:`styled`, as Markdown."""
+        lines = [f"* {n}" for n in self.notes] + [f"* {k}: {t}" for t, k in self._refs().items()]
+        return "\n".join(lines)
 
     def markdown(self) -> str:
         """GitHub Markdown: **best**, <u>second</u>, the notes below."""
@@ -397,7 +415,7 @@ def table_comparison(which: str, *, profile: str, schedule: str | None = None, d
                 continue
             scores = {s: score_runs(runs, s, scale, data_root=data_root, limit=limit,
                                     evaluate_missing=evaluate_missing) for s in present}
-            name = f"DeFiAN_{fam.upper()}" if attention else f"RCAN-style twin of DeFiAN_{fam.upper()}"
+            name = f"DeFiAN_{fam.upper()}" if attention else f"DeFiAN_{fam.upper()} without attention"
             pk, fg = complexity(runs[0].config["model"], scale, **runs[0].config["switches"])
             add(scale, f"{name} (ours)", "ours", pk, fg,
                 lambda s, m, sc=scores: _nan(getattr(sc.get(s), m, None)), run_label(runs) + lim,
@@ -415,8 +433,9 @@ def table_comparison(which: str, *, profile: str, schedule: str | None = None, d
         "of those rows per scale, recomputed from the printed numbers.",
         "Shaded rows are ours: PSNR/SSIM on the Y channel with the paper's protocol (defian.metrics), read from "
         "evaluation CSVs; Δ = ours − the paper's row of the same method, averaged over the sets we scored.",
-        "The paper's RCAN row is the original RCAN (residual groups); our twin is DeFiAN's own trunk without the "
-        "attention branch (Fig. 10 (a)), a different network.",
+        "The paper's RCAN row is the original RCAN (residual groups); our 'without attention' row is DeFiAN's "
+        "own trunk with the attention branch off (Fig. 10 (a)), trained exactly like our DeFiAN row: a different "
+        "network from the paper's RCAN.",
     ]
     if missing:
         t.notes.append(f"No finished DeFiAN_{fam.upper()} run of schedule '{schedule}' at {', '.join(missing)}: "

@@ -75,7 +75,7 @@ for fam in ("s", "l"):
 t2 = tables.table_comparison("II", profile=profile, data_root=data_root, limit=limit, released_dir=released_dir)
 written = t2.save(tables.output_dir(profile))
 display(t2.styled())
-display(Markdown("\n".join(f"* {n}" for n in t2.notes) + f"\n\nWritten to `{written[0].relative_to(paths.ROOT)}` and `.md`."))
+display(Markdown(t2.notes_markdown() + f"\n\nWritten to `{written[0].relative_to(paths.ROOT)}` and `.md`."))
 
 # %% [markdown]
 # The paper's claim for Table II (Sec. IV-C2): "with comparative space and time
@@ -110,7 +110,7 @@ margins.round(2)
 t1 = tables.table_comparison("I", profile=profile, data_root=data_root, limit=limit, released_dir=released_dir)
 written = t1.save(tables.output_dir(profile))
 display(t1.styled())
-display(Markdown("\n".join(f"* {n}" for n in t1.notes) + f"\n\nWritten to `{written[0].relative_to(paths.ROOT)}` and `.md`."))
+display(Markdown(t1.notes_markdown() + f"\n\nWritten to `{written[0].relative_to(paths.ROOT)}` and `.md`."))
 
 # %% [markdown]
 # The claim for Table I (Sec. IV-C1): DeFiAN_L "achieves the highest performance",
@@ -181,7 +181,7 @@ print("Bicubic rows equal to the paper's:", ", ".join(checked) if checked else
 f = t2.frame.set_index(["Scale", "Method"])
 gains = {}
 for scale in ("x2", "x3", "x4"):
-    a, b = (scale, "DeFiAN_S (ours)"), (scale, "RCAN-style twin of DeFiAN_S (ours)")
+    a, b = (scale, "DeFiAN_S (ours)"), (scale, "DeFiAN_S without attention (ours)")
     if a in f.index and b in f.index:
         gains[scale] = {s: f.loc[a, f"{s} PSNR"] - f.loc[b, f"{s} PSNR"] for s in present if f"{s} PSNR" in f}
         print(scale, "provenance:", f.loc[a, "Provenance"])

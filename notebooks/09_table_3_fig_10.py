@@ -35,6 +35,7 @@ ablation_train: bool = True  # train missing variant runs here; False only reads
 fig_crop: int = 64  # side of the LR centre crop Fig. 10 is drawn on, 0 for the whole image
 
 # %%
+import pandas as pd
 from IPython.display import Markdown, display
 
 from defian import figures, paper_tables, provenance, tables
@@ -70,7 +71,7 @@ if missing:
 t3 = tables.table_ablation(runs, profile=profile, data_root=data_root, limit=limit)
 written = t3.save(tables.output_dir(profile))
 display(t3.styled())
-display(Markdown("\n".join(f"* {n}" for n in t3.notes)))
+display(Markdown(t3.notes_markdown()))
 
 # %% [markdown]
 # The complexity columns need no training: they are counted for DeFiAN_L (N=10,
@@ -120,13 +121,15 @@ if ours[col].notna().all():
 # %%
 label, lr, _ = figures.figure_image(data_root, 3, fig_crop)
 models = figures.checkpoint_models(runs)
-fig, stats = figures.fig10(models, lr)
-saved = figures.save(fig, "fig10_ablation", profile)
-print("image:", label, "| saved:", ", ".join(p.name for p in saved))
+stats = {}
+if models:
+    fig, stats = figures.fig10(models, lr)
+    saved = figures.save(fig, "fig10_ablation", profile)
+    print("image:", label, "| saved:", ", ".join(p.name for p in saved))
+else:
+    print(f"No checkpoint of any variant under profile {profile}: Fig. 10 is not drawn.")
 
 # %%
-import pandas as pd
-
 pd.DataFrame(stats).T.rename(columns={"std": "spatial std of a-bar", "centroid": "spectral centroid (cycles/px)"}
                              ).round(4)
 

@@ -64,7 +64,7 @@ if missing:
 t4 = tables.table_kernels(runs, profile=profile, data_root=data_root, limit=limit)
 written = t4.save(tables.output_dir(profile))
 display(t4.styled())
-display(Markdown("\n".join(f"* {n}" for n in t4.notes)))
+display(Markdown(t4.notes_markdown()))
 
 # %% [markdown]
 # The complexity columns are exact (counted for DeFiAN_L at x3), which confirms the

@@ -41,7 +41,7 @@ print("profile:", profile, "| data:", provenance.data_label(data_root))
 # %% [markdown]
 # ## The runs
 #
-# Thirteen columns, three of them shared with Table III.
+# Twelve columns, three of them shared with Table III ((d), (f) and (h)).
 
 # %%
 variants = tables.variants("V")
@@ -67,7 +67,7 @@ if missing:
 t5 = tables.table_endec(runs, profile=profile, data_root=data_root, limit=limit)
 written = t5.save(tables.output_dir(profile))
 display(t5.styled())
-display(Markdown("\n".join(f"* {n}" for n in t5.notes)))
+display(Markdown(t5.notes_markdown()))
 
 # %%
 f = t5.frame.set_index("Variant")
@@ -88,7 +88,7 @@ for d in (2, 3, 4):
     assert paper[f"DiEnDec d={d}"] > max(paper[f"HGenDec d={d}"], paper[f"ConvEnDec d={d}"]), d
 assert abs((paper["DiEnDec d=0"] - paper["DiEnDec d=0 w/o MSHF"]) - 0.19) < 1e-9  # "about 0.2dB"
 assert max((k for k in paper if k.startswith("DiEnDec d=") and "w/o" not in k), key=paper.get) == "DiEnDec d=3"
-print({d: {k: paper[f"{k} d={d}"] for k in ("DiEnDec", "HGenDec", "ConvEnDec")} for d in (2, 3, 4)})
+print({d: {k: float(paper[f"{k} d={d}"]) for k in ("DiEnDec", "HGenDec", "ConvEnDec")} for d in (2, 3, 4)})
 
 # %% [markdown]
 # One reading note: the "MSHF" gain at $d = 0$ is 0.19 dB, but DiEnDec at $d = 1$
