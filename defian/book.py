@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -93,6 +94,11 @@ def to_ipynb(nb: Notebook, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     jupytext.write(notebook, out, fmt="ipynb")
     nb.params = dict(papermill.inspect_notebook(str(out)))
+    assigned = re.findall(r"^([A-Za-z_]\w*)\s*[:=]", "".join(tagged[0].source), flags=re.MULTILINE)
+    unparsed = [name for name in assigned if name not in nb.params]
+    if unparsed:  # papermill would only log a warning and never inject these
+        raise BookError(f"{nb.path.name}: papermill cannot parse the parameter line(s) of {', '.join(unparsed)}; "
+                        "write them as `name: type = value  # comment` (no quotes inside the comment)")
     return out
 
 

@@ -39,7 +39,7 @@ import sympy as sp
 import torch
 from IPython.display import Math, display
 
-from defian import benchmarks, data, hessian, paths, provenance
+from defian import benchmarks, data, hessian, hessian_checks, paths, provenance
 
 print("profile:", profile)
 print("data:", provenance.data_label(data_root))
@@ -180,11 +180,7 @@ plt.show()
 # kernels' supports says which reading matches:
 
 # %%
-def support(ker: int, variant: str) -> set[tuple[int, int]]:
-    """Offsets (row, col) read by any of the three kernels of scale ker."""
-    h = (ker - 1) // 2
-    return {(int(i) - h, int(j) - h) for k in hessian.hessian_kernels(ker, variant) for i, j in zip(*np.nonzero(k.numpy()))}
-
+support = hessian_checks.kernel_support  # offsets read by the three kernels of one scale
 
 for ker in (3, 5, 7):
     h = (ker - 1) // 2

@@ -47,7 +47,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from defian import benchmarks, data, figures, hessian, paths, provenance
+from defian import benchmarks, data, figures, hessian, hessian_checks, paths, provenance
 
 spec = importlib.util.spec_from_file_location("bench_mshf", paths.ROOT / "benchmarks" / "bench_mshf.py")
 bench = importlib.util.module_from_spec(spec)
@@ -74,16 +74,7 @@ print("torch", torch.__version__, "| threads", torch.get_num_threads(), "| CUDA"
 # $10^k$, $k$ uniform in $\{-6, \dots, 6\}$.
 
 # %%
-def errors(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> dict[str, float]:
-    """Max errors of Eq. (12) against eigvalsh (float64 inputs)."""
-    lam = hessian.max_eigenvalue(a, b, c)
-    ev = torch.linalg.eigvalsh(torch.stack([torch.stack([a, c], -1), torch.stack([c, b], -1)], -2))
-    ref, norm = ev[..., -1], ev.abs().amax(-1).clamp_min(torch.finfo(a.dtype).tiny)
-    err = (lam.double() - ref).abs()
-    good = ref.abs() >= 1e-3 * norm
-    return {"n": a.numel(), "max err / ||H||": (err / norm).max().item(),
-            "max err / |lam| (|lam| >= 1e-3 ||H||)": (err[good] / ref[good].abs()).max().item()}
-
+errors = hessian_checks.eigenvalue_errors  # Eq. (12) vs eigvalsh, float64
 
 n = hessian_samples
 scale = 10.0 ** torch.randint(-6, 7, (n,), generator=gen, dtype=F64)
@@ -221,16 +212,7 @@ assert flat_disc > 0
 # released random biases) until one holds such a pixel, counting in float32 and bfloat16:
 
 # %%
-def zero_discriminants(feat: torch.Tensor, bias: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Per sample: pixels where the released formula's discriminant is exactly 0 in ``dtype``."""
-    taps, C = hessian.compact_stencils().to(dtype), feat.shape[1]
-    count = torch.zeros(feat.shape[0], dtype=torch.int64)
-    for k, (dl, _) in enumerate(hessian.MSHF(C).pairs):
-        g = [torch.nn.functional.conv2d(feat.to(dtype), taps[j].expand(C, 1, 3, 3), bias[k, j].to(dtype),
-                                        padding=dl, dilation=dl, groups=C) for j in range(3)]
-        count += ((g[0] - g[1]) ** 2 + 4 * g[2] ** 2 == 0).flatten(1).sum(1)
-    return count
-
+zero_discriminants = hessian_checks.zero_discriminants
 
 feat_gen = torch.Generator().manual_seed(seed)
 for draw in range(1, 9):

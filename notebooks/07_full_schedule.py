@@ -24,7 +24,7 @@ profile: str = "smoke"  # which profile produced this page (set by the runner)
 data_root: str = ""  # "" -> $DEFIAN_DATA, else the embedded default data
 device: str = "auto"  # "auto" picks CUDA when present, else CPU
 seed: int = 0  # seeds initial weights, patch positions and augmentation
-full_schedule: str = "smoke"  # defian.config schedule to train; "" = only read committed run records
+full_schedule: str = "smoke"  # defian.config schedule to train; empty: only read committed run records
 full_scales: str = "2,3,4"  # comma-separated upscaling factors
 
 # %%
