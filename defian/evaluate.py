@@ -451,9 +451,13 @@ def evaluate(model: nn.Module | None, scales: int | Sequence[int], *, data_root:
 
 
 def evaluation_dir(run_dir: str | os.PathLike[str], which: str = "last", protocol: str = "paper",
-                   ensemble: bool = False) -> Path:
-    """Where :func:`evaluate_run` writes: ``<run>/evaluation/<which>_<protocol>[_x8]``."""
-    return Path(run_dir) / "evaluation" / f"{which}_{protocol}{'_x8' if ensemble else ''}"
+                   ensemble: bool = False, limit: int | None = None) -> Path:
+    """Where :func:`evaluate_run` writes: ``<run>/evaluation/<which>_<protocol>[_x8][_first<limit>]``.
+
+    A partial evaluation (``limit``) has its own folder, so it never replaces a complete one.
+    """
+    tag = f"{which}_{protocol}{'_x8' if ensemble else ''}{f'_first{limit}' if limit else ''}"
+    return Path(run_dir) / "evaluation" / tag
 
 
 def evaluate_run(run_dir: str | os.PathLike[str], *, which: str = "last", data_root: str | None = None,
@@ -469,7 +473,7 @@ def evaluate_run(run_dir: str | os.PathLike[str], *, which: str = "last", data_r
     """
     run_dir = Path(run_dir)
     ckpt = run_dir / f"{which}.pt"
-    out = evaluation_dir(run_dir, which, protocol, ensemble)
+    out = evaluation_dir(run_dir, which, protocol, ensemble, limit)
     model, info = load_model(ckpt)
     if not force and (out / "per_set.csv").is_file():
         old = read_evaluation(out)

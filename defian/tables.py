@@ -37,11 +37,27 @@ import torch
 from defian import benchmarks, config, evaluate, paper_tables, paths, runrecord
 from defian.model import ModelConfig, build_model, make_config
 
-__all__ = ["Score", "Table", "attention_key", "best_run", "bicubic", "complexity", "ensure_runs", "evaluations_dir",
-           "find_runs", "model_size_points", "output_dir", "run_label", "score_runs", "table_ablation",
-           "table_comparison", "table_endec", "table_kernels", "train_commands", "train_data",
+__all__ = ["ABLATION_SOURCES", "RANK", "Score", "Table", "ablation_sources", "attention_gains", "attention_key",
+           "best_available", "best_run", "best_schedule", "bicubic", "complexity", "ensure_runs", "evaluations_dir",
+           "find_runs", "model_size_points", "output_dir", "run_label", "schedules_for", "score_runs",
+           "table_ablation", "table_comparison", "table_endec", "table_kernels", "train_commands", "train_data",
            "underline_disagreements", "variant_runs", "variants"]
 
+#: Schedules from the most trained to the least: tables show the first that has records ("best available").
+RANK = ("full", "short", "cpu", "smoke")
+#: Where Table III-V runs may come from, best first: the paper's setting (DeFiAN_L, 5x10^4 updates), then ours.
+ABLATION_SOURCES = (("short", "defian_l"), ("full", "defian_l"), ("cpu", "defian_s"), ("smoke", "defian_s"))
+
+
+def schedules_for(profile: str) -> tuple[str, ...]:
+    """The schedules a page of ``profile`` may show: the committed ones, plus smoke's scratch runs on smoke pages."""
+    return tuple(s for s in RANK if s != "smoke" or profile == "smoke")
+
+
+def ablation_sources(profile: str, schedule: str, model: str) -> list[tuple[str, str]]:
+    """:data:`ABLATION_SOURCES` a page of ``profile`` may show, plus the profile's own (schedule, model)."""
+    allowed = schedules_for(profile)
+    return [x for x in dict.fromkeys([*ABLATION_SOURCES, (schedule, model)]) if x[0] in allowed]
 ENDEC_NAMES = {"HGenDec": "hgendec", "ConvEnDec": "convendec", "DiEnDec": "diendec"}  # paper -> defian.diendec
 OURS_STYLE = "background-color: #eef4fb"  # measured rows, so they never pass for cited ones
 PAPER_PROVENANCE = ("quoted from the paper", "no run")  # provenance texts shown as they are
@@ -188,6 +204,23 @@ def ensure_runs(table: dict[str, dict[str, Any]], *, schedule: str, model: str, 
     return variant_runs(find_runs(schedule, model=model, scale=scale), model, table)
 
 
+def best_available(table: dict[str, dict[str, Any]], sources: Sequence[tuple[str, str]] = ABLATION_SOURCES,
+                   scale: int = 3) -> tuple[str | None, dict[str, list[runrecord.Run]]]:
+    """``(schedule, runs)`` of the best source of variant runs: the first of ``sources``
+    ((schedule, model) pairs, best first) that covers every variant, else the one that
+    covers the most (ties: the earlier). ``(None, {})`` when no source has any run.
+    """
+    best: tuple[str | None, dict[str, list[runrecord.Run]]] = (None, {})
+    for schedule, model in sources:
+        runs = variant_runs(find_runs(schedule, model=model, scale=scale), model, table)
+        covered = sum(bool(v) for v in runs.values())
+        if covered == len(table):
+            return schedule, runs
+        if covered > sum(bool(v) for v in best[1].values()):
+            best = (schedule, runs)
+    return best
+
+
 def train_commands(table: dict[str, dict[str, Any]], missing: Iterable[str], *, schedule: str, model: str,
                    scale: int) -> list[str]:
     """``defian train`` command lines that make the ``missing`` variants (one per GPU, say)."""
@@ -209,7 +242,7 @@ class Score:
     psnr_std: float
     n: int
     set: str
-    source: str
+    limit: int | None  # images per set of the evaluations used (None: every image)
 
 
 def score_runs(runs: Sequence[runrecord.Run], set_name: str, scale: int, *, data_root: str = "",
@@ -217,19 +250,26 @@ def score_runs(runs: Sequence[runrecord.Run], set_name: str, scale: int, *, data
     """Mean test score of a group of seeds from their evaluation CSVs (evaluated first when missing)."""
     got = []
     for run in runs:
-        folder = evaluate.evaluation_dir(run.dir)
-        ev = evaluate.read_evaluation(folder) if (folder / "per_set.csv").is_file() else None
-        have = ev is not None and ev.score(set_name, scale) is not None and ev.meta.get("limit") == limit
-        if not have and evaluate_missing and (run.dir / "last.pt").is_file():
+        ev = None
+        for lim in dict.fromkeys((None, limit)):  # a complete evaluation first, then one of the same limit
+            folder = evaluate.evaluation_dir(run.dir, limit=lim)
+            if ev is None and (folder / "per_set.csv").is_file():
+                found = evaluate.read_evaluation(folder)
+                current = found.meta.get("update") in (None, (run.summary or {}).get("updates"))
+                ev = found if current and found.score(set_name, scale) is not None else None
+        if ev is None and evaluate_missing and (run.dir / "last.pt").is_file():
             ev = evaluate.evaluate_run(run.dir, data_root=data_root, sets=[set_name], limit=limit)
         if ev is not None and ev.score(set_name, scale) is not None:
-            got.append((ev.score(set_name, scale), ev.score(set_name, scale, "ssim")))
+            got.append((ev.score(set_name, scale), ev.score(set_name, scale, "ssim"), ev.meta.get("limit")))
     if not got:
         return None
     p = np.array([g[0] for g in got])
-    lim = f", first {limit} images" if limit else ""
     return Score(float(p.mean()), float(np.mean([g[1] for g in got])), float(p.std(ddof=1)) if len(p) > 1 else 0.0,
-                 len(p), set_name, f"evaluation of last.pt on {set_name}{lim}")
+                 len(p), set_name, max((g[2] or 0 for g in got), default=0) or None)
+
+
+def _limit_text(limit: int | None) -> str:
+    return "" if not limit else f", first {limit} image{'s' * (limit > 1)} of each set"
 
 
 def bicubic(profile: str, *, data_root: str = "", scales: Sequence[int] = (2, 3, 4),
@@ -266,6 +306,7 @@ class Table:
     bold: set[tuple[int, str]] = field(default_factory=set)  # (row position, column): best
     underline: set[tuple[int, str]] = field(default_factory=set)  # second best
     ours: list[int] = field(default_factory=list)  # row positions of measured rows
+    runs: dict[int, list[runrecord.Run]] = field(default_factory=dict)  # row position -> its run records
 
     def _fmt(self, col: str, v: Any) -> str:
         if isinstance(v, (bool, np.bool_)):
@@ -274,8 +315,9 @@ class Table:
             return "" if v is None else str(v)
         if np.isnan(v):
             return "–"
-        digits = 4 if "SSIM" in col else 3 if ("±" in col or "Δ" in col or "gain" in col) else 2 if "PSNR" in col else 1
-        return f"{v:+.{digits}f}" if ("Δ" in col or "gain" in col) else f"{v:.{digits}f}"
+        signed = "Δ" in col or "gain" in col
+        digits = 4 if "SSIM" in col else 3 if (signed or "±" in col) else 2 if "PSNR" in col else 1
+        return f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
 
     def _refs(self) -> dict[str, str]:
         """Short keys [1], [2], ... for the long provenance texts of measured rows."""
@@ -320,7 +362,7 @@ class Table:
                 elif (i, c) in self.underline:
                     text = f"<u>{text}</u>"
                 cells.iloc[i, cells.columns.get_loc(c)] = text
-        body = cells.to_markdown(index=False)
+        body = cells.to_markdown(index=False, disable_numparse=True)
         return f"**{self.title}**\n\n{body}\n\n" + "".join(f"- {n}\n" for n in self.notes)
 
     def save(self, folder: str | Path) -> tuple[Path, Path]:
@@ -363,21 +405,30 @@ def _method_runs(schedule: str, fam: str, scale: int, attention: bool, like: Seq
     return [r for r in runs if _size(r) == size]
 
 
-def table_comparison(which: str, *, profile: str, schedule: str | None = None, data_root: str = "",
+def best_schedule(fam: str, scale: int, schedules: Sequence[str] = RANK) -> str | None:
+    """The most-trained schedule (first of ``schedules``) with a finished DeFiAN run of ``fam`` at ``scale``."""
+    return next((s for s in schedules if _method_runs(s, fam, scale, True)), None)
+
+
+def table_comparison(which: str, *, profile: str, schedules: Sequence[str] | None = None, data_root: str = "",
                      limit: int | None = None, released_dir: str = "", evaluate_missing: bool = True) -> Table:
     """Table I (``which="I"``: DeFiAN_L) or II (``"II"``: DeFiAN_S), cited rows plus ours.
 
     Our rows per scale: Bicubic; DeFiAN (a released checkpoint ``DeFiAN_[SL]_x<s>.pth``
-    in ``released_dir`` when there is one, else the runs of ``schedule``); the
-    attention-free twin (bonus). PSNR/SSIM come from evaluation CSVs only.
+    in ``released_dir`` when there is one) and the best available runs: those of the
+    first of ``schedules`` that has any (default :func:`schedules_for` the profile:
+    full, short, cpu, and smoke on smoke pages), labelled with it;
+    and the attention-free twin trained alike (bonus). PSNR/SSIM come from evaluation
+    CSVs only.
     """
     cited = {"I": paper_tables.TABLE_I, "II": paper_tables.TABLE_II}[which]
     fam = {"I": "l", "II": "s"}[which]
-    schedule = schedule or profile
+    schedules = tuple(schedules) if schedules is not None else schedules_for(profile)
     present = list(benchmarks.find(paths.data_root(data_root)))
     sets = list(paper_tables.SETS) + [s for s in present if s not in paper_tables.SETS]
     bic = bicubic(profile, data_root=data_root, limit=limit)
     rows: list[dict[str, Any]] = []
+    used_runs: dict[int, list[runrecord.Run]] = {}
 
     def add(scale: int, method: str, source: str, pk: float | None, fg: float | None, score: Any, prov: str,
             ref: paper_tables.ComparisonRow | None = None) -> None:
@@ -391,7 +442,7 @@ def table_comparison(which: str, *, profile: str, schedule: str | None = None, d
         row["Provenance"] = prov
         rows.append(row)
 
-    lim = f", first {limit} images per set" if limit else ""
+    lim = _limit_text(limit)
     for scale in (2, 3, 4):
         for r in (x for x in cited if x.scale == scale):
             add(scale, r.method, "paper", r.params_k, r.flops_g,
@@ -408,29 +459,33 @@ def table_comparison(which: str, *, profile: str, schedule: str | None = None, d
             add(scale, f"DeFiAN_{fam.upper()} (released weights)", "ours", pk, fg,
                 lambda s, m, ev=ev, sc=scale: _nan(ev.score(s, sc, m)), f"authors' checkpoint {released.name}{lim}",
                 paper_ours)
-        defian_runs = _method_runs(schedule, fam, scale, True)
+        schedule = best_schedule(fam, scale, schedules)
+        defian_runs = _method_runs(schedule, fam, scale, True) if schedule else []
         for attention in (True, False):
             runs = defian_runs if attention else _method_runs(schedule, fam, scale, False, defian_runs)
             if not runs:
                 continue
             scores = {s: score_runs(runs, s, scale, data_root=data_root, limit=limit,
                                     evaluate_missing=evaluate_missing) for s in present}
+            used = max((x.limit or 0 for x in scores.values() if x is not None), default=0) or None
             name = f"DeFiAN_{fam.upper()}" if attention else f"DeFiAN_{fam.upper()} without attention"
             pk, fg = complexity(runs[0].config["model"], scale, **runs[0].config["switches"])
-            add(scale, f"{name} (ours)", "ours", pk, fg,
-                lambda s, m, sc=scores: _nan(getattr(sc.get(s), m, None)), run_label(runs) + lim,
+            used_runs[len(rows)] = runs
+            add(scale, f"{name} (ours, {schedule})", "ours", pk, fg,
+                lambda s, m, sc=scores: _nan(getattr(sc.get(s), m, None)), run_label(runs) + _limit_text(used),
                 paper_ours if attention else None)
     frame = pd.DataFrame(rows)
-    missing = [f"x{c}" for c in (2, 3, 4) if not _method_runs(schedule, fam, c, True)]
+    missing = [f"x{c}" for c in (2, 3, 4) if best_schedule(fam, c, schedules) is None]
     paper_rows = [i for i in range(len(frame)) if frame["Source"].iloc[i] == "paper"]
     metric_cols = [c for c in frame.columns if c.endswith(("PSNR", "SSIM")) and c.split()[0] in paper_tables.SETS]
     bold, under = _mark(frame, metric_cols, paper_rows, "Scale")
     title = {"I": "Table I: DeFiAN_L vs high-fidelity methods", "II": "Table II: DeFiAN_S vs lightweight methods"}
     t = Table(f"table{'1' if which == 'I' else '2'}", title[which] + f" (regenerated under profile {profile})",
-              frame, bold=bold, underline=under, ours=[i for i in range(len(frame)) if i not in paper_rows])
+              frame, bold=bold, underline=under, ours=[i for i in range(len(frame)) if i not in paper_rows],
+              runs=used_runs)
     t.notes += [
         "Rows with source 'paper' are quoted from the paper, not rerun; bold/underline mark the best/second-best "
-        "of those rows per scale, recomputed from the printed numbers.",
+        "of those rows per scale, recomputed from the printed numbers (ties share a mark).",
         "Shaded rows are ours: PSNR/SSIM on the Y channel with the paper's protocol (defian.metrics), read from "
         "evaluation CSVs; Δ = ours − the paper's row of the same method, averaged over the sets we scored.",
         "The paper's RCAN row is the original RCAN (residual groups); our 'without attention' row is DeFiAN's "
@@ -438,13 +493,27 @@ def table_comparison(which: str, *, profile: str, schedule: str | None = None, d
         "network from the paper's RCAN.",
     ]
     if missing:
-        t.notes.append(f"No finished DeFiAN_{fam.upper()} run of schedule '{schedule}' at {', '.join(missing)}: "
-                       "those scales show the paper's rows and our Bicubic only.")
+        t.notes.append(f"No finished DeFiAN_{fam.upper()} run (schedules {', '.join(schedules)}) at "
+                       f"{', '.join(missing)}: those scales show the paper's rows and our Bicubic only.")
     disagree = underline_disagreements(t, cited)
     if disagree:
         t.notes.append("Cells where the paper's underline differs from its own second-best number: "
                        + ", ".join(disagree) + ".")
     return t
+
+
+def attention_gains(table: Table) -> pd.DataFrame:
+    """PSNR of each "DeFiAN (ours, ...)" row minus its "without attention" twin, per scale and set."""
+    f, out = table.frame, []
+    for i, twin in enumerate(f["Method"]):
+        if " without attention (ours, " not in twin:
+            continue
+        name = twin.replace(" without attention", "")
+        j = next(k for k in range(len(f)) if f["Method"].iloc[k] == name and f["Scale"].iloc[k] == f["Scale"].iloc[i])
+        gains = {c.replace(" PSNR", ""): f[c].iloc[j] - f[c].iloc[i] for c in f.columns
+                 if c.endswith(" PSNR") and pd.notna(f[c].iloc[i])}
+        out.append({"Scale": f["Scale"].iloc[i], "Method": name, **gains, "Provenance": f["Provenance"].iloc[j]})
+    return pd.DataFrame(out)
 
 
 def _nan(v: float | None) -> float:
@@ -488,7 +557,7 @@ def _variant_table(name: str, title: str, spec: list[_Spec], runs: dict[str, lis
     """
     present = list(benchmarks.find(paths.data_root(data_root)))
     measured = {s: (s if s in present else present[0]) for s in sets}
-    rows = []
+    rows, used = [], {}
     for label, lead, cited, paper, sw in spec:
         row: dict[str, Any] = {"Variant": label, **lead}
         if cited is not None:
@@ -499,12 +568,14 @@ def _variant_table(name: str, title: str, spec: list[_Spec], runs: dict[str, lis
         for s in sets:
             sc = score_runs(group, measured[s], 3, data_root=data_root, limit=limit,
                             evaluate_missing=evaluate_missing) if group else None
+            if sc is not None and sc.limit:
+                used[label] = max(used.get(label, 0), sc.limit)
             row[f"{s} PSNR paper"] = _nan(paper.get(s))
             row[f"{measured[s]} PSNR ours"] = _nan(sc.psnr if sc else None)
             if s == sets[0]:
                 row["± ours (seeds)"] = sc.psnr_std if sc and sc.n > 1 else np.nan
             row[f"Δ {s} (dB)"] = row[f"{s} PSNR ours"] - row[f"{s} PSNR paper"] if measured[s] == s else np.nan
-        row["Provenance"] = run_label(group)
+        row["Provenance"] = run_label(group) + _limit_text(used.get(label))
         rows.append(row)
     frame = pd.DataFrame(rows)
     base = frame.index[frame["Variant"] == baseline][0]
@@ -565,12 +636,14 @@ def table_endec(runs: dict[str, list[runrecord.Run]], *, profile: str, data_root
 
 
 # --- runs the figures are drawn from -------------------------------------------------------------------
-def best_run(schedule: str, fam: str = "s") -> runrecord.Run | None:
-    """The best-trained full DeFiAN run (most updates, first seed) of a size family with a ``last.pt``."""
-    groups = [g for g in (_method_runs(schedule, fam, s, True) for s in (2, 3, 4)) if g]
-    groups = [[r for r in g if (r.dir / "last.pt").is_file()] for g in groups]
-    groups = [g for g in groups if g]
-    return max(groups, key=lambda g: g[0].config["updates"])[0] if groups else None
+def best_run(fam: str = "s", schedules: Sequence[str] = RANK) -> runrecord.Run | None:
+    """A full DeFiAN run with a ``last.pt``: the first schedule that has one, then most updates, first seed."""
+    for schedule in schedules:
+        groups = [g for g in (_method_runs(schedule, fam, s, True) for s in (2, 3, 4)) if g]
+        groups = [g for g in ([r for r in g if (r.dir / "last.pt").is_file()] for g in groups) if g]
+        if groups:
+            return max(groups, key=lambda g: g[0].config["updates"])[0]
+    return None
 
 
 def model_size_points(schedule: str, *, scale: int = 3, data_root: str = "", limit: int | None = None

@@ -48,19 +48,24 @@ print("profile:", profile, "| data:", provenance.data_label(data_root))
 #
 # `defian.tables.variants("III")` derives each column's switches from the paper's
 # table (`defian.paper_tables.TABLE_III`); `ensure_runs` finds the finished runs of
-# each variant under the schedule (matching on the attention wiring, so a run made
-# with `defian train --switch ...` counts too) and, where this profile trains, makes
-# the missing ones. Under smoke these are tiny networks trained for a few updates.
+# each variant under the profile's schedule (matching on the attention wiring, so a
+# run made with `defian train --switch ...` counts too) and, where this profile
+# trains, makes the missing ones (under smoke: tiny networks, a few updates). The
+# table then shows the *best available* records: the paper's setting (DeFiAN_L,
+# $5\times10^4$ updates) if someone ran it, else the committed cpu study, else (on
+# smoke pages only) the smoke runs (`best_available`); the provenance says which.
 
 # %%
 variants = tables.variants("III")
-runs = tables.ensure_runs(variants, schedule=ablation_schedule, model=ablation_model, scale=3,
-                          updates=ablation_updates, data_root=data_root, train_missing=ablation_train)
-missing = [k for k, v in runs.items() if not v]
+trained = tables.ensure_runs(variants, schedule=ablation_schedule, model=ablation_model, scale=3,
+                             updates=ablation_updates, data_root=data_root, train_missing=ablation_train)
+missing = [k for k, v in trained.items() if not v]
+shown, runs = tables.best_available(variants, tables.ablation_sources(profile, ablation_schedule, ablation_model))
+print(f"records shown: schedule {shown!r}" if shown else "records shown: none yet")
 for k, v in runs.items():
     print(k, variants[k], "->", ", ".join(r.name for r in v) or "no run")
 if missing:
-    print("\nNo run yet for", ", ".join(missing), "; these commands make them:")
+    print(f"\nNo {ablation_schedule} run yet for", ", ".join(missing), "; these commands make them:")
     print("\n".join(tables.train_commands(variants, missing, schedule=ablation_schedule, model=ablation_model,
                                           scale=3)))
 

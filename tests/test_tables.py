@@ -22,9 +22,10 @@ def _data_root(tmp_path) -> str:
     return str(tmp_path / "data")
 
 
-def _fake_run(root, model: str, scale: int, switches: dict, scores: dict[str, float], seed: int = 0):
+def _fake_run(root, model: str, scale: int, switches: dict, scores: dict[str, float], seed: int = 0,
+              schedule: str = "smoke"):
     """A finished run record with an evaluation CSV (no checkpoint): what a committed record holds."""
-    cfg = TrainConfig(model=model, scale=scale, switches={**SMOKE_SIZE, **switches}, schedule="smoke",
+    cfg = TrainConfig(model=model, scale=scale, switches={**SMOKE_SIZE, **switches}, schedule=schedule,
                       updates=40, seed=seed).to_dict()
     run = root / runrecord.run_name(cfg, "embedded")
     rec = runrecord.RunRecord(run)
@@ -139,12 +140,14 @@ def test_table_ii_cited_and_measured_cells(tmp_path, monkeypatch, no_counting) -
         assert row["#Params (K)"] == r.params_k or (r.params_k is None and pd.isna(row["#Params (K)"]))
         for s in paper_tables.SETS:
             assert row[f"{s} PSNR"] == r.psnr[s] and row[f"{s} SSIM"] == r.ssim[s]
-    ours = f[f["Method"] == "DeFiAN_S (ours)"].iloc[0]
+    ours = f[f["Method"] == "DeFiAN_S (ours, smoke)"].iloc[0]
     assert (ours["Scale"], ours["Set5 PSNR"], ours["Set14 PSNR"]) == ("x2", 30.5, 28.0)
     assert ours["Set5 SSIM"] == 30.5 / 40 and np.isnan(ours["BSD100 PSNR"])
     assert ours["Δ PSNR vs paper (dB)"] == pytest.approx(np.mean([30.5 - 38.03, 28.0 - 33.63]), abs=1e-12)
-    twin = f[f["Method"] == "DeFiAN_S without attention (ours)"].iloc[0]
+    twin = f[f["Method"] == "DeFiAN_S without attention (ours, smoke)"].iloc[0]
     assert twin["Set5 PSNR"] == 30.25 and np.isnan(twin["Δ PSNR vs paper (dB)"])
+    gains = tables.attention_gains(t).set_index("Scale")
+    assert gains.loc["x2", "Set5"] == pytest.approx(0.25, abs=1e-12) and gains.loc["x2", "Set14"] == 0.5
     bic = f[(f["Method"] == "Bicubic") & (f["Source"] == "ours") & (f["Scale"] == "x3")].iloc[0]
     stored = evaluate.read_evaluation(tmp_path / "evaluations" / "bicubic_paper")
     assert bic["Set5 PSNR"] == stored.score("Set5", 3)  # from the Bicubic evaluation CSV
@@ -176,3 +179,34 @@ def test_save_writes_csv_and_markdown(tmp_path) -> None:
     assert "**31.00**" in text and "<u>30.00</u>" in text and "- a note" in text
     assert tables.output_dir("smoke").parts[-2:] == ("_build", "tables")
     assert tables.output_dir("cpu").parts[-2:] == ("results", "tables")
+
+
+def test_best_available_records_win_and_say_so(tmp_path, monkeypatch, no_counting) -> None:
+    root, runs_dir = _data_root(tmp_path), tmp_path / "runs"
+    monkeypatch.setattr(runrecord, "runs_root", lambda schedule: runs_dir)
+    monkeypatch.setattr(tables, "evaluations_dir", lambda profile: tmp_path / "evaluations")
+    _fake_run(runs_dir, "defian_s", 2, {}, {"Set5": 30.0})
+    _fake_run(runs_dir, "defian_s", 2, {}, {"Set5": 33.0}, schedule="cpu")  # a committed cpu-study record
+    t = tables.table_comparison("II", profile="smoke", data_root=root, evaluate_missing=False)
+    ours = t.frame[t.frame["Method"].str.startswith("DeFiAN_S (ours")]
+    assert list(ours["Method"]) == ["DeFiAN_S (ours, cpu)"] and ours["Set5 PSNR"].iloc[0] == 33.0
+    assert ours["Provenance"].iloc[0].startswith("cpu: ")
+    # Table III: a source covering every variant beats one covering fewer, whatever the order
+    for label, sw in tables.variants("III").items():
+        _fake_run(runs_dir, "defian_s", 3, sw, {"Set5": 20.0})
+    _fake_run(runs_dir, "defian_s", 3, {}, {"Set5": 25.0}, schedule="cpu")  # only (h) under cpu
+    schedule, runs = tables.best_available(tables.variants("III"))
+    assert schedule == "smoke" and all(runs.values())
+
+
+def test_partial_evaluation_never_replaces_a_complete_one(tmp_path) -> None:
+    run = runrecord.read(_fake_run(tmp_path, "defian_s", 3, {}, {"Set5": 27.5}))
+    score = tables.score_runs([run], "Set5", 3, limit=1, evaluate_missing=False)
+    assert score.psnr == 27.5 and score.limit is None  # the complete evaluation serves a limited request
+    assert evaluate.evaluation_dir(run.dir, limit=1).name == "last_paper_first1"
+
+
+def test_scratch_smoke_runs_only_on_smoke_pages() -> None:
+    assert tables.schedules_for("smoke") == ("full", "short", "cpu", "smoke")
+    assert "smoke" not in tables.schedules_for("cpu")
+    assert all(s != "smoke" for s, _ in tables.ablation_sources("full", "short", "defian_l"))
