@@ -232,6 +232,29 @@ def train_commands(table: dict[str, dict[str, Any]], missing: Iterable[str], *, 
     return out
 
 
+def gather(which: str, *, profile: str, schedule: str, model: str, updates: int = 0, data_root: str = "",
+           train_missing: bool = False, scale: int = 3) -> tuple[dict[str, dict[str, Any]], dict[str, list[runrecord.Run]], str]:
+    """Everything notebooks 09-11 need before a table: the variants of Table ``which``
+    ("III", "IV", "V"), the best available runs for them, and a report of what is shown
+    and which ``defian train`` commands would make the variants still missing.
+
+    Returns:
+        ``(variants, runs, report)``; ``runs`` maps each variant label to its runs.
+    """
+    table = variants(which)
+    trained = ensure_runs(table, schedule=schedule, model=model, scale=scale, updates=updates,
+                          data_root=data_root, train_missing=train_missing)
+    missing = [k for k, v in trained.items() if not v]
+    shown, runs = best_available(table, ablation_sources(profile, schedule, model), scale=scale)
+    width = max(map(len, table)) + 1
+    lines = [f"records shown: schedule {shown!r}" if shown else "records shown: none yet"]
+    lines += [f"{k:{width}s} -> " + (", ".join(r.name for r in runs.get(k, [])) or "no run") for k in table]
+    if missing:
+        lines += ["", f"No {schedule} run yet for {', '.join(missing)}; these commands make them:"]
+        lines += train_commands(table, missing, schedule=schedule, model=model, scale=scale)
+    return table, runs, "\n".join(lines)
+
+
 # --- scores ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Score:

@@ -56,18 +56,9 @@ print("profile:", profile, "| data:", provenance.data_label(data_root))
 # smoke pages only) the smoke runs (`best_available`); the provenance says which.
 
 # %%
-variants = tables.variants("III")
-trained = tables.ensure_runs(variants, schedule=ablation_schedule, model=ablation_model, scale=3,
-                             updates=ablation_updates, data_root=data_root, train_missing=ablation_train)
-missing = [k for k, v in trained.items() if not v]
-shown, runs = tables.best_available(variants, tables.ablation_sources(profile, ablation_schedule, ablation_model))
-print(f"records shown: schedule {shown!r}" if shown else "records shown: none yet")
-for k, v in runs.items():
-    print(k, variants[k], "->", ", ".join(r.name for r in v) or "no run")
-if missing:
-    print(f"\nNo {ablation_schedule} run yet for", ", ".join(missing), "; these commands make them:")
-    print("\n".join(tables.train_commands(variants, missing, schedule=ablation_schedule, model=ablation_model,
-                                          scale=3)))
+variants, runs, report = tables.gather("III", profile=profile, schedule=ablation_schedule, model=ablation_model,
+                                         updates=ablation_updates, data_root=data_root, train_missing=ablation_train)
+print(report)
 
 # %% [markdown]
 # ## Table III

@@ -210,3 +210,14 @@ def test_scratch_smoke_runs_only_on_smoke_pages() -> None:
     assert tables.schedules_for("smoke") == ("full", "short", "cpu", "smoke")
     assert "smoke" not in tables.schedules_for("cpu")
     assert all(s != "smoke" for s, _ in tables.ablation_sources("full", "short", "defian_l"))
+
+
+def test_gather_without_runs_lists_every_variant_and_the_command_that_makes_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runrecord, "runs_root", lambda schedule: tmp_path / "none")
+    table, runs, report = tables.gather("III", profile="cpu", schedule="cpu", model="defian_s")
+    assert len(table) == len(paper_tables.TABLE_III) == 8
+    assert report.startswith("records shown: none yet")
+    commands = [line for line in report.splitlines() if line.startswith("defian train --schedule cpu")]
+    assert len(commands) == 8 and all("--scale 3" in c for c in commands)
+    assert not any(runs.values())
