@@ -331,6 +331,17 @@ class Table:
     ours: list[int] = field(default_factory=list)  # row positions of measured rows
     runs: dict[int, list[runrecord.Run]] = field(default_factory=dict)  # row position -> its run records
 
+    def complexity_mismatches(self) -> list[str]:
+        """Variants whose regenerated #Params (K) / #FLOPs (G), rounded to the paper's one
+        decimal, differ from the paper's printed value (rows the paper leaves blank are skipped)."""
+        bad = []
+        for _, row in self.frame.iterrows():
+            for what in ("#Params (K)", "#FLOPs (G)"):
+                printed = row.get(f"{what} paper")
+                if printed is not None and not pd.isna(printed) and round(row[f"{what} regenerated"], 1) != printed:
+                    bad.append(f"{row['Variant']} {what}: {row[f'{what} regenerated']:.2f} vs {printed}")
+        return bad
+
     def _fmt(self, col: str, v: Any) -> str:
         if isinstance(v, (bool, np.bool_)):
             return "✓" if v else "✗"

@@ -221,3 +221,16 @@ def test_gather_without_runs_lists_every_variant_and_the_command_that_makes_it(
     commands = [line for line in report.splitlines() if line.startswith("defian train --schedule cpu")]
     assert len(commands) == 8 and all("--scale 3" in c for c in commands)
     assert not any(runs.values())
+
+
+def test_complexity_mismatches_flags_a_digit_off_and_skips_blank_cells() -> None:
+    frame = pd.DataFrame([
+        {"Variant": "(a)", "#Params (K) paper": 15233.8, "#Params (K) regenerated": 15233.827,
+         "#FLOPs (G) paper": 290.8, "#FLOPs (G) regenerated": 290.79},
+        {"Variant": "(b)", "#Params (K) paper": 15291.4, "#Params (K) regenerated": 15291.52,
+         "#FLOPs (G) paper": 291.9, "#FLOPs (G) regenerated": 291.93},
+        {"Variant": "d=4", "#Params (K) paper": np.nan, "#Params (K) regenerated": 1.0,
+         "#FLOPs (G) paper": np.nan, "#FLOPs (G) regenerated": 2.0},
+    ])
+    bad = tables.Table("t", "t", frame).complexity_mismatches()
+    assert bad == ["(b) #Params (K): 15291.52 vs 15291.4"]
