@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from defian import paths, profiles, provenance
+from defian.atomic import write_atomic
 
 STAGE = paths.BUILD / "src"
 EXECUTING = paths.BUILD / "executing"
@@ -181,9 +182,7 @@ def execute(nb: Notebook, params: dict[str, Any], profile_name: str) -> Path:
     provenance.annotate(executed, profile=profile_name, parameters=params)
     paths.EXECUTED.mkdir(parents=True, exist_ok=True)
     final = paths.EXECUTED / f"{nb.stem}.ipynb"
-    tmp = final.with_suffix(".ipynb.tmp")
-    nbformat.write(executed, tmp)
-    os.replace(tmp, final)
+    write_atomic(final, nbformat.writes(executed))
     running.unlink()
     return final
 

@@ -37,13 +37,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from defian.atomic import atomic_file
 from defian.model import PRESETS, DeFiAN, build_model
 
 __all__ = ["from_released", "to_released", "load_released", "save_released", "released_keys"]
@@ -267,13 +267,6 @@ def load_released(path: str | os.PathLike[str], *, scale: int, preset: str | Non
 def save_released(model: DeFiAN, path: str | os.PathLike[str], epoch: int = 0) -> Path:
     """Write ``{"epoch", "state_dict": to_released(model)}`` atomically (temp file + os.replace)."""
     path = Path(path)
-    payload = {"epoch": int(epoch), "state_dict": to_released(model)}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as fh:
+        torch.save({"epoch": int(epoch), "state_dict": to_released(model)}, fh)
     return path

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -53,6 +52,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from defian import paths
+from defian.atomic import atomic_file
 from defian.imresize import imresize
 
 __all__ = [
@@ -171,15 +171,8 @@ def cached_lr(hr_path: str | Path, name: str, scale: int, cache_dir: str | Path)
             return out
     hr = mod_crop(load_image(hr_path), scale)
     lr = imresize(hr, 1.0 / scale)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=out.parent)
-    os.close(fd)
-    try:
-        Image.fromarray(lr).save(tmp, format="PNG")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(out) as fh:
+        Image.fromarray(lr).save(fh, format="PNG")
     return out
 
 

@@ -37,7 +37,6 @@ import ctypes
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -51,31 +50,16 @@ import torch
 from torch import nn
 
 from defian import benchmarks, metrics, paths, provenance
+from defian.atomic import write_atomic
 
 __all__ = ["Evaluation", "PeakMemory", "evaluate", "evaluate_run", "evaluation_dir", "load_model", "main",
-           "profile_inference", "read_evaluation", "self_ensemble", "super_resolve", "tiled_forward", "to_uint8",
-           "write_atomic"]
+           "profile_inference", "read_evaluation", "self_ensemble", "super_resolve", "tiled_forward", "to_uint8"]
 
 PER_IMAGE = ("method", "set", "scale", "image", "psnr", "ssim", "lr_h", "lr_w", "seconds", "peak_mb")
 PER_SET = ("method", "set", "scale", "images", "psnr", "ssim", "protocol", "self_ensemble", "tile", "data")
 
 
 # --- files ---------------------------------------------------------------------------------------
-def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 # --- the forward pass: plain, tiled (exact), self-ensembled --------------------------------------
 def _tiles(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int, halo: int,
            scale: int = 1, align: int = 1) -> torch.Tensor:

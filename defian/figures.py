@@ -48,7 +48,7 @@ def save(fig: plt.Figure, name: str, profile: str) -> list[Path]:
     """Write ``<name>_<profile>.png`` and ``.svg`` (atomically) and return their paths."""
     import io
 
-    from defian.evaluate import write_atomic
+    from defian.atomic import write_atomic
 
     out = []
     for ext in ("png", "svg"):

@@ -42,12 +42,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from defian import paths
+from defian.atomic import write_atomic
 
 FORMAT = 1
 COLUMNS = ("update", "loss", "lr", "val_psnr", "samples_per_s")
@@ -93,17 +93,8 @@ def _short(v: Any) -> str:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON atomically (temp file + os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2, sort_keys=True)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``obj`` as indented JSON atomically."""
+    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def _fmt(v: float | int | None) -> str:
@@ -146,10 +137,7 @@ class RunRecord:
 
     def _rewrite_metrics(self, rows: list[dict[str, Any]]) -> None:
         lines = [",".join(COLUMNS)] + [",".join(_fmt(r[c]) for c in COLUMNS) for r in rows]
-        fd, tmp = tempfile.mkstemp(prefix="metrics.", suffix=".tmp", dir=self.dir)
-        with os.fdopen(fd, "w") as fh:
-            fh.write("\n".join(lines) + "\n")
-        os.replace(tmp, self.metrics_path)
+        write_atomic(self.metrics_path, "\n".join(lines) + "\n")
 
     def finish(self, summary: dict[str, Any]) -> None:
         """Write summary.json (atomically)."""

@@ -35,6 +35,7 @@ import pandas as pd
 import torch
 
 from defian import benchmarks, config, evaluate, paper_tables, paths, runrecord
+from defian.atomic import write_atomic
 from defian.model import ModelConfig, build_model, make_config
 
 __all__ = ["ABLATION_SOURCES", "RANK", "Score", "Table", "ablation_sources", "attention_gains", "attention_key",
@@ -402,8 +403,8 @@ class Table:
     def save(self, folder: str | Path) -> tuple[Path, Path]:
         """Write ``<name>.csv`` (full precision) and ``<name>.md`` atomically."""
         folder = Path(folder)
-        csv = evaluate.write_atomic(folder / f"{self.name}.csv", self.frame.to_csv(index=False))
-        md = evaluate.write_atomic(folder / f"{self.name}.md", self.markdown())
+        csv = write_atomic(folder / f"{self.name}.csv", self.frame.to_csv(index=False))
+        md = write_atomic(folder / f"{self.name}.md", self.markdown())
         return csv, md
 
 

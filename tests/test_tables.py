@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
 from defian import evaluate, paper_tables, runrecord, tables
+from defian.atomic import write_atomic
 from defian.config import TrainConfig
 from defian.model import make_config
 
@@ -36,9 +39,9 @@ def _fake_run(root, model: str, scale: int, switches: dict, scores: dict[str, fl
                              "protocol": "paper", "self_ensemble": False, "tile": 0, "data": "x"}
                             for s, p in scores.items()])
     per_image = per_set.drop(columns=["images", "protocol", "self_ensemble", "tile", "data"]).assign(image="a")
-    evaluate.write_atomic(out / "per_set.csv", per_set.to_csv(index=False))
-    evaluate.write_atomic(out / "per_image.csv", per_image.to_csv(index=False))
-    evaluate.write_atomic(out / "evaluation.json", '{"update": 40, "limit": null}')
+    write_atomic(out / "per_set.csv", per_set.to_csv(index=False))
+    write_atomic(out / "per_image.csv", per_image.to_csv(index=False))
+    write_atomic(out / "evaluation.json", '{"update": 40, "limit": null}')
     return run
 
 
