@@ -38,6 +38,8 @@ from defian.atomic import atomic_file
 
 FORMAT = 1
 KEYS = ("format", "update", "model", "optimizer", "scheduler", "scaler", "ema", "rng", "sampler", "best", "config")
+#: What a published (weights-only) checkpoint keeps: enough to evaluate, not to resume.
+SLIM_KEYS = ("format", "update", "model", "ema", "best", "config")
 
 
 def capture_rng() -> dict[str, Any]:
@@ -86,6 +88,22 @@ def save(path: str | os.PathLike[str], checkpoint: dict[str, Any]) -> Path:
         torch.save(checkpoint, fh)
     return path
 
+
+def slim(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
+    """Write the weights-only form of checkpoint ``src`` to ``dst`` (atomically).
+
+    Keeps :data:`SLIM_KEYS` and marks the dict ``"slim": True``; the optimizer,
+    scheduler, RNG and sampler states are dropped (for DeFiAN_S at C = 32 that is
+    two thirds of the file: Adam keeps two moments per weight). What a committed run
+    record holds: :func:`defian.evaluate.load_model` reads it, training cannot resume
+    from it.
+    """
+    ckpt = load(src)
+    out = {k: ckpt[k] for k in SLIM_KEYS} | {"slim": True}
+    dst = Path(dst)
+    with atomic_file(dst, durable=True) as fh:
+        torch.save(out, fh)
+    return dst
 
 
 def load(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:

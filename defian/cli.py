@@ -1,8 +1,8 @@
 """The ``defian`` command: one entry point, one module per sub-command.
 
-``defian book|train|evaluate|data ...`` dispatches to ``main(argv)`` of
-:mod:`defian.book`, :mod:`defian.train`, :mod:`defian.evaluate` and
-:mod:`defian.download`; each parses its own arguments.
+``defian book|train|evaluate|data|study ...`` dispatches to ``main(argv)`` of
+:mod:`defian.book`, :mod:`defian.train`, :mod:`defian.evaluate`,
+:mod:`defian.download` and :mod:`defian.study`; each parses its own arguments.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("defian.train", "train a model and write a run record"),
     "evaluate": ("defian.evaluate", "evaluate a checkpoint on the benchmarks"),
     "data": ("defian.download", "download DIV2K or the benchmark sets"),
+    "study": ("defian.study", "list, run or publish the cpu study (the book's trained numbers)"),
 }
 
 

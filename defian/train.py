@@ -284,6 +284,9 @@ def _train(cfg: TrainConfig, runs_root: str | Path, ctx: distributed.DistContext
     if last.is_file() and not restart:
         ckpt = checkpoint.load(last)
         _same_run(ckpt["config"], cfg, last)
+        if ckpt.get("slim"):
+            raise ValueError(f"{str(last)!r} holds weights only (a published record, defian.checkpoint.slim) "
+                             "and cannot resume training; use --restart or another --runs-root")
         st.restore(ckpt)
     elif restart and ctx.is_main:
         for f in ("last.pt", "best.pt", "metrics.csv", "summary.json"):

@@ -1,0 +1,219 @@
+"""The cpu study: the book's own trained numbers, what they are and how to remake them.
+
+Until the paper's schedule is run on GPUs, the book's trained numbers come from a
+scaled-down study that two CPU cores finish in a few days (the ``cpu`` schedule of
+:mod:`defian.config`; notebook 06 explains its size), trained on the 291-image set:
+
+1. the central claim, DeFiAN_S against its attention-free twin (the same trunk,
+   Table III (a)) at x2, seeds :data:`SEEDS`: the gain and its spread;
+2.-4. Tables III, IV and V at x3 (Sec. IV-D), one seed per variant. A variant
+   that appears in several tables (Table IV "w/o HF" is Table III (a)) is trained
+   once (:func:`defian.tables.attention_key`).
+
+:func:`jobs` lists the runs; ``defian study`` trains the missing ones (resumable,
+split over workers), evaluates each on :data:`SETS` and, with ``--publish``, copies
+finished records into ``results/runs`` with a weights-only checkpoint
+(:func:`defian.checkpoint.slim`). :func:`paired_gains` and :func:`summarize` turn
+the evaluations into the gain of item 1 with its spread across seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from defian import checkpoint, config, evaluate, paths, runrecord, tables
+from defian.config import TrainConfig
+from defian.model import make_config
+
+__all__ = ["ABLATION_SCALE", "PAIR", "PAIR_SCALE", "SEEDS", "SETS", "Job", "jobs", "main", "paired_gains",
+           "publish", "status", "summarize"]
+
+SEEDS = (0, 1, 2)
+PAIR = ("defian_s", "rcan_s")  # DeFiAN_S and its attention-free twin
+PAIR_SCALE = 2
+ABLATION_SCALE = 3  # Tables III-V are x3 in the paper
+SETS = ("Set5", "Set14", "BSD100")
+#: Files of a run record that are published (the checkpoint is slimmed, best.pt is left out).
+RECORD_FILES = ("config.json", "environment.json", "metrics.csv", "summary.json")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of the study: what it is for and its settings."""
+
+    label: str  # e.g. "x2 defian_s seed 1", "Table III (a)"
+    config: TrainConfig
+    also: tuple[str, ...] = ()  # other table columns this run stands for
+
+
+def jobs(schedule: str = "cpu", data_root: str = "") -> list[Job]:
+    """Every run of the study, the seed pairs first, then Tables III, IV and V (deduplicated)."""
+    base = config.schedule(schedule, data_root=data_root, progress=False)
+    out = [Job(f"x{PAIR_SCALE} {m} seed {s}", dataclasses.replace(base, model=m, scale=PAIR_SCALE, seed=s))
+           for s in SEEDS for m in PAIR]
+    by_key: dict[tuple, int] = {}
+    for which in ("III", "IV", "V"):
+        for label, sw in tables.variants(which).items():
+            switches = {**base.switches, **sw}
+            key = tables.attention_key(make_config("defian_s", **switches))
+            name = f"Table {which} {label}"
+            if key in by_key:
+                i = by_key[key]
+                out[i] = dataclasses.replace(out[i], also=(*out[i].also, name))
+                continue
+            by_key[key] = len(out)
+            out.append(Job(name, dataclasses.replace(base, model="defian_s", scale=ABLATION_SCALE,
+                                                     switches=switches)))
+    return out
+
+
+def _find(job: Job, root: Path) -> runrecord.Run | None:
+    """The run of ``job`` under ``root`` (same settings except where the data came from), if any."""
+    want = {k: v for k, v in job.config.to_dict().items() if k not in ("data_root", "progress", "threads")}
+    want = json.loads(json.dumps(want))  # as a run's config.json holds it: tuples are lists
+    for run in runrecord.find(root, schedule=job.config.schedule, scale=job.config.scale, seed=job.config.seed):
+        if {k: run.config.get(k) for k in want} == want:
+            return run
+    return None
+
+
+def status(root: str | Path | None = None, schedule: str = "cpu") -> pd.DataFrame:
+    """One row per job: its run under ``root`` (default ``results/runs``), state and whether it is evaluated."""
+    root = Path(root or runrecord.runs_root(schedule))
+    rows = []
+    for job in jobs(schedule):
+        run = _find(job, root)
+        state = "missing" if run is None else (run.summary or {}).get("status", "running")
+        evaluated = run is not None and (evaluate.evaluation_dir(run.dir) / "per_set.csv").is_file()
+        rows.append({"job": job.label, "also": ", ".join(job.also), "state": state, "evaluated": evaluated,
+                     "run": run.dir.name if run else ""})
+    return pd.DataFrame(rows)
+
+
+def publish(run_dir: str | Path, dest_root: str | Path | None = None) -> Path:
+    """Copy a finished, evaluated run record into ``dest_root`` (``results/runs``) for the repository.
+
+    The copy holds the record files, the evaluations and ``last.pt`` slimmed to its
+    weights (:func:`defian.checkpoint.slim`: a few hundred kB instead of a few MB);
+    ``best.pt`` and the optimizer state stay behind. Written to a temporary folder
+    and renamed, so ``dest_root`` never holds half a record.
+    """
+    run_dir, dest_root = Path(run_dir), Path(dest_root or paths.RUNS)
+    run = runrecord.read(run_dir)
+    if (run.summary or {}).get("status") != "finished":
+        raise ValueError(f"{str(run_dir)!r} has not finished (summary status "
+                         f"{(run.summary or {}).get('status')!r}); nothing published")
+    if not (evaluate.evaluation_dir(run_dir) / "per_set.csv").is_file():
+        raise ValueError(f"{str(run_dir)!r} has no evaluation; run `defian evaluate --run {run_dir}` first")
+    dest = dest_root / run_dir.name
+    tmp = dest_root / f".{run_dir.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in RECORD_FILES:
+        shutil.copy2(run_dir / name, tmp / name)
+    shutil.copytree(run_dir / "evaluation", tmp / "evaluation")
+    checkpoint.slim(run_dir / "last.pt", tmp / "last.pt")
+    if dest.exists():
+        shutil.rmtree(dest)
+    tmp.rename(dest)
+    return dest
+
+
+def _run_all(todo: Sequence[Job], root: Path, data_root: str, publish_to: Path | None) -> None:
+    from defian import train
+
+    for job in todo:
+        print(f"[study] {job.label}", flush=True)
+        run = train.train(dataclasses.replace(job.config, data_root=data_root), root)
+        if run is None:  # not rank 0
+            continue
+        evaluate.evaluate_run(run.dir, data_root=data_root or None, sets=list(SETS))
+        if publish_to is not None and publish_to.resolve() != root.resolve():
+            print(f"[study] published {publish(run.dir, publish_to)}", flush=True)
+
+
+# --- the gain and its spread ----------------------------------------------------------------------
+def paired_gains(root: str | Path | None = None, schedule: str = "cpu", sets: Sequence[str] = SETS) -> pd.DataFrame:
+    """PSNR of DeFiAN_S minus its twin, per seed and set, from the evaluations under ``root``.
+
+    Seeds are paired: at one seed both models saw the same patches in the same
+    order, so the difference removes the data-order part of the noise.
+
+    Returns:
+        Columns ``seed, set, defian_s, rcan_s, gain`` (dB); seeds where either run or
+        evaluation is missing are left out.
+    """
+    root = Path(root or runrecord.runs_root(schedule))
+    by_label = {j.label: j for j in jobs(schedule)}
+    rows = []
+    for seed in SEEDS:
+        runs = [_find(by_label[f"x{PAIR_SCALE} {m} seed {seed}"], root) for m in PAIR]
+        if any(r is None for r in runs):
+            continue
+        folders = [evaluate.evaluation_dir(r.dir) for r in runs]
+        if not all((f / "per_set.csv").is_file() for f in folders):
+            continue
+        evs = [evaluate.read_evaluation(f) for f in folders]
+        for s in sets:
+            a, b = (ev.score(s, PAIR_SCALE) for ev in evs)
+            if a is not None and b is not None:
+                rows.append({"seed": seed, "set": s, PAIR[0]: a, PAIR[1]: b, "gain": a - b})
+    return pd.DataFrame(rows, columns=["seed", "set", *PAIR, "gain"])
+
+
+def summarize(gains: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Per set: seeds, mean gain, its standard deviation across seeds (ddof 1), the
+    Student-t interval of the mean at ``confidence``, and each model's own spread.
+
+    With 3 seeds the t quantile is 4.30 at 95 %: the interval is wide, as it should be.
+    """
+    rows = []
+    for s, g in gains.groupby("set", sort=False):
+        d = g["gain"].to_numpy(float)
+        n = len(d)
+        sd = float(d.std(ddof=1)) if n > 1 else float("nan")
+        half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n)) if n > 1 else float("nan")
+        rows.append({"set": s, "seeds": n, "mean gain": float(d.mean()), "sd gain": sd,
+                     "ci low": float(d.mean()) - half, "ci high": float(d.mean()) + half,
+                     **{f"sd {m}": float(g[m].std(ddof=1)) if n > 1 else float("nan") for m in PAIR}})
+    return pd.DataFrame(rows)
+
+
+# --- command line ---------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    """``defian study``: list, run (resumable, ``--worker I/K``) or publish the cpu study."""
+    p = argparse.ArgumentParser(prog="defian study", description=__doc__.split("\n\n")[0])
+    p.add_argument("--schedule", default="cpu", choices=sorted(config.SCHEDULES))
+    p.add_argument("--runs-root", default="", help="where runs are trained (default: results/runs)")
+    p.add_argument("--data-root", default="", help='"" -> $DEFIAN_DATA, else the embedded default data')
+    p.add_argument("--worker", default="1/1", help="I/K: run every K-th job starting at the I-th (1-based)")
+    p.add_argument("--publish", action="store_true", help="copy finished, evaluated runs into results/runs")
+    p.add_argument("--run", action="store_true", help="train and evaluate this worker's missing jobs")
+    a = p.parse_args(argv)
+    try:
+        i, k = (int(x) for x in a.worker.split("/"))
+        if not 1 <= i <= k:
+            raise ValueError
+    except ValueError:
+        p.error(f"--worker expects I/K with 1 <= I <= K, got {a.worker!r}")
+    root = Path(a.runs_root) if a.runs_root else runrecord.runs_root(a.schedule)
+    if a.run:
+        _run_all(jobs(a.schedule)[i - 1::k], root, a.data_root, paths.RUNS if a.publish else None)
+    elif a.publish:
+        for job in jobs(a.schedule):
+            run = _find(job, root)
+            if run and (run.summary or {}).get("status") == "finished":
+                print(f"published {publish(run.dir)}")
+    with pd.option_context("display.width", 200, "display.max_colwidth", 70):
+        print(status(root, a.schedule).to_string(index=False))
+    return 0

@@ -1,0 +1,138 @@
+"""defian.study: the cpu study's run list, its published records and the seed statistics."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from defian import checkpoint, config, evaluate, runrecord, study, tables, train
+from defian.atomic import write_atomic
+from defian.model import make_config
+
+
+# --- the run list ------------------------------------------------------------------------------------
+def test_every_table_column_has_exactly_one_run() -> None:
+    jobs = study.jobs()
+    keys = [tables.attention_key(make_config(j.config.model, **j.config.switches)) for j in jobs
+            if j.config.scale == study.ABLATION_SCALE]
+    assert len(keys) == len(set(keys))  # no variant trained twice
+    for which in ("III", "IV", "V"):
+        for label, sw in tables.variants(which).items():
+            key = tables.attention_key(make_config("defian_s", **{**config.CPU.switches, **sw}))
+            hits = [j for j in jobs if j.config.scale == study.ABLATION_SCALE
+                    and tables.attention_key(make_config("defian_s", **j.config.switches)) == key]
+            assert len(hits) == 1, (which, label)
+            assert f"Table {which} {label}" in (hits[0].label, *hits[0].also)
+    # 8 + 6 new kernel sets + 9 new encoder-decoders, and 3 seeds of the pair
+    assert len(keys) == 23 and len(jobs) == 23 + 2 * len(study.SEEDS)
+
+
+def test_pair_runs_differ_only_in_the_model() -> None:
+    pair = [j.config for j in study.jobs() if j.config.scale == study.PAIR_SCALE]
+    for seed in study.SEEDS:
+        a, b = (c for c in pair if c.seed == seed)
+        assert {a.model, b.model} == set(study.PAIR)
+        assert dataclasses.replace(a, model=b.model) == b
+        assert a.schedule == "cpu" and a.updates == config.CPU.updates
+
+
+# --- statistics ----------------------------------------------------------------------------------------
+def test_summary_is_the_student_t_interval() -> None:
+    g = pd.DataFrame({"seed": [0, 1, 2], "set": "Set5", "defian_s": [30.1, 30.3, 30.5],
+                      "rcan_s": [30.0, 30.1, 30.2]})
+    g["gain"] = g["defian_s"] - g["rcan_s"]  # 0.1, 0.2, 0.3
+    s = study.summarize(g).iloc[0]
+    half = 4.302652729911275 * 0.1 / math.sqrt(3)  # t(0.975, 2 dof), from printed tables
+    assert s["seeds"] == 3 and s["mean gain"] == pytest.approx(0.2) and s["sd gain"] == pytest.approx(0.1)
+    assert (s["ci low"], s["ci high"]) == (pytest.approx(0.2 - half), pytest.approx(0.2 + half))
+    assert s["sd defian_s"] == pytest.approx(0.2) and s["sd rcan_s"] == pytest.approx(0.1)
+
+
+def _record(root, cfg: config.TrainConfig, scores: dict[str, float], finished: bool = True):
+    run = root / runrecord.run_name(cfg.to_dict(), "train291")
+    rec = runrecord.RunRecord(run)
+    rec.start(cfg.to_dict(), {})
+    if finished:
+        rec.finish({"status": "finished", "updates": cfg.updates})
+    per_set = pd.DataFrame([{"method": cfg.model, "set": s, "scale": cfg.scale, "images": 1, "psnr": p,
+                             "ssim": 0.9, "protocol": "paper", "self_ensemble": False, "tile": 0, "data": "x"}
+                            for s, p in scores.items()])
+    out = evaluate.evaluation_dir(run)
+    write_atomic(out / "per_set.csv", per_set.to_csv(index=False))
+    write_atomic(out / "per_image.csv", per_set[["method", "set", "scale", "psnr", "ssim"]].assign(image="a")
+                 .to_csv(index=False))
+    write_atomic(out / "evaluation.json", '{"update": %d, "limit": null}' % cfg.updates)
+    return run
+
+
+def test_paired_gains_pair_models_by_seed(tmp_path) -> None:
+    by = {j.label: j.config for j in study.jobs()}
+    _record(tmp_path, by["x2 defian_s seed 0"], {"Set5": 31.0, "Set14": 29.0})
+    _record(tmp_path, by["x2 rcan_s seed 0"], {"Set5": 30.75, "Set14": 29.5})
+    _record(tmp_path, by["x2 defian_s seed 1"], {"Set5": 31.5, "Set14": 29.0})
+    _record(tmp_path, by["x2 rcan_s seed 1"], {"Set5": 31.0, "Set14": 28.0})
+    _record(tmp_path, by["x2 defian_s seed 2"], {"Set5": 40.0})  # no twin at seed 2: left out
+    g = study.paired_gains(tmp_path)
+    assert sorted(g["seed"].unique()) == [0, 1]
+    got = {(r.seed, r.set): r.gain for r in g.itertuples()}
+    assert got == {(0, "Set5"): 0.25, (0, "Set14"): -0.5, (1, "Set5"): 0.5, (1, "Set14"): 1.0}
+    st = study.status(tmp_path).set_index("job")
+    assert st.loc["x2 defian_s seed 2", "state"] == "finished" and st.loc["x2 rcan_s seed 2", "state"] == "missing"
+
+
+# --- publishing ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    cfg = config.schedule("smoke", model="defian_s", updates=2, log_every=1, ckpt_every=2, val_every=0)
+    return train.train(cfg, tmp_path_factory.mktemp("runs"))
+
+
+def test_publish_keeps_the_weights_and_drops_the_rest(tiny_run, tmp_path) -> None:
+    data = tmp_path / "data" / "benchmark" / "Set5" / "HR"
+    data.mkdir(parents=True)
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(data / "a.png")
+    evaluate.evaluate_run(tiny_run.dir, data_root=str(tmp_path / "data"), sets=["Set5"])
+    tmp_path = tmp_path / "published"
+    (tiny_run.dir / "best.pt").write_bytes(b"x")
+    dest = study.publish(tiny_run.dir, tmp_path)
+    assert dest == tmp_path / tiny_run.dir.name and not (dest / "best.pt").exists()
+    assert not list(tmp_path.glob(".*"))  # no temporary folder left
+    full = checkpoint.load(tiny_run.dir / "last.pt")
+    slim = torch.load(dest / "last.pt", weights_only=True)
+    assert set(slim) == {*checkpoint.SLIM_KEYS, "slim"} and "optimizer" in full
+    assert all(torch.equal(slim["model"][k], v) for k, v in full["model"].items())
+    x = torch.rand(1, 3, 10, 10)
+    a, _ = evaluate.load_model(tiny_run.dir / "last.pt")
+    b, info = evaluate.load_model(dest / "last.pt")
+    assert torch.equal(a(x), b(x)) and info["update"] == 2
+    assert (dest / "evaluation").is_dir() and runrecord.read(dest).summary["status"] == "finished"
+
+
+def test_publish_refuses_an_unfinished_or_unevaluated_run(tiny_run, tmp_path) -> None:
+    cfg = dataclasses.replace(study.jobs()[0].config)
+    run = _record(tmp_path / "runs", cfg, {"Set5": 30.0}, finished=False)
+    with pytest.raises(ValueError, match="has not finished"):
+        study.publish(run, tmp_path / "out")
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for f in study.RECORD_FILES:
+        (bare / f).write_bytes((tiny_run.dir / f).read_bytes())
+    with pytest.raises(ValueError, match="no evaluation"):
+        study.publish(bare, tmp_path / "out")
+
+
+def test_training_refuses_to_resume_from_a_published_checkpoint(tiny_run, tmp_path) -> None:
+    root = tmp_path / "runs"
+    run = root / tiny_run.dir.name
+    root.mkdir()
+    checkpoint.slim(tiny_run.dir / "last.pt", root / "slim.pt")
+    run.mkdir()
+    (root / "slim.pt").rename(run / "last.pt")
+    with pytest.raises(ValueError, match="weights only"):
+        train.train(config.TrainConfig.from_dict(runrecord.read(tiny_run.dir).config), root)
