@@ -36,7 +36,7 @@ from defian.config import TrainConfig
 from defian.model import make_config
 
 __all__ = ["ABLATION_SCALE", "PAIR", "PAIR_SCALE", "SEEDS", "SETS", "Job", "jobs", "main", "paired_gains",
-           "publish", "status", "summarize"]
+           "publish", "status", "summarize", "verdict"]
 
 SEEDS = (0, 1, 2)
 PAIR = ("defian_s", "rcan_s")  # DeFiAN_S and its attention-free twin
@@ -187,6 +187,19 @@ def summarize(gains: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
                      "ci low": float(d.mean()) - half, "ci high": float(d.mean()) + half,
                      **{f"sd {m}": float(g[m].std(ddof=1)) if n > 1 else float("nan") for m in PAIR}})
     return pd.DataFrame(rows)
+
+
+def verdict(row: pd.Series) -> str:
+    """The claim "DeFiAN beats its twin" on one set, from a :func:`summarize` row:
+    "supported" when the whole interval lies above zero, "contradicted" when below,
+    else "not resolved" (also with a single seed, which has no spread)."""
+    if not row["seeds"] > 1:
+        return "not resolved (one seed: no spread)"
+    if row["ci low"] > 0:
+        return "supported"
+    if row["ci high"] < 0:
+        return "contradicted"
+    return "not resolved"
 
 
 # --- command line ---------------------------------------------------------------------------------

@@ -54,6 +54,13 @@ def test_summary_is_the_student_t_interval() -> None:
     assert s["sd defian_s"] == pytest.approx(0.2) and s["sd rcan_s"] == pytest.approx(0.1)
 
 
+@pytest.mark.parametrize(("low", "high", "seeds", "want"), [
+    (0.01, 0.2, 3, "supported"), (-0.2, -0.01, 3, "contradicted"), (-0.1, 0.2, 3, "not resolved"),
+    (0.1, 0.2, 1, "not resolved (one seed: no spread)")])
+def test_verdict_needs_the_whole_interval_on_one_side(low, high, seeds, want) -> None:
+    assert study.verdict(pd.Series({"ci low": low, "ci high": high, "seeds": seeds})) == want
+
+
 def _record(root, cfg: config.TrainConfig, scores: dict[str, float], finished: bool = True):
     run = root / runrecord.run_name(cfg.to_dict(), "train291")
     rec = runrecord.RunRecord(run)

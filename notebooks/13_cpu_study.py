@@ -1,0 +1,203 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The cpu study: the attention branch's gain, with its noise
+#
+# The paper's trained numbers need $6\times10^5$ updates of DeFiAN on DIV2K, days of
+# GPU time per model. Until someone runs them (notebook 07, then `defian book
+# --profile full`), the trained numbers of this book come from a study two CPU cores
+# finish in a few days of background training: the `cpu` schedule of notebook 06
+# ($N = 3$ modules of $M = 5$ RCABs, $C = 32$, batch 16, $24\times24$ LR patches,
+# 6,000 updates) on the 291 images of T91 + BSDS200 instead of DIV2K.
+#
+# It asks four questions (`defian.study`):
+#
+# 1. the central claim: does the detail-fidelity attention beat the same trunk
+#    without it (the twin, Table III (a)) at x2, and by more than the noise of
+#    training? Three seeds of each, paired by seed;
+# 2. Table III at x3, 3. Table IV at x3, 4. Table V at x3, one seed per variant
+#    (notebooks 09, 10 and 11 show them).
+#
+# This page reads the committed run records in `results/runs` (under every profile:
+# they are the study; nothing is trained here) and measures item 1.
+
+# %% tags=["parameters"]
+profile: str = "smoke"  # which profile produced this page (set by the runner)
+data_root: str = ""  # "" -> $DEFIAN_DATA, else the embedded default data (not used: records are read)
+study_schedule: str = "cpu"  # the schedule of the study's runs
+runs_root: str = ""  # "" -> results/runs, the committed records
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+from myst_nb import glue
+
+from defian import paper_tables, runrecord, study
+
+root = runs_root or runrecord.runs_root(study_schedule)
+print("profile:", profile, "| records read from:", root)
+
+# %% [markdown]
+# ## The runs
+#
+# 29 runs: the pair at three seeds, and the 23 distinct variants of Tables III-V (a
+# variant that is a column of two tables, such as Table IV's "w/o HF" = Table III
+# (a), is trained once; `also` names the other columns). `defian study --run
+# --worker 1/2` and `--worker 2/2` in two terminals train the missing ones
+# (resumably) and evaluate each; `--publish` copies finished records here.
+
+# %%
+st = study.status(root, study_schedule)
+done = st[(st["state"] == "finished") & st["evaluated"]]
+with pd.option_context("display.max_colwidth", 90):
+    display(st)
+runs = [runrecord.read(root / name) for name in done["run"]]
+hours = sum(r.summary["wall_s"] for r in runs) / 3600
+print(f"{len(done)} of {len(st)} runs finished and evaluated; their training took {hours:.1f} h "
+      f"of one core each ({hours / max(len(runs), 1) * 60:.0f} min per run on average)")
+glue("runs_done", len(done), display=False)
+glue("runs_total", len(st), display=False)
+glue("minutes_per_run", hours / max(len(runs), 1) * 60, display=False)
+
+# %% [markdown]
+# ## 1. DeFiAN_S against its twin, seed by seed
+#
+# At one seed both models draw the same patches in the same order (the sample stream
+# depends only on the seed), so the difference of a pair removes that part of the
+# noise; what is left is the initialisation and the path through training. Each row
+# is the PSNR of the last checkpoint on the whole test set (paper protocol: Y channel,
+# `scale` border pixels cropped, `defian.metrics`).
+
+# %%
+gains = study.paired_gains(root, study_schedule)
+display(gains.round(4))
+summary = study.summarize(gains)
+display(summary.round(4))
+
+# %% [markdown]
+# The gain of each seed, and the mean with its 95 % Student-t interval (with three
+# seeds the t quantile is 4.3, so the interval is wide: that is the honest width).
+
+# %%
+sets = list(summary["set"])
+if sets:
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    x = np.arange(len(sets))
+    for seed, g in gains.groupby("seed"):
+        ax.plot(x + 0.06 * (seed - 1), g.set_index("set").loc[sets, "gain"], "o", alpha=0.6, label=f"seed {seed}")
+    m = summary.set_index("set").loc[sets]
+    ax.errorbar(x, m["mean gain"], yerr=[m["mean gain"] - m["ci low"], m["ci high"] - m["mean gain"]],
+                fmt="_", color="k", ms=20, capsize=6, label="mean, 95 % interval")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set(xticks=x, xticklabels=sets, ylabel="PSNR gain (dB)",
+           title=f"DeFiAN_S - twin, x{study.PAIR_SCALE}, {study_schedule} schedule")
+    ax.legend(fontsize=8)
+    plt.show()
+
+# %% [markdown]
+# Validation PSNR during training (Set5 centre crops, every 500 updates): the curves
+# of one model at different seeds spread about as far as the two models do.
+
+# %%
+pair_runs = {(r.config["model"], r.config["seed"]): r for r in runs if r.config["scale"] == study.PAIR_SCALE}
+if pair_runs:
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for (model, seed), r in sorted(pair_runs.items()):
+        ax.plot(*r.curve("val_psnr"), ("-" if model == "defian_s" else "--"),
+                color=f"C{seed}", label=f"{model} seed {seed}")
+    ax.set(xlabel="update", ylabel="PSNR (dB, Y)", title=r.environment.get("val_data", "validation"))
+    ax.legend(fontsize=8, ncol=2)
+    plt.show()
+
+# %% [markdown]
+# ## What the numbers say
+#
+# The verdict below is computed, not written: a gain is *supported* when the 95 %
+# interval of the mean lies above zero, *contradicted* when it lies below, and
+# *not resolved* otherwise. For scale: the paper's Table III puts the whole attention
+# branch at +0.31 dB (Set5, x3, DeFiAN_L size, $5\times10^4$ updates on DIV2K). The
+# paper has no attention-free DeFiAN_S at x2, so that is the nearest like-for-like
+# number, at another scale and a much larger model.
+
+# %%
+t3 = paper_tables.TABLE_III
+paper_gain = t3[-1].psnr_set5 - t3[0].psnr_set5  # (h) all parts minus (a) none, as printed
+assert abs(paper_gain - 0.31) < 1e-9
+
+
+
+
+class Plain(str):
+    """Glued without the quotes a string's repr has."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+lines = []
+for _, row in summary.iterrows():
+    s = row["set"]
+    v = study.verdict(row)
+    lines.append(f"- **{s}**: {row['mean gain']:+.3f} dB (sd {row['sd gain']:.3f} over {row['seeds']} seeds, "
+                 f"95 % interval {row['ci low']:+.3f} to {row['ci high']:+.3f}): {v}")
+    for key in ("mean gain", "sd gain", "ci low", "ci high", "sd defian_s", "sd rcan_s"):
+        glue(f"{s}_{key.replace(' ', '_')}", float(row[key]), display=False)
+    glue(f"{s}_verdict", Plain(v), display=False)
+n_seeds = int(summary["seeds"].min()) if len(summary) else 0
+glue("n_seeds", n_seeds, display=False)
+glue("paper_gain_t3", paper_gain, display=False)
+display(Markdown("\n".join(lines) if lines else "No seed pair has been evaluated yet."))
+
+# %% [markdown]
+# ## What the noise means for Tables III-V
+#
+# Tables III-V are one run per variant. Two single runs of different variants differ
+# by their true difference plus noise whose size the pair measures: the standard
+# deviation of a paired difference across seeds (`sd gain`; unpaired runs of two
+# variants share the seed, hence the patch order, so this is the right yardstick).
+# A difference smaller than about twice that cannot be told from noise with one
+# seed. Below: how many of the paper's own differences between neighbouring columns
+# would be that small.
+
+# %%
+if len(summary) and summary["seeds"].min() > 1:
+    noise = float(summary.set_index("set").loc["Set5", "sd gain"]) if "Set5" in sets else float(
+        summary["sd gain"].mean())
+    paper_cols = {
+        "Table III": [r.psnr_set5 for r in t3],
+        "Table IV": [r.psnr_set5 for r in paper_tables.TABLE_IV],
+        "Table V": [p for r in paper_tables.TABLE_V for p in r.psnr.values() if p is not None],
+    }
+    rows = []
+    for name, psnrs in paper_cols.items():
+        diffs = np.abs(np.subtract.outer(psnrs, psnrs)[np.triu_indices(len(psnrs), 1)])
+        rows.append({"table": name, "variant pairs": len(diffs), "largest |difference| (dB)": diffs.max(),
+                     f"below 2 sd = {2 * noise:.3f} dB": int((diffs < 2 * noise).sum())})
+    resolvable = pd.DataFrame(rows)
+    display(resolvable)
+    glue("noise_2sd", 2 * noise, display=False)
+else:
+    print("the noise is not measured until the pair has at least two seeds")
+    glue("noise_2sd", float("nan"), display=False)
+
+# %% [markdown]
+# ## Provenance
+#
+# Every number on this page is read from `results/runs/*/evaluation/last_paper/`
+# (written by `defian evaluate --run`) of runs made with the `cpu` schedule: model
+# size $N=3$, $M=5$, $C=32$ (the paper's DeFiAN_S is $N=5$, $M=10$; DeFiAN_L
+# $N=10$, $M=20$, $C=64$), 6,000 updates of batch 16 on $24\times24$ LR patches
+# (the paper: $6\times10^5$ of $48\times48$), learning rate $2\times10^{-4}$ halved
+# every 2,500 updates, training data T91 + BSDS200 (291 images; the paper: DIV2K,
+# 800). None of it is the paper's setting. The chapter *What the cpu study supports*
+# states what follows from it.
