@@ -8,7 +8,7 @@ scaled-down study that two CPU cores finish in a few days (the ``cpu`` schedule 
    Table III (a)) at x2, seeds :data:`SEEDS`: the gain and its spread;
 2.-4. Tables III, IV and V at x3 (Sec. IV-D), one seed per variant. A variant
    that appears in several tables (Table IV "w/o HF" is Table III (a)) is trained
-   once (:func:`defian.tables.attention_key`).
+   once (:func:`defian.records.attention_key`).
 
 :func:`jobs` lists the runs; ``defian study`` trains the missing ones (resumable,
 split over workers), evaluates each on :data:`SETS` and, with ``--publish``, copies
@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from defian import checkpoint, config, evaluate, paths, runrecord, tables
+from defian import checkpoint, config, evaluate, paths, records, runrecord
 from defian.config import TrainConfig
 from defian.model import make_config
 
@@ -63,9 +63,9 @@ def jobs(schedule: str = "cpu", data_root: str = "") -> list[Job]:
            for s in SEEDS for m in PAIR]
     by_key: dict[tuple, int] = {}
     for which in ("III", "IV", "V"):
-        for label, sw in tables.variants(which).items():
+        for label, sw in records.variants(which).items():
             switches = {**base.switches, **sw}
-            key = tables.attention_key(make_config("defian_s", **switches))
+            key = records.attention_key(make_config("defian_s", **switches))
             name = f"Table {which} {label}"
             if key in by_key:
                 i = by_key[key]

@@ -10,11 +10,9 @@ Where each cell comes from (STYLE rule 9: one producer per number):
 * ``Δ`` = ours − paper; ``provenance`` names profile/schedule, model size, updates,
   training data and seeds of every measured number.
 
-Tables III-V (model analysis, x3) compare variants of one trunk; their run
-configurations are derived from :data:`defian.paper_tables.TABLE_III` etc. by
-:func:`variants` and matched to run records by their attention switches
-(:func:`attention_key`), so a run made by hand (``defian train --switch ...``)
-is found as well. Runs that differ only in ``seed`` are averaged.
+Which run records feed a table (Tables III-V's variants, the best available
+schedule, provenance labels) is :mod:`defian.records`; runs that differ only in
+``seed`` are averaged here.
 
 Tables are written as ``<name>.csv`` and ``<name>.md`` (atomically) to
 ``results/tables`` -- or, for the smoke profile, to ``_build/tables`` so a CI run
@@ -23,7 +21,6 @@ never touches the committed results.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -34,35 +31,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from defian import benchmarks, config, evaluate, paper_tables, paths, runrecord
+from defian import benchmarks, evaluate, paper_tables, paths, records, runrecord
 from defian.atomic import write_atomic
-from defian.model import ModelConfig, build_model, make_config
+from defian.model import build_model, make_config
 
-__all__ = ["ABLATION_SOURCES", "RANK", "Score", "Table", "ablation_sources", "attention_gains", "attention_key",
-           "best_available", "best_run", "best_schedule", "bicubic", "complexity", "ensure_runs", "evaluations_dir",
-           "find_runs", "model_size_points", "output_dir", "run_label", "schedules_for", "score_runs",
-           "table_ablation", "table_comparison", "table_endec", "table_kernels", "train_commands", "train_data",
-           "underline_disagreements", "variant_runs", "variants"]
+__all__ = ["Score", "Table", "attention_gains", "best_run", "best_schedule", "bicubic", "complexity",
+           "evaluations_dir", "model_size_points", "output_dir", "score_runs", "table_ablation", "table_comparison",
+           "table_endec", "table_kernels", "underline_disagreements"]
 
-#: Schedules from the most trained to the least: tables show the first that has records ("best available").
-RANK = ("full", "short", "cpu", "smoke")
-#: Where Table III-V runs may come from, best first: the paper's setting (DeFiAN_L, 5x10^4 updates), then ours.
-ABLATION_SOURCES = (("short", "defian_l"), ("full", "defian_l"), ("cpu", "defian_s"), ("smoke", "defian_s"))
-
-
-def schedules_for(profile: str) -> tuple[str, ...]:
-    """The schedules a page of ``profile`` may show: the committed ones, plus smoke's scratch runs on smoke pages."""
-    return tuple(s for s in RANK if s != "smoke" or profile == "smoke")
-
-
-def ablation_sources(profile: str, schedule: str, model: str) -> list[tuple[str, str]]:
-    """:data:`ABLATION_SOURCES` a page of ``profile`` may show, plus the profile's own (schedule, model)."""
-    allowed = schedules_for(profile)
-    return [x for x in dict.fromkeys([*ABLATION_SOURCES, (schedule, model)]) if x[0] in allowed]
-ENDEC_NAMES = {"HGenDec": "hgendec", "ConvEnDec": "convendec", "DiEnDec": "diendec"}  # paper -> defian.diendec
 OURS_STYLE = "background-color: #eef4fb"  # measured rows, so they never pass for cited ones
 PAPER_PROVENANCE = ("quoted from the paper", "no run")  # provenance texts shown as they are
-
 
 # --- where tables go ---------------------------------------------------------------------------------
 def output_dir(profile: str) -> Path:
@@ -73,187 +51,6 @@ def output_dir(profile: str) -> Path:
 def evaluations_dir(profile: str) -> Path:
     """Where evaluations that belong to no run (Bicubic, released checkpoints) go."""
     return paths.BUILD / "evaluations" if profile == "smoke" else paths.RESULTS / "evaluations"
-
-
-# --- variants of Tables III-V -------------------------------------------------------------------------
-def variants(table: str) -> dict[str, dict[str, Any]]:
-    """build_model switches of every column of Table III, IV or V, derived from paper_tables.
-
-    Labels: III ``"(a)"``..``"(h)"``; IV ``"w/o HF"``, ``"ker=(3,5)"``...; V ``"DiEnDec d=2"``...,
-    ``"DiEnDec d=0 w/o MSHF"``. Table IV's rows are MSHF-only (no DiEnDec, no DAC): that
-    is what its #Params say (ker=(3,5,7) = Table III (b)); Table V's keep the DAC
-    (its d=0 w/o MSHF = Table III (d), d=3 = (h)).
-    """
-    if table == "III":
-        return {f"({r.column})": {"mshf": r.mshf, "diendec": r.diendec, "dac": r.dac} for r in paper_tables.TABLE_III}
-    if table == "IV":
-        out = {}
-        for r in paper_tables.TABLE_IV:
-            label = "w/o HF" if not r.kernels else "ker=(" + ",".join(map(str, r.kernels)) + ")"
-            out[label] = ({"mshf": False, "diendec": False, "dac": False} if not r.kernels else
-                          {"mshf": True, "diendec": False, "dac": False, "kernel_sizes": tuple(r.kernels)})
-        return out
-    if table == "V":
-        out = {}
-        for r in paper_tables.TABLE_V:
-            if r.psnr_d0_without_mshf is not None:
-                out[f"{r.endec} d=0 w/o MSHF"] = {"mshf": False, "diendec": False, "dac": True}
-            for d, p in r.psnr.items():
-                if p is not None:
-                    out[f"{r.endec} d={d}"] = ({"mshf": True, "dac": True, "diendec": False} if d == 0 else
-                                           {"mshf": True, "dac": True, "diendec": True,
-                                            "endec": ENDEC_NAMES[r.endec], "half_depth": d})
-        return out
-    raise ValueError(f"unknown table {table!r}; choose III, IV or V")
-
-
-def attention_key(cfg: ModelConfig) -> tuple:
-    """What makes two configs the same *variant*: the attention wiring, irrelevant parts dropped."""
-    s = cfg.switches
-    if not s.any:
-        return ("none",)
-    return (s.mshf, tuple(s.kernel_sizes), s.hessian_variant if s.mshf else None, s.dac,
-            (s.endec, s.half_depth) if s.diendec and s.half_depth > 0 else None)
-
-
-# --- run records --------------------------------------------------------------------------------------
-def train_data(run: runrecord.Run) -> str:
-    """The training-data label in the run's name (``embedded``, ``div2k``, ``train``...), else "?"."""
-    mark = "\x00"
-    prefix, _, suffix = runrecord.run_name(run.config, mark).partition(mark)
-    name = run.dir.name
-    if name.startswith(prefix) and name.endswith(suffix) and len(name) > len(prefix) + len(suffix):
-        return name[len(prefix):len(name) - len(suffix)]
-    return "?"
-
-
-def find_runs(schedule: str, *, model: str | None = None, scale: int | None = None,
-              root: str | Path | None = None) -> list[runrecord.Run]:
-    """Finished runs of a schedule (in ``runs_root(schedule)`` unless ``root``), optionally filtered."""
-    match: dict[str, Any] = {"schedule": schedule}
-    if scale is not None:
-        match["scale"] = scale
-    runs = runrecord.find(root or runrecord.runs_root(schedule), **match)
-    runs = [r for r in runs if r.summary and r.summary.get("status") == "finished"]
-    if model is not None:
-        fam = model.split("_")[1]  # "s" / "l": rcan_s is defian_s with the branch off
-        runs = [r for r in runs if r.config["model"].split("_")[1] == fam]
-    return runs
-
-
-def _cfg(run: runrecord.Run) -> ModelConfig:
-    return make_config(run.config["model"], **run.config["switches"])
-
-
-def _size(run: runrecord.Run) -> tuple:
-    """What two runs must share to be compared: model size and training (not the seed)."""
-    c, k = _cfg(run), run.config
-    return (c.n_modules, c.n_blocks, c.channels, k["updates"], train_data(run), k["batch"], k["patch"], k["lr"])
-
-
-def variant_runs(runs: Sequence[runrecord.Run], base: str, table: dict[str, dict[str, Any]]
-                 ) -> dict[str, list[runrecord.Run]]:
-    """The runs of each variant (seeds together), all of one model size.
-
-    When runs of several sizes (N, M, C, updates, data) exist, the size that covers
-    most variants is used (ties: the most runs), so a table never mixes sizes.
-    """
-    best: dict[str, list[runrecord.Run]] = {k: [] for k in table}
-    for size in sorted({_size(r) for r in runs}, key=str):
-        group = [r for r in runs if _size(r) == size]
-        sw = {"n_modules": size[0], "n_blocks": size[1], "channels": size[2]}
-        hit = {k: [r for r in group if attention_key(_cfg(r)) == attention_key(make_config(base, **sw, **v))]
-               for k, v in table.items()}
-        rank = lambda d: (sum(bool(x) for x in d.values()), sum(len(x) for x in d.values()))  # noqa: E731
-        if rank(hit) > rank(best):
-            best = hit
-    return best
-
-
-def run_label(runs: Sequence[runrecord.Run]) -> str:
-    """Provenance of a group of seeds: schedule, size, updates, batch/patch, data, seeds."""
-    if not runs:
-        return "no run"
-    r, c = runs[0], _cfg(runs[0])
-    seeds = ("seeds " if len(runs) > 1 else "seed ") + ",".join(str(x.config["seed"]) for x in runs)
-    return (f"{r.config['schedule']}: N={c.n_modules} M={c.n_blocks} C={c.channels}, {r.config['updates']} updates, "
-            f"B{r.config['batch']} P{r.config['patch']}, train data {train_data(r)}, {seeds}")
-
-
-def ensure_runs(table: dict[str, dict[str, Any]], *, schedule: str, model: str, scale: int, updates: int = 0,
-                data_root: str = "", train_missing: bool = False) -> dict[str, list[runrecord.Run]]:
-    """Variant runs of ``schedule``; with ``train_missing``, train the absent ones (resumable).
-
-    ``updates > 0`` shortens the schedule (smoke: a handful of updates, no validation:
-    the table's number is the test-set evaluation of the last checkpoint).
-    """
-    from defian import train
-
-    found = variant_runs(find_runs(schedule, model=model, scale=scale), model, table)
-    if not train_missing:
-        return found
-    base = config.schedule(schedule)
-    for label, sw in table.items():
-        if found[label]:
-            continue
-        over: dict[str, Any] = {"model": model, "scale": scale, "data_root": data_root, "progress": False,
-                                "switches": {**base.switches, **sw}}
-        if updates > 0:
-            over.update(updates=updates, val_every=0, log_every=updates, ckpt_every=updates,
-                        lr_step=max(updates, 1))
-        train.train(config.schedule(schedule, **over), runrecord.runs_root(schedule))
-    return variant_runs(find_runs(schedule, model=model, scale=scale), model, table)
-
-
-def best_available(table: dict[str, dict[str, Any]], sources: Sequence[tuple[str, str]] = ABLATION_SOURCES,
-                   scale: int = 3) -> tuple[str | None, dict[str, list[runrecord.Run]]]:
-    """``(schedule, runs)`` of the best source of variant runs: the first of ``sources``
-    ((schedule, model) pairs, best first) that covers every variant, else the one that
-    covers the most (ties: the earlier). ``(None, {})`` when no source has any run.
-    """
-    best: tuple[str | None, dict[str, list[runrecord.Run]]] = (None, {})
-    for schedule, model in sources:
-        runs = variant_runs(find_runs(schedule, model=model, scale=scale), model, table)
-        covered = sum(bool(v) for v in runs.values())
-        if covered == len(table):
-            return schedule, runs
-        if covered > sum(bool(v) for v in best[1].values()):
-            best = (schedule, runs)
-    return best
-
-
-def train_commands(table: dict[str, dict[str, Any]], missing: Iterable[str], *, schedule: str, model: str,
-                   scale: int) -> list[str]:
-    """``defian train`` command lines that make the ``missing`` variants (one per GPU, say)."""
-    out = []
-    for label in missing:
-        sw = " ".join(f"--switch {k}={json.dumps(list(v) if isinstance(v, tuple) else v)}"
-                      for k, v in table[label].items())
-        out.append(f"defian train --schedule {schedule} --model {model} --scale {scale} {sw}  # {label}")
-    return out
-
-
-def gather(which: str, *, profile: str, schedule: str, model: str, updates: int = 0, data_root: str = "",
-           train_missing: bool = False, scale: int = 3) -> tuple[dict[str, dict[str, Any]], dict[str, list[runrecord.Run]], str]:
-    """Everything notebooks 09-11 need before a table: the variants of Table ``which``
-    ("III", "IV", "V"), the best available runs for them, and a report of what is shown
-    and which ``defian train`` commands would make the variants still missing.
-
-    Returns:
-        ``(variants, runs, report)``; ``runs`` maps each variant label to its runs.
-    """
-    table = variants(which)
-    trained = ensure_runs(table, schedule=schedule, model=model, scale=scale, updates=updates,
-                          data_root=data_root, train_missing=train_missing)
-    missing = [k for k, v in trained.items() if not v]
-    shown, runs = best_available(table, ablation_sources(profile, schedule, model), scale=scale)
-    width = max(map(len, table)) + 1
-    lines = [f"records shown: schedule {shown!r}" if shown else "records shown: none yet"]
-    lines += [f"{k:{width}s} -> " + (", ".join(r.name for r in runs.get(k, [])) or "no run") for k in table]
-    if missing:
-        lines += ["", f"No {schedule} run yet for {', '.join(missing)}; these commands make them:"]
-        lines += train_commands(table, missing, schedule=schedule, model=model, scale=scale)
-    return table, runs, "\n".join(lines)
 
 
 # --- scores ---------------------------------------------------------------------------------------------
@@ -430,17 +227,17 @@ def _method_runs(schedule: str, fam: str, scale: int, attention: bool, like: Seq
     With ``like`` (the DeFiAN's runs), only runs trained exactly like them (size,
     updates, batch, patch, data) qualify: a twin row compares like with like or is absent.
     """
-    key = attention_key(make_config(f"{'defian' if attention else 'rcan'}_{fam}"))
-    runs = [r for r in find_runs(schedule, model=f"defian_{fam}", scale=scale) if attention_key(_cfg(r)) == key]
+    key = records.attention_key(make_config(f"{'defian' if attention else 'rcan'}_{fam}"))
+    runs = [r for r in records.find_runs(schedule, model=f"defian_{fam}", scale=scale) if records.attention_key(records.model_config(r)) == key]
     if like:
-        runs = [r for r in runs if _size(r) == _size(like[0])]
+        runs = [r for r in runs if records.size_key(r) == records.size_key(like[0])]
     if not runs:
         return []
-    size = max({_size(r) for r in runs}, key=lambda z: (z[3], sum(_size(r) == z for r in runs), str(z)))
-    return [r for r in runs if _size(r) == size]
+    size = max({records.size_key(r) for r in runs}, key=lambda z: (z[3], sum(records.size_key(r) == z for r in runs), str(z)))
+    return [r for r in runs if records.size_key(r) == size]
 
 
-def best_schedule(fam: str, scale: int, schedules: Sequence[str] = RANK) -> str | None:
+def best_schedule(fam: str, scale: int, schedules: Sequence[str] = records.RANK) -> str | None:
     """The most-trained schedule (first of ``schedules``) with a finished DeFiAN run of ``fam`` at ``scale``."""
     return next((s for s in schedules if _method_runs(s, fam, scale, True)), None)
 
@@ -458,7 +255,7 @@ def table_comparison(which: str, *, profile: str, schedules: Sequence[str] | Non
     """
     cited = {"I": paper_tables.TABLE_I, "II": paper_tables.TABLE_II}[which]
     fam = {"I": "l", "II": "s"}[which]
-    schedules = tuple(schedules) if schedules is not None else schedules_for(profile)
+    schedules = tuple(schedules) if schedules is not None else records.schedules_for(profile)
     present = list(benchmarks.find(paths.data_root(data_root)))
     sets = list(paper_tables.SETS) + [s for s in present if s not in paper_tables.SETS]
     bic = bicubic(profile, data_root=data_root, limit=limit)
@@ -507,7 +304,7 @@ def table_comparison(which: str, *, profile: str, schedules: Sequence[str] | Non
             pk, fg = complexity(runs[0].config["model"], scale, **runs[0].config["switches"])
             used_runs[len(rows)] = runs
             add(scale, f"{name} (ours, {schedule})", "ours", pk, fg,
-                lambda s, m, sc=scores: _nan(getattr(sc.get(s), m, None)), run_label(runs) + _limit_text(used),
+                lambda s, m, sc=scores: _nan(getattr(sc.get(s), m, None)), records.run_label(runs) + _limit_text(used),
                 paper_ours if attention else None)
     frame = pd.DataFrame(rows)
     missing = [f"x{c}" for c in (2, 3, 4) if best_schedule(fam, c, schedules) is None]
@@ -610,7 +407,7 @@ def _variant_table(name: str, title: str, spec: list[_Spec], runs: dict[str, lis
             if s == sets[0]:
                 row["± ours (seeds)"] = sc.psnr_std if sc and sc.n > 1 else np.nan
             row[f"Δ {s} (dB)"] = row[f"{s} PSNR ours"] - row[f"{s} PSNR paper"] if measured[s] == s else np.nan
-        row["Provenance"] = run_label(group) + _limit_text(used.get(label))
+        row["Provenance"] = records.run_label(group) + _limit_text(used.get(label))
         rows.append(row)
     frame = pd.DataFrame(rows)
     base = frame.index[frame["Variant"] == baseline][0]
@@ -635,8 +432,8 @@ def _variant_table(name: str, title: str, spec: list[_Spec], runs: dict[str, lis
 
 def table_ablation(runs: dict[str, list[runrecord.Run]], *, profile: str, data_root: str = "",
                    limit: int | None = None, evaluate_missing: bool = True) -> Table:
-    """Table III: MSHF / DiEnDec / DAC on or off, x3, Set5. ``runs``: :func:`ensure_runs` of ``variants("III")``."""
-    sw = variants("III")
+    """Table III: MSHF / DiEnDec / DAC on or off, x3, Set5. ``runs``: :func:`defian.records.ensure_runs` of ``variants("III")``."""
+    sw = records.variants("III")
     spec: list[_Spec] = [(f"({r.column})", {"MSHF": r.mshf, "DiEnDec": r.diendec, "DAC": r.dac},
                           (r.params_k, r.flops_g), {"Set5": r.psnr_set5}, sw[f"({r.column})"])
                          for r in paper_tables.TABLE_III]
@@ -648,7 +445,7 @@ def table_ablation(runs: dict[str, list[runrecord.Run]], *, profile: str, data_r
 def table_kernels(runs: dict[str, list[runrecord.Run]], *, profile: str, data_root: str = "",
                   limit: int | None = None, evaluate_missing: bool = True) -> Table:
     """Table IV: MSHF kernel sets (MSHF only), x3, Set5 and Manga109."""
-    sw = variants("IV")
+    sw = records.variants("IV")
     spec: list[_Spec] = [(label, {}, (r.params_k, r.flops_g), {"Set5": r.psnr_set5, "Manga109": r.psnr_manga109},
                           sw[label]) for r, label in zip(paper_tables.TABLE_IV, sw, strict=True)]
     return _variant_table("table4_kernels", "Table IV: kernel sets of MSHF, x3", spec, runs,
@@ -660,7 +457,7 @@ def table_endec(runs: dict[str, list[runrecord.Run]], *, profile: str, data_root
                 limit: int | None = None, evaluate_missing: bool = True) -> Table:
     """Table V: encoder-decoder types and half depth d, x3, Set5."""
     spec: list[_Spec] = []
-    for label, sw in variants("V").items():
+    for label, sw in records.variants("V").items():
         kind, d = re.match(r"(\w+) d=(\d)", label).groups()  # type: ignore[union-attr]
         r = next(x for x in paper_tables.TABLE_V if x.endec == kind)
         paper = r.psnr_d0_without_mshf if "w/o MSHF" in label else r.psnr[int(d)]
@@ -671,7 +468,7 @@ def table_endec(runs: dict[str, list[runrecord.Run]], *, profile: str, data_root
 
 
 # --- runs the figures are drawn from -------------------------------------------------------------------
-def best_run(fam: str = "s", schedules: Sequence[str] = RANK) -> runrecord.Run | None:
+def best_run(fam: str = "s", schedules: Sequence[str] = records.RANK) -> runrecord.Run | None:
     """A full DeFiAN run with a ``last.pt``: the first schedule that has one, then most updates, first seed."""
     for schedule in schedules:
         groups = [g for g in (_method_runs(schedule, fam, s, True) for s in (2, 3, 4)) if g]
@@ -687,11 +484,11 @@ def model_size_points(schedule: str, *, scale: int = 3, data_root: str = "", lim
 
     Scored on Set5, or on the first set present (named in each point's ``set``).
     """
-    full = attention_key(make_config("defian_s"))
+    full = records.attention_key(make_config("defian_s"))
     groups: dict[tuple, list[runrecord.Run]] = {}
-    for r in find_runs(schedule, scale=scale):
-        if attention_key(_cfg(r)) == full:
-            groups.setdefault(_size(r), []).append(r)
+    for r in records.find_runs(schedule, scale=scale):
+        if records.attention_key(records.model_config(r)) == full:
+            groups.setdefault(records.size_key(r), []).append(r)
     # sizes differ in (N, M, C) only: keep the training (updates, data, batch, patch, lr) most sizes share
     trainings = [size[3:] for size in groups]
     if trainings:

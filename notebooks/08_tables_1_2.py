@@ -43,7 +43,7 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from defian import benchmarks, evaluate, paper_tables, paths, provenance, tables
+from defian import benchmarks, evaluate, paper_tables, paths, provenance, records, tables
 from defian.model import build_model
 
 limit = eval_limit or None
@@ -56,7 +56,7 @@ print("test sets present:", ", ".join(present), "| images per set:", eval_limit 
 #
 # Our DeFiAN rows show the *best available* run records, labelled with their
 # schedule: those of the most-trained schedule that has any (full, short, cpu,
-# and on smoke pages smoke; `defian.tables.schedules_for`), so a committed cpu
+# and on smoke pages smoke; `defian.records.schedules_for`), so a committed cpu
 # study appears in the smoke-built book too; scratch smoke runs never appear on
 # the pages of another profile. Under smoke this page also proves the pipeline end to end: if notebook
 # 06 left no smoke runs, two tiny ones (DeFiAN_S and its twin at x2) are trained
@@ -65,10 +65,10 @@ print("test sets present:", ", ".join(present), "| images per set:", eval_limit 
 # %%
 twin = {"mshf": False, "diendec": False, "dac": False}
 if profile == "smoke":
-    tables.ensure_runs({"DeFiAN_S": {}, "twin": twin}, schedule="smoke", model="defian_s", scale=2,
+    records.ensure_runs({"DeFiAN_S": {}, "twin": twin}, schedule="smoke", model="defian_s", scale=2,
                        updates=ablation_updates, data_root=data_root, train_missing=True)
 pd.DataFrame([{"model": f"DeFiAN_{fam.upper()}", "scale": f"x{c}",
-               "records from": tables.best_schedule(fam, c, tables.schedules_for(profile))}
+               "records from": tables.best_schedule(fam, c, records.schedules_for(profile))}
               for fam in ("s", "l") for c in (2, 3, 4)])
 
 # %% [markdown]

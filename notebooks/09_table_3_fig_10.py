@@ -38,7 +38,7 @@ fig_crop: int = 64  # side of the LR centre crop Fig. 10 is drawn on, 0 for the 
 import pandas as pd
 from IPython.display import Markdown, display
 
-from defian import figures, paper_tables, provenance, tables
+from defian import figures, paper_tables, provenance, records, tables
 
 limit = eval_limit or None
 print("profile:", profile, "| data:", provenance.data_label(data_root))
@@ -46,7 +46,7 @@ print("profile:", profile, "| data:", provenance.data_label(data_root))
 # %% [markdown]
 # ## The eight variants and their runs
 #
-# `defian.tables.variants("III")` derives each column's switches from the paper's
+# `defian.records.variants("III")` derives each column's switches from the paper's
 # table (`defian.paper_tables.TABLE_III`); `ensure_runs` finds the finished runs of
 # each variant under the profile's schedule (matching on the attention wiring, so a
 # run made with `defian train --switch ...` counts too) and, where this profile
@@ -56,7 +56,7 @@ print("profile:", profile, "| data:", provenance.data_label(data_root))
 # smoke pages only) the smoke runs (`best_available`); the provenance says which.
 
 # %%
-variants, runs, report = tables.gather("III", profile=profile, schedule=ablation_schedule, model=ablation_model,
+variants, runs, report = records.gather("III", profile=profile, schedule=ablation_schedule, model=ablation_model,
                                          updates=ablation_updates, data_root=data_root, train_missing=ablation_train)
 print(report)
 

@@ -21,7 +21,7 @@
 # Its #Params say what the variants are: "w/o HF" has exactly the trunk's count
 # (Table III (a)) and ker=(3,5,7) exactly Table III's MSHF-only column (b); each
 # scale adds $N \cdot 3(9C + C) = 19.2$ K. So Table IV's networks have MSHF but no
-# DiEnDec and no DAC; `defian.tables.variants("IV")` builds them that way, and the
+# DiEnDec and no DAC; `defian.records.variants("IV")` builds them that way, and the
 # two shared columns reuse Table III's runs.
 
 # %% tags=["parameters"]
@@ -36,7 +36,7 @@ ablation_train: bool = True  # train missing variant runs here; False only reads
 # %%
 from IPython.display import Markdown, display
 
-from defian import benchmarks, paper_tables, paths, provenance, tables
+from defian import benchmarks, paper_tables, paths, provenance, records, tables
 
 limit = eval_limit or None
 present = list(benchmarks.find(paths.data_root(data_root)))
@@ -46,7 +46,7 @@ print("profile:", profile, "| data:", provenance.data_label(data_root), "| sets:
 # ## The runs
 
 # %%
-variants, runs, report = tables.gather("IV", profile=profile, schedule=ablation_schedule, model=ablation_model,
+variants, runs, report = records.gather("IV", profile=profile, schedule=ablation_schedule, model=ablation_model,
                                          updates=ablation_updates, data_root=data_root, train_missing=ablation_train)
 print(report)
 

@@ -33,7 +33,7 @@ ablation_train: bool = True  # train missing variant runs here; False only reads
 # %%
 from IPython.display import Markdown, display
 
-from defian import paper_tables, provenance, tables
+from defian import paper_tables, provenance, records, tables
 
 limit = eval_limit or None
 print("profile:", profile, "| data:", provenance.data_label(data_root))
@@ -44,7 +44,7 @@ print("profile:", profile, "| data:", provenance.data_label(data_root))
 # Twelve columns, three of them shared with Table III ((d), (f) and (h)).
 
 # %%
-variants, runs, report = tables.gather("V", profile=profile, schedule=ablation_schedule, model=ablation_model,
+variants, runs, report = records.gather("V", profile=profile, schedule=ablation_schedule, model=ablation_model,
                                          updates=ablation_updates, data_root=data_root, train_missing=ablation_train)
 print(report)
 

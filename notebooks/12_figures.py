@@ -32,7 +32,7 @@ fig_crop: int = 64  # side of the LR centre crop the figures are drawn on, 0 for
 import pandas as pd
 from IPython.display import Markdown, display
 
-from defian import evaluate, figures, provenance, tables
+from defian import evaluate, figures, provenance, records, tables
 
 print("profile:", profile, "| data:", provenance.data_label(data_root))
 
@@ -46,14 +46,14 @@ print("profile:", profile, "| data:", provenance.data_label(data_root))
 
 # %%
 if profile == "smoke":
-    tables.ensure_runs({"DeFiAN_S": {}}, schedule="smoke", model="defian_s", scale=2, updates=ablation_updates,
+    records.ensure_runs({"DeFiAN_S": {}}, schedule="smoke", model="defian_s", scale=2, updates=ablation_updates,
                        data_root=data_root, train_missing=True)
-run = tables.best_run("s", tables.schedules_for(profile))
+run = tables.best_run("s", records.schedules_for(profile))
 if run is not None:
     model, info = evaluate.load_model(run.dir / "last.pt")
     scale = model.scale
     print(f"{run.name}: update {info['update']}, weights {info['weights']}")
-    print("provenance:", tables.run_label([run]))
+    print("provenance:", records.run_label([run]))
     label, lr, hr = figures.figure_image(data_root, scale, fig_crop)
     print("image:", label)
 else:
@@ -152,7 +152,7 @@ if model is not None:
 # nothing to plot.
 
 # %%
-for schedule in tables.schedules_for(profile):  # the best available schedule with two sizes or more
+for schedule in records.schedules_for(profile):  # the best available schedule with two sizes or more
     points = tables.model_size_points(schedule, scale=3, data_root=data_root, limit=eval_limit or None)
     if len(points) >= 2:
         fig = figures.fig11(points)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from defian import checkpoint, config, evaluate, runrecord, study, tables, train
+from defian import checkpoint, config, evaluate, records, runrecord, study, train
 from defian.atomic import write_atomic
 from defian.model import make_config
 
@@ -19,14 +19,14 @@ from defian.model import make_config
 # --- the run list ------------------------------------------------------------------------------------
 def test_every_table_column_has_exactly_one_run() -> None:
     jobs = study.jobs()
-    keys = [tables.attention_key(make_config(j.config.model, **j.config.switches)) for j in jobs
+    keys = [records.attention_key(make_config(j.config.model, **j.config.switches)) for j in jobs
             if j.config.scale == study.ABLATION_SCALE]
     assert len(keys) == len(set(keys))  # no variant trained twice
     for which in ("III", "IV", "V"):
-        for label, sw in tables.variants(which).items():
-            key = tables.attention_key(make_config("defian_s", **{**config.CPU.switches, **sw}))
+        for label, sw in records.variants(which).items():
+            key = records.attention_key(make_config("defian_s", **{**config.CPU.switches, **sw}))
             hits = [j for j in jobs if j.config.scale == study.ABLATION_SCALE
-                    and tables.attention_key(make_config("defian_s", **j.config.switches)) == key]
+                    and records.attention_key(make_config("defian_s", **j.config.switches)) == key]
             assert len(hits) == 1, (which, label)
             assert f"Table {which} {label}" in (hits[0].label, *hits[0].also)
     # 8 + 6 new kernel sets + 9 new encoder-decoders, and 3 seeds of the pair

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
-from defian import evaluate, paper_tables, runrecord, tables
+from defian import evaluate, paper_tables, records, runrecord, tables
 from defian.atomic import write_atomic
 from defian.config import TrainConfig
-from defian.model import make_config
 
 SMOKE_SIZE = {"n_modules": 1, "n_blocks": 1, "channels": 8}
 
@@ -51,33 +49,15 @@ def no_counting(monkeypatch):
     monkeypatch.setattr(tables, "complexity", lambda model, scale, **sw: (1.0, 2.0))
 
 
-# --- variants ------------------------------------------------------------------------------------
-def test_variants_follow_the_paper_tables() -> None:
-    iii = tables.variants("III")
-    assert list(iii) == [f"({c})" for c in "abcdefgh"]
-    for r in paper_tables.TABLE_III:
-        assert iii[f"({r.column})"] == {"mshf": r.mshf, "diendec": r.diendec, "dac": r.dac}
-    assert len(tables.variants("IV")) == len(paper_tables.TABLE_IV) == 8
-    assert len(tables.variants("V")) == 1 + sum(p is not None for r in paper_tables.TABLE_V for p in r.psnr.values())
-
-
-@pytest.mark.parametrize(("table", "label", "same_as"), [
-    ("IV", "w/o HF", "(a)"), ("IV", "ker=(3,5,7)", "(b)"),  # Table IV's #Params/PSNR repeat Table III's
-    ("V", "DiEnDec d=0 w/o MSHF", "(d)"), ("V", "DiEnDec d=0", "(f)"), ("V", "DiEnDec d=3", "(h)"),
-])
-def test_shared_columns_are_the_same_runs(table: str, label: str, same_as: str) -> None:
-    key = tables.attention_key(make_config("defian_l", **tables.variants(table)[label]))
-    assert key == tables.attention_key(make_config("defian_l", **tables.variants("III")[same_as]))
-
-
+# --- variants (which runs: tests/test_records.py) ---------------------------------------------------
 def test_regenerated_complexity_of_table_iii_full_model() -> None:
-    params, flops = tables.complexity("defian_l", 3, **tables.variants("III")["(h)"])
+    params, flops = tables.complexity("defian_l", 3, **records.variants("III")["(h)"])
     assert (round(params, 1), round(flops, 1)) == (15370.4, 293.2)  # Table III, column (h)
 
 
 def test_train_data_is_read_from_the_run_name(tmp_path) -> None:
     run = runrecord.read(_fake_run(tmp_path, "defian_s", 3, {}, {"Set5": 20.0}))
-    assert tables.train_data(run) == "embedded"
+    assert records.train_data(run) == "embedded"
 
 
 # --- Table III: measured cells from run records, cited cells from paper_tables ------------------------
@@ -87,7 +67,7 @@ def test_table_iii_cells_come_from_records_and_paper(tmp_path, no_counting) -> N
     _fake_run(runs_dir, "defian_s", 3, {}, {"Set5": 22.0}, seed=0)  # (h), two seeds
     _fake_run(runs_dir, "defian_s", 3, {}, {"Set5": 22.5}, seed=1)
     _fake_run(runs_dir, "defian_s", 2, {}, {"Set5": 99.0})  # another scale: ignored
-    found = tables.variant_runs(tables.find_runs("smoke", scale=3, root=runs_dir), "defian_s", tables.variants("III"))
+    found = records.variant_runs(records.find_runs("smoke", scale=3, root=runs_dir), "defian_s", records.variants("III"))
     t = tables.table_ablation(found, profile="smoke", data_root=root, evaluate_missing=False)
     f = t.frame.set_index("Variant")
     for r in paper_tables.TABLE_III:
@@ -113,7 +93,7 @@ def test_stand_in_set_has_no_delta(tmp_path, no_counting) -> None:
     Image.fromarray(np.full((24, 24, 3), 9, np.uint8)).save(folder / "a.png")
     runs_dir = tmp_path / "runs"
     _fake_run(runs_dir, "rcan_s", 3, {}, {"Set14": 20.0})
-    found = tables.variant_runs(tables.find_runs("smoke", root=runs_dir), "defian_s", tables.variants("III"))
+    found = records.variant_runs(records.find_runs("smoke", root=runs_dir), "defian_s", records.variants("III"))
     t = tables.table_ablation(found, profile="smoke", data_root=str(tmp_path / "data"), evaluate_missing=False)
     assert t.frame["Set14 PSNR ours"].iloc[0] == 20.0 and np.isnan(t.frame["Δ Set5 (dB)"].iloc[0])
     assert any("Set5 is not under the data root" in n for n in t.notes)
@@ -195,10 +175,10 @@ def test_best_available_records_win_and_say_so(tmp_path, monkeypatch, no_countin
     assert list(ours["Method"]) == ["DeFiAN_S (ours, cpu)"] and ours["Set5 PSNR"].iloc[0] == 33.0
     assert ours["Provenance"].iloc[0].startswith("cpu: ")
     # Table III: a source covering every variant beats one covering fewer, whatever the order
-    for label, sw in tables.variants("III").items():
+    for label, sw in records.variants("III").items():
         _fake_run(runs_dir, "defian_s", 3, sw, {"Set5": 20.0})
     _fake_run(runs_dir, "defian_s", 3, {}, {"Set5": 25.0}, schedule="cpu")  # only (h) under cpu
-    schedule, runs = tables.best_available(tables.variants("III"))
+    schedule, runs = records.best_available(records.variants("III"))
     assert schedule == "smoke" and all(runs.values())
 
 
@@ -207,23 +187,6 @@ def test_partial_evaluation_never_replaces_a_complete_one(tmp_path) -> None:
     score = tables.score_runs([run], "Set5", 3, limit=1, evaluate_missing=False)
     assert score.psnr == 27.5 and score.limit is None  # the complete evaluation serves a limited request
     assert evaluate.evaluation_dir(run.dir, limit=1).name == "last_paper_first1"
-
-
-def test_scratch_smoke_runs_only_on_smoke_pages() -> None:
-    assert tables.schedules_for("smoke") == ("full", "short", "cpu", "smoke")
-    assert "smoke" not in tables.schedules_for("cpu")
-    assert all(s != "smoke" for s, _ in tables.ablation_sources("full", "short", "defian_l"))
-
-
-def test_gather_without_runs_lists_every_variant_and_the_command_that_makes_it(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runrecord, "runs_root", lambda schedule: tmp_path / "none")
-    table, runs, report = tables.gather("III", profile="cpu", schedule="cpu", model="defian_s")
-    assert len(table) == len(paper_tables.TABLE_III) == 8
-    assert report.startswith("records shown: none yet")
-    commands = [line for line in report.splitlines() if line.startswith("defian train --schedule cpu")]
-    assert len(commands) == 8 and all("--scale 3" in c for c in commands)
-    assert not any(runs.values())
 
 
 def test_complexity_mismatches_flags_a_digit_off_and_skips_blank_cells() -> None:

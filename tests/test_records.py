@@ -1,0 +1,45 @@
+"""defian.records: Tables III-V's variants from the paper's tables, and which run records a page shows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from defian import paper_tables, records, runrecord
+from defian.model import make_config
+
+
+def test_variants_follow_the_paper_tables() -> None:
+    iii = records.variants("III")
+    assert list(iii) == [f"({c})" for c in "abcdefgh"]
+    for r in paper_tables.TABLE_III:
+        assert iii[f"({r.column})"] == {"mshf": r.mshf, "diendec": r.diendec, "dac": r.dac}
+    assert len(records.variants("IV")) == len(paper_tables.TABLE_IV) == 8
+    assert len(records.variants("V")) == 1 + sum(p is not None for r in paper_tables.TABLE_V for p in r.psnr.values())
+
+
+@pytest.mark.parametrize(("table", "label", "same_as"), [
+    ("IV", "w/o HF", "(a)"), ("IV", "ker=(3,5,7)", "(b)"),  # Table IV's #Params/PSNR repeat Table III's
+    ("V", "DiEnDec d=0 w/o MSHF", "(d)"), ("V", "DiEnDec d=0", "(f)"), ("V", "DiEnDec d=3", "(h)"),
+])
+def test_shared_columns_are_the_same_runs(table: str, label: str, same_as: str) -> None:
+    key = records.attention_key(make_config("defian_l", **records.variants(table)[label]))
+    assert key == records.attention_key(make_config("defian_l", **records.variants("III")[same_as]))
+
+
+def test_scratch_smoke_runs_only_on_smoke_pages() -> None:
+    assert records.schedules_for("smoke") == ("full", "short", "cpu", "smoke")
+    assert "smoke" not in records.schedules_for("cpu")
+    assert all(s != "smoke" for s, _ in records.ablation_sources("full", "short", "defian_l"))
+
+
+def test_gather_without_runs_lists_every_variant_and_the_command_that_makes_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runrecord, "runs_root", lambda schedule: tmp_path / "none")
+    table, runs, report = records.gather("III", profile="cpu", schedule="cpu", model="defian_s")
+    assert len(table) == len(paper_tables.TABLE_III) == 8
+    assert report.startswith("records shown: none yet")
+    commands = [line for line in report.splitlines() if line.startswith("defian train --schedule cpu")]
+    assert len(commands) == 8 and all("--scale 3" in c for c in commands)
+    assert not any(runs.values())
