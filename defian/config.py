@@ -90,23 +90,21 @@ class TrainConfig:
             "updates": self.updates >= 1,
             "lr": self.lr > 0,
             "lr_step": self.lr_step >= 1,
-            "val_every": self.val_every >= 0,
+            "val_every (must be >= 0)": self.val_every >= 0,
             "log_every": self.log_every >= 1,
-            "ckpt_every (>= 1)": self.ckpt_every >= 1,
+            "ckpt_every (must be >= 1)": self.ckpt_every >= 1,
             "threads": self.threads >= 0,
             "ema": 0.0 <= self.ema < 1.0,
             "grad_clip": self.grad_clip >= 0,
             # rows, validations and checkpoints fall on the same grid, so a resume restarts a clean row
-            "ckpt_every": self.ckpt_every % self.log_every == 0 if self.log_every >= 1 else False,
-            "val_every": self.val_every % self.log_every == 0 if self.log_every >= 1 else False,
+            "ckpt_every (must be a multiple of log_every)": self.ckpt_every % self.log_every == 0 if self.log_every >= 1 else False,
+            "val_every (must be a multiple of log_every)": self.val_every % self.log_every == 0 if self.log_every >= 1 else False,
         }
         for what, ok in checks.items():
             if not ok:
-                name = what.split(" ")[0]
-                raise ValueError(f"TrainConfig.{name}={getattr(self, name)!r} is not valid"
-                                 f" (log_every={self.log_every}; ckpt_every and val_every must be multiples of it)"
-                                 if name in ("ckpt_every", "val_every") else
-                                 f"TrainConfig.{name}={getattr(self, name)!r} is not valid")
+                name, _, rule = what.partition(" ")
+                rule = rule.replace("log_every", f"log_every={self.log_every}")
+                raise ValueError(f"TrainConfig.{name}={getattr(self, name)!r} is not valid" + (f" {rule}" if rule else ""))
         object.__setattr__(self, "betas", tuple(self.betas))
 
     def to_dict(self) -> dict[str, Any]:

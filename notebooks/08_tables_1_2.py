@@ -43,7 +43,7 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from defian import benchmarks, evaluate, paper_tables, paths, provenance, records, tables
+from defian import benchmarks, evaluate, inference, paper_tables, paths, provenance, records, tables
 from defian.model import build_model
 
 limit = eval_limit or None
@@ -188,7 +188,7 @@ gains.round(3) if len(gains) else print("no DeFiAN_S / twin pair trained alike u
 # %% [markdown]
 # ## Inference time and memory
 #
-# `defian.evaluate.tiled_forward` runs DeFiAN stage by stage on overlapping tiles
+# `defian.inference.tiled_forward` runs DeFiAN stage by stage on overlapping tiles
 # and takes the global statistics (channel attention, DAC) over the whole map, so
 # it returns the untiled forward exactly (the usual crop-and-stitch does not: the
 # crops see other means). Its peak memory is a few LR feature maps instead of the
@@ -203,8 +203,8 @@ net = build_model("defian_s", 4).eval()
 side = bench_lr_side
 x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0))
 with torch.no_grad():
-    assert (evaluate.tiled_forward(net, x, side // 2) - net(x)).abs().max().item() < 1e-4  # float32 rounding
-bench = evaluate.profile_inference(net, [(side, side)], tiles=(0, side // 2))
+    assert (inference.tiled_forward(net, x, side // 2) - net(x)).abs().max().item() < 1e-4  # float32 rounding
+bench = inference.profile_inference(net, [(side, side)], tiles=(0, side // 2))
 bench["peak MB per LR megapixel"] = bench["peak_mb"] / (bench["lr_h"] * bench["lr_w"] / 1e6)
 bench.round(3)
 
