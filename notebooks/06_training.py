@@ -137,7 +137,9 @@ plt.show()
 # one for both models. The PSNR gap between DeFiAN_S and RCAN_S is this run's
 # measurement; the paper's nearest number is Table III, where the full attention
 # branch adds 0.31 dB (33.91 -> 34.22 dB, Set5 x3, DeFiAN_L size, $5 \times 10^4$
-# updates). A `smoke` run's gap means nothing; a `cpu` run's is indicative only.
+# updates). A `smoke` run's gap means nothing; a single `cpu` run's is indicative
+# only: the cpu study (notebook 13) repeats the pair at three seeds and measures
+# how far apart two seeds of one model land.
 
 # %%
 summary = pd.DataFrame({
