@@ -138,7 +138,7 @@ def _run_all(todo: Sequence[Job], root: Path, data_root: str, publish_to: Path |
         if run is None:  # not rank 0
             continue
         evaluate.evaluate_run(run.dir, data_root=data_root or None, sets=list(SETS))
-        if publish_to is not None and publish_to.resolve() != root.resolve():
+        if publish_to is not None:
             print(f"[study] published {publish(run.dir, publish_to)}", flush=True)
 
 
@@ -226,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         for job in jobs(a.schedule):
             run = _find(job, root)
             if run and (run.summary or {}).get("status") == "finished":
+                evaluate.evaluate_run(run.dir, data_root=a.data_root or None, sets=list(SETS))  # stored: a no-op
                 print(f"published {publish(run.dir)}")
     with pd.option_context("display.width", 200, "display.max_colwidth", 70):
         print(status(root, a.schedule).to_string(index=False))

@@ -143,3 +143,12 @@ def test_training_refuses_to_resume_from_a_published_checkpoint(tiny_run, tmp_pa
     (root / "slim.pt").rename(run / "last.pt")
     with pytest.raises(ValueError, match="weights only"):
         train.train(config.TrainConfig.from_dict(runrecord.read(tiny_run.dir).config), root)
+
+
+def test_cli_prints_the_status_and_checks_the_worker(tmp_path, capsys) -> None:
+    assert study.main(["--runs-root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "x2 defian_s seed 0" in out and "Table V HGenDec d=4" in out and out.count("missing") == 29
+    with pytest.raises(SystemExit):
+        study.main(["--worker", "3/2", "--runs-root", str(tmp_path)])
+    assert "--worker expects I/K with 1 <= I <= K, got '3/2'" in capsys.readouterr().err
