@@ -35,8 +35,8 @@ from defian import checkpoint, config, evaluate, paths, records, runrecord
 from defian.config import TrainConfig
 from defian.model import make_config
 
-__all__ = ["ABLATION_SCALE", "PAIR", "PAIR_SCALE", "SEEDS", "SETS", "Job", "jobs", "main", "paired_gains",
-           "publish", "status", "summarize", "verdict"]
+__all__ = ["ABLATION_SCALE", "PAIR", "PAIR_SCALE", "SEEDS", "SETS", "Job", "image_gains", "jobs", "main",
+           "paired_gains", "pairs", "publish", "status", "summarize", "validation_gaps", "verdict"]
 
 SEEDS = (0, 1, 2)
 PAIR = ("defian_s", "rcan_s")  # DeFiAN_S and its attention-free twin
@@ -143,6 +143,19 @@ def _run_all(todo: Sequence[Job], root: Path, data_root: str, publish_to: Path |
 
 
 # --- the gain and its spread ----------------------------------------------------------------------
+def pairs(root: str | Path | None = None, schedule: str = "cpu") -> dict[int, tuple[runrecord.Run, runrecord.Run]]:
+    """``{seed: (DeFiAN_S run, twin run)}`` for the seeds where both runs are finished and evaluated."""
+    root = Path(root or runrecord.runs_root(schedule))
+    by_label = {j.label: j for j in jobs(schedule)}
+    out = {}
+    for seed in SEEDS:
+        runs = tuple(_find(by_label[f"x{PAIR_SCALE} {m} seed {seed}"], root) for m in PAIR)
+        if all(r is not None and (r.summary or {}).get("status") == "finished"
+               and (evaluate.evaluation_dir(r.dir) / "per_set.csv").is_file() for r in runs):
+            out[seed] = runs
+    return out
+
+
 def paired_gains(root: str | Path | None = None, schedule: str = "cpu", sets: Sequence[str] = SETS) -> pd.DataFrame:
     """PSNR of DeFiAN_S minus its twin, per seed and set, from the evaluations under ``root``.
 
@@ -153,22 +166,41 @@ def paired_gains(root: str | Path | None = None, schedule: str = "cpu", sets: Se
         Columns ``seed, set, defian_s, rcan_s, gain`` (dB); seeds where either run or
         evaluation is missing are left out.
     """
-    root = Path(root or runrecord.runs_root(schedule))
-    by_label = {j.label: j for j in jobs(schedule)}
     rows = []
-    for seed in SEEDS:
-        runs = [_find(by_label[f"x{PAIR_SCALE} {m} seed {seed}"], root) for m in PAIR]
-        if any(r is None for r in runs):
-            continue
-        folders = [evaluate.evaluation_dir(r.dir) for r in runs]
-        if not all((f / "per_set.csv").is_file() for f in folders):
-            continue
-        evs = [evaluate.read_evaluation(f) for f in folders]
+    for seed, runs in pairs(root, schedule).items():
+        evs = [evaluate.read_evaluation(evaluate.evaluation_dir(r.dir)) for r in runs]
         for s in sets:
             a, b = (ev.score(s, PAIR_SCALE) for ev in evs)
             if a is not None and b is not None:
                 rows.append({"seed": seed, "set": s, PAIR[0]: a, PAIR[1]: b, "gain": a - b})
     return pd.DataFrame(rows, columns=["seed", "set", *PAIR, "gain"])
+
+
+def image_gains(root: str | Path | None = None, schedule: str = "cpu") -> pd.DataFrame:
+    """Per image: PSNR of DeFiAN_S minus its twin, per seed (columns ``seed, set, image, gain``).
+
+    Says whether a set's mean gain is a few images or all of them.
+    """
+    frames = []
+    for seed, runs in pairs(root, schedule).items():
+        a, b = (evaluate.read_evaluation(evaluate.evaluation_dir(r.dir)).per_image.set_index(["set", "image"])["psnr"]
+                for r in runs)
+        frames.append((a - b).dropna().rename("gain").reset_index().assign(seed=seed))
+    cols = ["seed", "set", "image", "gain"]
+    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+
+
+def validation_gaps(root: str | Path | None = None, schedule: str = "cpu") -> pd.DataFrame:
+    """Validation PSNR of DeFiAN_S minus its twin at every validation point (index: update; one column per seed).
+
+    Whether the gap closes, opens or stays during training: the one hint these short
+    runs give about longer ones.
+    """
+    cols = {}
+    for seed, runs in pairs(root, schedule).items():
+        a, b = (pd.Series(*reversed(r.curve("val_psnr"))) for r in runs)
+        cols[f"seed {seed}"] = a - b
+    return pd.DataFrame(cols).rename_axis("update")
 
 
 def summarize(gains: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:

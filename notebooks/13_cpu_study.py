@@ -23,8 +23,11 @@
 # 1. the central claim: does the detail-fidelity attention beat the same trunk
 #    without it (the twin, Table III (a)) at x2, and by more than the noise of
 #    training? Three seeds of each, paired by seed;
-# 2. Table III at x3, 3. Table IV at x3, 4. Table V at x3, one seed per variant
-#    (notebooks 09, 10 and 11 show them).
+# 2. Table III at x3: the eight MSHF / DiEnDec / DAC combinations;
+# 3. Table IV at x3: no Hessian filtering and the seven kernel sets;
+# 4. Table V at x3: the three encoder-decoders over half depths 0-4.
+#
+# Items 2-4 use one seed per variant (notebooks 09, 10 and 11 show them).
 #
 # This page reads the committed run records in `results/runs` (under every profile:
 # they are the study; nothing is trained here) and measures item 1.
@@ -113,6 +116,18 @@ if sets:
     plt.show()
 
 # %% [markdown]
+# A set's mean can hide a few outliers. Per image (paired, same seed): the share of
+# images on which DeFiAN_S beats its twin, and the median gain.
+
+# %%
+img = study.image_gains(root, study_schedule)
+per_image = (img.groupby(["set", "seed"], sort=False)["gain"]
+             .agg(images="count", median="median", share_better=lambda g: float((g > 0).mean())).reset_index())
+display(per_image.round(3))
+for s_name, g in img.groupby("set"):
+    glue(f"{s_name}_share_better", float((g["gain"] > 0).mean()), display=False)
+
+# %% [markdown]
 # Validation PSNR during training (Set5 centre crops, every 500 updates): the curves
 # of one model at different seeds spread about as far as the two models do.
 
@@ -126,6 +141,22 @@ if pair_runs:
     ax.set(xlabel="update", ylabel="PSNR (dB, Y)", title=r.environment.get("val_data", "validation"))
     ax.legend(fontsize=8, ncol=2)
     plt.show()
+
+# %% [markdown]
+# The difference of each pair's curves: does the gap close as training goes on? The
+# swings of a dB or more at single points are the learning rate of
+# $2\times10^{-4}$ at work (both models' validation PSNR jumps between points);
+# what matters is the trend over the last few thousand updates.
+
+# %%
+gaps = study.validation_gaps(root, study_schedule)
+if len(gaps):
+    ax = gaps.plot(marker="o", figsize=(7, 3.2), title="validation PSNR, DeFiAN_S - twin (dB)")
+    ax.axhline(0, color="grey", lw=0.8)
+    plt.show()
+    late = gaps.loc[gaps.index > gaps.index.max() / 2]
+    print(f"mean gap over the second half of training: {late.mean().mean():+.3f} dB "
+          f"({late.size} validation points, all seeds)")
 
 # %% [markdown]
 # ## What the numbers say

@@ -61,10 +61,13 @@ def test_verdict_needs_the_whole_interval_on_one_side(low, high, seeds, want) ->
     assert study.verdict(pd.Series({"ci low": low, "ci high": high, "seeds": seeds})) == want
 
 
-def _record(root, cfg: config.TrainConfig, scores: dict[str, float], finished: bool = True):
+def _record(root, cfg: config.TrainConfig, scores: dict[str, float], finished: bool = True,
+            val: tuple[float, ...] = ()):
     run = root / runrecord.run_name(cfg.to_dict(), "train291")
     rec = runrecord.RunRecord(run)
     rec.start(cfg.to_dict(), {})
+    for i, v in enumerate(val):
+        rec.append(500 * (i + 1), 0.1, 1e-4, v, 10.0)
     if finished:
         rec.finish({"status": "finished", "updates": cfg.updates})
     per_set = pd.DataFrame([{"method": cfg.model, "set": s, "scale": cfg.scale, "images": 1, "psnr": p,
@@ -80,8 +83,8 @@ def _record(root, cfg: config.TrainConfig, scores: dict[str, float], finished: b
 
 def test_paired_gains_pair_models_by_seed(tmp_path) -> None:
     by = {j.label: j.config for j in study.jobs()}
-    _record(tmp_path, by["x2 defian_s seed 0"], {"Set5": 31.0, "Set14": 29.0})
-    _record(tmp_path, by["x2 rcan_s seed 0"], {"Set5": 30.75, "Set14": 29.5})
+    _record(tmp_path, by["x2 defian_s seed 0"], {"Set5": 31.0, "Set14": 29.0}, val=(30.0, 31.0))
+    _record(tmp_path, by["x2 rcan_s seed 0"], {"Set5": 30.75, "Set14": 29.5}, val=(30.5, 30.75))
     _record(tmp_path, by["x2 defian_s seed 1"], {"Set5": 31.5, "Set14": 29.0})
     _record(tmp_path, by["x2 rcan_s seed 1"], {"Set5": 31.0, "Set14": 28.0})
     _record(tmp_path, by["x2 defian_s seed 2"], {"Set5": 40.0})  # no twin at seed 2: left out
@@ -89,6 +92,12 @@ def test_paired_gains_pair_models_by_seed(tmp_path) -> None:
     assert sorted(g["seed"].unique()) == [0, 1]
     got = {(r.seed, r.set): r.gain for r in g.itertuples()}
     assert got == {(0, "Set5"): 0.25, (0, "Set14"): -0.5, (1, "Set5"): 0.5, (1, "Set14"): 1.0}
+    img = study.image_gains(tmp_path)  # one image "a" per set in these records
+    assert {(r.seed, r.set, r.image): r.gain for r in img.itertuples()} == {
+        (0, "Set5", "a"): 0.25, (0, "Set14", "a"): -0.5, (1, "Set5", "a"): 0.5, (1, "Set14", "a"): 1.0}
+    gaps = study.validation_gaps(tmp_path)
+    assert list(gaps.index) == [500, 1000] and list(gaps["seed 0"]) == [-0.5, 0.25]
+    assert gaps["seed 1"].isna().all()  # seed 1 logged no validation
     st = study.status(tmp_path).set_index("job")
     assert st.loc["x2 defian_s seed 2", "state"] == "finished" and st.loc["x2 rcan_s seed 2", "state"] == "missing"
 
