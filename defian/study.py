@@ -35,8 +35,9 @@ from defian import checkpoint, config, evaluate, paths, records, runrecord
 from defian.config import TrainConfig
 from defian.model import make_config
 
-__all__ = ["ABLATION_SCALE", "PAIR", "PAIR_SCALE", "SEEDS", "SETS", "Job", "image_gains", "jobs", "main",
-           "paired_gains", "pairs", "publish", "status", "summarize", "validation_gaps", "verdict"]
+__all__ = ["ABLATION_SCALE", "PAIR", "PAIR_SCALE", "SEEDS", "SETS", "Job", "final_losses", "image_gains", "jobs",
+           "main", "paired_gains", "pairs", "publish", "seeds_needed", "status", "summarize", "validation_gaps",
+           "verdict"]
 
 SEEDS = (0, 1, 2)
 PAIR = ("defian_s", "rcan_s")  # DeFiAN_S and its attention-free twin
@@ -201,6 +202,31 @@ def validation_gaps(root: str | Path | None = None, schedule: str = "cpu") -> pd
         a, b = (pd.Series(*reversed(r.curve("val_psnr"))) for r in runs)
         cols[f"seed {seed}"] = a - b
     return pd.DataFrame(cols).rename_axis("update")
+
+
+def final_losses(root: str | Path | None = None, schedule: str = "cpu", last: int = 1000) -> pd.DataFrame:
+    """Mean training loss (Eq. 23) over the last ``last`` updates of each pair, and DeFiAN_S's over the twin's.
+
+    Both runs of a seed fit the same patches, so this compares how far each got in
+    fitting the training data, free of test-set noise.
+    """
+    rows = []
+    for seed, runs in pairs(root, schedule).items():
+        window = [[m["loss"] for m in r.metrics if m["update"] > r.summary["updates"] - last] for r in runs]
+        means = [float(np.mean(w)) if w else float("nan") for w in window]
+        rows.append({"seed": seed, **dict(zip(PAIR, means, strict=True)), "ratio": means[0] / means[1]})
+    return pd.DataFrame(rows, columns=["seed", *PAIR, "ratio"])
+
+
+def seeds_needed(sd_gain: float, difference: float, z: float = 2.0) -> int:
+    """Seeds per variant for a paired comparison to resolve ``difference`` (dB) at ``z`` standard errors.
+
+    The mean of ``n`` paired gains has standard error ``sd_gain / sqrt(n)``; it
+    separates ``difference`` from zero when ``difference >= z * sd_gain / sqrt(n)``.
+    """
+    if difference <= 0 or not np.isfinite(sd_gain):
+        raise ValueError(f"need a positive difference and a finite sd, got difference={difference}, sd={sd_gain}")
+    return max(1, int(np.ceil((z * sd_gain / difference) ** 2)))
 
 
 def summarize(gains: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:

@@ -128,6 +128,18 @@ for s_name, g in img.groupby("set"):
     glue(f"{s_name}_share_better", float((g["gain"] > 0).mean()), display=False)
 
 # %% [markdown]
+# The test sets are one view; the training loss is another, free of test-set noise:
+# at one seed both models fit the same patches, so the mean L1 loss over the last
+# 1,000 updates says which one got further in fitting them (ratio > 1: DeFiAN_S's
+# loss is higher).
+
+# %%
+losses = study.final_losses(root, study_schedule)
+display(losses.round(5))
+for r in losses.itertuples():
+    glue(f"loss_ratio_seed{r.seed}", (r.ratio - 1) * 100, display=False)  # percent
+
+# %% [markdown]
 # Validation PSNR during training (Set5 centre crops, every 500 updates): the curves
 # of one model at different seeds spread about as far as the two models do.
 
@@ -193,6 +205,9 @@ for _, row in summary.iterrows():
         glue(f"{s}_{key.replace(' ', '_')}", float(row[key]), display=False)
     glue(f"{s}_verdict", Plain(v), display=False)
 n_seeds = int(summary["seeds"].min()) if len(summary) else 0
+glue("n_gains", len(gains), display=False)
+glue("n_negative", int((gains["gain"] < 0).sum()), display=False)
+print(f"{int((gains['gain'] < 0).sum())} of {len(gains)} paired gains (seeds x sets) are negative")
 glue("n_seeds", n_seeds, display=False)
 glue("paper_gain_t3", paper_gain, display=False)
 display(Markdown("\n".join(lines) if lines else "No seed pair has been evaluated yet."))
@@ -225,9 +240,22 @@ if len(summary) and summary["seeds"].min() > 1:
     resolvable = pd.DataFrame(rows)
     display(resolvable)
     glue("noise_2sd", 2 * noise, display=False)
+    t3_diffs = np.abs(np.diff(sorted(paper_cols["Table III"])))  # neighbours in the paper's ranking
+    typical = float(np.median(t3_diffs))
+    need = study.seeds_needed(noise, typical)
+    print(f"the paper's Table III variants lie a median {typical:.3f} dB apart (neighbours in its ranking); "
+          f"resolving that at 2 standard errors takes {need} seeds per variant at this noise")
+    glue("t3_typical_diff", typical, display=False)
+    glue("seeds_needed_t3", need, display=False)
+    ablation_runs = sum(1 for j in study.jobs(study_schedule) if j.config.scale == study.ABLATION_SCALE)
+    cost = need * ablation_runs * hours / max(len(runs), 1)
+    print(f"{need} seeds x {ablation_runs} variants at {hours / max(len(runs), 1) * 60:.0f} min each: "
+          f"{cost:,.0f} h of one core")
+    glue("seeds_needed_hours", cost, display=False)
 else:
     print("the noise is not measured until the pair has at least two seeds")
-    glue("noise_2sd", float("nan"), display=False)
+    for key in ("noise_2sd", "t3_typical_diff", "seeds_needed_t3", "seeds_needed_hours"):
+        glue(key, float("nan"), display=False)
 
 # %% [markdown]
 # ## Provenance

@@ -61,6 +61,14 @@ def test_verdict_needs_the_whole_interval_on_one_side(low, high, seeds, want) ->
     assert study.verdict(pd.Series({"ci low": low, "ci high": high, "seeds": seeds})) == want
 
 
+def test_seeds_needed_inverts_the_standard_error() -> None:
+    assert study.seeds_needed(0.1, 0.2) == 1  # 2 * 0.1 / sqrt(1) = 0.2
+    assert study.seeds_needed(0.1, 0.05) == 16  # 2 * 0.1 / sqrt(16) = 0.05
+    assert study.seeds_needed(0.1, 0.049) == 17
+    with pytest.raises(ValueError, match="positive difference"):
+        study.seeds_needed(0.1, 0.0)
+
+
 def _record(root, cfg: config.TrainConfig, scores: dict[str, float], finished: bool = True,
             val: tuple[float, ...] = ()):
     run = root / runrecord.run_name(cfg.to_dict(), "train291")
@@ -95,6 +103,8 @@ def test_paired_gains_pair_models_by_seed(tmp_path) -> None:
     img = study.image_gains(tmp_path)  # one image "a" per set in these records
     assert {(r.seed, r.set, r.image): r.gain for r in img.itertuples()} == {
         (0, "Set5", "a"): 0.25, (0, "Set14", "a"): -0.5, (1, "Set5", "a"): 0.5, (1, "Set14", "a"): 1.0}
+    losses = study.final_losses(tmp_path, last=6000).set_index("seed")  # every logged loss is 0.1
+    assert losses.loc[0, "ratio"] == pytest.approx(1.0) and np.isnan(losses.loc[1, "defian_s"])
     gaps = study.validation_gaps(tmp_path)
     assert list(gaps.index) == [500, 1000] and list(gaps["seed 0"]) == [-0.5, 0.25]
     assert gaps["seed 1"].isna().all()  # seed 1 logged no validation
