@@ -140,8 +140,9 @@ for r in losses.itertuples():
     glue(f"loss_ratio_seed{r.seed}", (r.ratio - 1) * 100, display=False)  # percent
 
 # %% [markdown]
-# Validation PSNR during training (Set5 centre crops, every 500 updates): the curves
-# of one model at different seeds spread about as far as the two models do.
+# Validation PSNR during training (Set5 centre crops, every 500 updates): how far
+# the curves of one model at different seeds spread, next to how far the two models
+# are apart.
 
 # %%
 pair_runs = {(r.config["model"], r.config["seed"]): r for r in runs if r.config["scale"] == study.PAIR_SCALE}
@@ -155,10 +156,11 @@ if pair_runs:
     plt.show()
 
 # %% [markdown]
-# The difference of each pair's curves: does the gap close as training goes on? The
-# swings of a dB or more at single points are the learning rate of
-# $2\times10^{-4}$ at work (both models' validation PSNR jumps between points);
-# what matters is the trend over the last few thousand updates.
+# The difference of each pair's curves: does the gap close as training goes on?
+# Single points swing by a dB or more: at a learning rate of $2\times10^{-4}$ a
+# model's PSNR on the five validation crops jumps between points (DeFiAN_S at seed 0
+# drops by 2 dB at update 1,500 and is back by 2,000). What matters is the trend
+# over the last few thousand updates.
 
 # %%
 gaps = study.validation_gaps(root, study_schedule)
@@ -184,8 +186,6 @@ if len(gaps):
 t3 = paper_tables.TABLE_III
 paper_gain = t3[-1].psnr_set5 - t3[0].psnr_set5  # (h) all parts minus (a) none, as printed
 assert abs(paper_gain - 0.31) < 1e-9
-
-
 
 
 class Plain(str):
