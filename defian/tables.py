@@ -207,12 +207,15 @@ class Table:
 
 def _mark(frame: pd.DataFrame, columns: Iterable[str], eligible: Sequence[int], group: str | None = None
           ) -> tuple[set[tuple[int, str]], set[tuple[int, str]]]:
-    """Best and second-best (ties share a mark) per column among ``eligible`` rows, per ``group``."""
+    """Best and second-best (ties share a mark) per column among ``eligible`` rows, per ``group``;
+    a column with fewer than two values in a group is no ranking and gets no mark."""
     bold, under = set(), set()
     groups = frame[group] if group else pd.Series(0, index=frame.index)
     for c in columns:
         for g in groups.unique():
             rows = [i for i in eligible if groups.iloc[i] == g and pd.notna(frame[c].iloc[i])]
+            if len(rows) < 2:
+                continue
             vals = sorted({round(float(frame[c].iloc[i]), 6) for i in rows}, reverse=True)
             for mark, v in zip((bold, under), vals[:2], strict=False):
                 mark.update((i, c) for i in rows if round(float(frame[c].iloc[i]), 6) == v)

@@ -200,3 +200,9 @@ def test_complexity_mismatches_flags_a_digit_off_and_skips_blank_cells() -> None
     ])
     bad = tables.Table("t", "t", frame).complexity_mismatches()
     assert bad == ["(b) #Params (K): 15291.52 vs 15291.4"]
+
+
+def test_best_marks_need_two_values() -> None:
+    f = pd.DataFrame({"x": [1.0, np.nan, np.nan], "y": [3.0, 2.0, 1.0]})
+    bold, under = tables._mark(f, ["x", "y"], [0, 1, 2])
+    assert bold == {(0, "y")} and under == {(1, "y")}  # a lone x value is no "best"
