@@ -97,8 +97,8 @@ class TrainConfig:
             "ema": 0.0 <= self.ema < 1.0,
             "grad_clip": self.grad_clip >= 0,
             # rows, validations and checkpoints fall on the same grid, so a resume restarts a clean row
-            "ckpt_every (must be a multiple of log_every)": self.ckpt_every % self.log_every == 0 if self.log_every >= 1 else False,
-            "val_every (must be a multiple of log_every)": self.val_every % self.log_every == 0 if self.log_every >= 1 else False,
+            "ckpt_every (must be a multiple of log_every)": self.log_every >= 1 and self.ckpt_every % self.log_every == 0,
+            "val_every (must be a multiple of log_every)": self.log_every >= 1 and self.val_every % self.log_every == 0,
         }
         for what, ok in checks.items():
             if not ok:

@@ -43,7 +43,6 @@ PER_IMAGE = ("method", "set", "scale", "image", "psnr", "ssim", "lr_h", "lr_w", 
 PER_SET = ("method", "set", "scale", "images", "psnr", "ssim", "protocol", "self_ensemble", "tile", "data")
 
 
-# --- files ---------------------------------------------------------------------------------------
 # --- models --------------------------------------------------------------------------------------
 def load_model(path: str | os.PathLike[str], scale: int | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """A model from one of our training checkpoints or from an authors' released ``.pth``.
