@@ -78,22 +78,24 @@ def jobs(schedule: str = "cpu", data_root: str = "") -> list[Job]:
     return out
 
 
-def _find(job: Job, root: Path) -> runrecord.Run | None:
-    """The run of ``job`` under ``root`` (same settings except where the data came from), if any."""
+def _find(job: Job, runs: Sequence[runrecord.Run]) -> runrecord.Run | None:
+    """The run of ``job`` among ``runs`` (same settings except where the data came from), if any."""
     want = {k: v for k, v in job.config.to_dict().items() if k not in ("data_root", "progress", "threads")}
     want = json.loads(json.dumps(want))  # as a run's config.json holds it: tuples are lists
-    for run in runrecord.find(root, schedule=job.config.schedule, scale=job.config.scale, seed=job.config.seed):
-        if {k: run.config.get(k) for k in want} == want:
-            return run
-    return None
+    return next((r for r in runs if {k: r.config.get(k) for k in want} == want), None)
+
+
+def _records(root: Path, schedule: str) -> list[runrecord.Run]:
+    """Every run record of ``schedule`` under ``root``, read once (:func:`_find` matches in memory)."""
+    return runrecord.find(root, schedule=schedule)
 
 
 def status(root: str | Path | None = None, schedule: str = "cpu") -> pd.DataFrame:
     """One row per job: its run under ``root`` (default ``results/runs``), state and whether it is evaluated."""
-    root = Path(root or runrecord.runs_root(schedule))
+    records = _records(Path(root or runrecord.runs_root(schedule)), schedule)
     rows = []
     for job in jobs(schedule):
-        run = _find(job, root)
+        run = _find(job, records)
         state = "missing" if run is None else (run.summary or {}).get("status", "running")
         evaluated = run is not None and (evaluate.evaluation_dir(run.dir) / "per_set.csv").is_file()
         rows.append({"job": job.label, "also": ", ".join(job.also), "state": state, "evaluated": evaluated,
@@ -146,11 +148,11 @@ def _run_all(todo: Sequence[Job], root: Path, data_root: str, publish_to: Path |
 # --- the gain and its spread ----------------------------------------------------------------------
 def pairs(root: str | Path | None = None, schedule: str = "cpu") -> dict[int, tuple[runrecord.Run, runrecord.Run]]:
     """``{seed: (DeFiAN_S run, twin run)}`` for the seeds where both runs are finished and evaluated."""
-    root = Path(root or runrecord.runs_root(schedule))
+    records = _records(Path(root or runrecord.runs_root(schedule)), schedule)
     by_label = {j.label: j for j in jobs(schedule)}
     out = {}
     for seed in SEEDS:
-        runs = tuple(_find(by_label[f"x{PAIR_SCALE} {m} seed {seed}"], root) for m in PAIR)
+        runs = tuple(_find(by_label[f"x{PAIR_SCALE} {m} seed {seed}"], records) for m in PAIR)
         if all(r is not None and (r.summary or {}).get("status") == "finished"
                and (evaluate.evaluation_dir(r.dir) / "per_set.csv").is_file() for r in runs):
             out[seed] = runs
@@ -281,8 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.run:
         _run_all(jobs(a.schedule)[i - 1::k], root, a.data_root, paths.RUNS if a.publish else None)
     elif a.publish:
+        records = _records(root, a.schedule)
         for job in jobs(a.schedule):
-            run = _find(job, root)
+            run = _find(job, records)
             if run and (run.summary or {}).get("status") == "finished":
                 evaluate.evaluate_run(run.dir, data_root=a.data_root or None, sets=list(SETS))  # stored: a no-op
                 print(f"published {publish(run.dir)}")

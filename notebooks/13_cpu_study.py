@@ -70,13 +70,14 @@ with pd.option_context("display.max_colwidth", 90):
     display(st)
 runs = [runrecord.read(root / name) for name in done["run"]]
 hours = sum(r.summary["wall_s"] for r in runs) / 3600
+per_run = hours / max(len(runs), 1)  # hours of one core per run
 print(f"{len(done)} of {len(st)} runs finished and evaluated; their training took {hours:.1f} h "
-      f"of one core each ({hours / max(len(runs), 1) * 60:.0f} min per run on average)")
+      f"of one core each ({per_run * 60:.0f} min per run on average)")
 glue("runs_done", len(done), display=False)
 glue("runs_total", len(st), display=False)
-glue("minutes_per_run", hours / max(len(runs), 1) * 60, display=False)
+glue("minutes_per_run", per_run * 60, display=False)
 if runs:
-    whole = hours / len(runs) * len(st) / 2
+    whole = per_run * len(st) / 2
     print(f"at that rate the whole study takes {whole:.1f} h on two cores (one run per core)")
     glue("study_hours", whole, display=False)
 
@@ -248,8 +249,8 @@ if len(summary) and summary["seeds"].min() > 1:
     glue("t3_typical_diff", typical, display=False)
     glue("seeds_needed_t3", need, display=False)
     ablation_runs = sum(1 for j in study.jobs(study_schedule) if j.config.scale == study.ABLATION_SCALE)
-    cost = need * ablation_runs * hours / max(len(runs), 1)
-    print(f"{need} seeds x {ablation_runs} variants at {hours / max(len(runs), 1) * 60:.0f} min each: "
+    cost = need * ablation_runs * per_run
+    print(f"{need} seeds x {ablation_runs} variants at {per_run * 60:.0f} min each: "
           f"{cost:,.0f} h of one core")
     glue("seeds_needed_hours", cost, display=False)
 else:
