@@ -137,6 +137,13 @@ for s_name, g in img.groupby("set"):
 # %%
 losses = study.final_losses(root, study_schedule)
 display(losses.round(5))
+params = {r.config["model"]: r.summary["params"] for pair in study.pairs(root, study_schedule).values() for r in pair}
+if len(params) == 2:
+    print(f"parameters: DeFiAN_S {params['defian_s']:,}, twin {params['rcan_s']:,} "
+          f"(+{(params['defian_s'] / params['rcan_s'] - 1) * 100:.1f} %)")
+    glue("params_defian_s", params["defian_s"], display=False)
+    glue("params_rcan_s", params["rcan_s"], display=False)
+    glue("params_extra_pct", (params["defian_s"] / params["rcan_s"] - 1) * 100, display=False)
 for r in losses.itertuples():
     glue(f"loss_ratio_seed{r.seed}", (r.ratio - 1) * 100, display=False)  # percent
 
