@@ -204,8 +204,9 @@ def _tensorboard(cfg: TrainConfig, run_dir: Path) -> Any:
 
 
 # --- the run -----------------------------------------------------------------------------------
-#: Fields that may change when a run is resumed (they do not change the numbers).
-RUNTIME_FIELDS = ("workers", "progress", "tensorboard", "device", "compile")
+#: Fields that may change when a run is resumed: they do not change what is computed, only
+#: where and how fast (device and thread count may reorder floating-point sums, ~1e-7 relative).
+RUNTIME_FIELDS = ("workers", "progress", "tensorboard", "device", "compile", "threads")
 
 
 def _same_run(saved: dict[str, Any], cfg: TrainConfig, where: Path) -> None:

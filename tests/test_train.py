@@ -148,8 +148,9 @@ def test_bf16_autocast_trains_to_the_fp32_loss(tmp_path: Path) -> None:
 def test_finished_run_is_not_retrained_and_other_settings_are_refused(tmp_path: Path) -> None:
     cfg = config.schedule("smoke", model="rcan_s", updates=10, val_every=0, log_every=5, ckpt_every=5)
     first = train.train(cfg, tmp_path)
-    again = train.train(dataclasses.replace(cfg, progress=True), tmp_path)  # runtime field: same run
-    assert again.summary == first.summary
+    for runtime in ({"progress": True}, {"threads": 2}):  # runtime fields: the same run
+        again = train.train(dataclasses.replace(cfg, **runtime), tmp_path)
+        assert again.summary == first.summary
     with pytest.raises(ValueError, match=r"lr: 0.001 -> 0.002"):
         train.train(dataclasses.replace(cfg, lr=2e-3), tmp_path, name=first.name)
 
