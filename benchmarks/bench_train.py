@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from defian import distributed  # noqa: E402
 from defian.config import _parse_switch  # noqa: E402
-from defian.model import build_model  # noqa: E402
+from defian.model import build_model, to_channels_last  # noqa: E402
 from defian.train import forward_backward  # noqa: E402
 
 AMP = {"fp32": None, "bf16": torch.bfloat16}
@@ -52,11 +52,15 @@ AMP = {"fp32": None, "bf16": torch.bfloat16}
 def _update_fn(name: str, args: argparse.Namespace):  # noqa: ANN202 (a closure)
     torch.manual_seed(0)
     model = build_model(name, args.scale, **dict(args.switches or []))
+    if args.layout == "nhwc":  # as `defian train` does (TrainConfig.channels_last)
+        to_channels_last(model)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=1e-4)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     p, s = args.patch, args.scale
     lr_b, hr_b = torch.rand(args.batch, 3, p, p), torch.rand(args.batch, 3, s * p, s * p)
+    if args.layout == "nhwc":
+        lr_b = lr_b.contiguous(memory_format=torch.channels_last)
 
     def update() -> None:
         forward_backward(model, opt, scaler, params, lr_b, hr_b, AMP[args.precision], 0.0)
@@ -71,9 +75,15 @@ def _update_fn(name: str, args: argparse.Namespace):  # noqa: ANN202 (a closure)
 
 
 def dense_conv_rate(precision: str, reps: int = 3) -> float:
-    """FLOP/s of a 64->64 3x3 convolution, forward + backward, (16, 64, 96, 96): the best of ``reps``."""
+    """FLOP/s of a 64->64 3x3 convolution, forward + backward, (16, 64, 96, 96): the best of ``reps``
+    and of the two memory layouts (NCHW, NHWC), so the floor is this machine's best dense rate."""
+    return max(_conv_rate(precision, reps, fmt) for fmt in (torch.contiguous_format, torch.channels_last))
+
+
+def _conv_rate(precision: str, reps: int, fmt: torch.memory_format) -> float:
     conv = torch.nn.Conv2d(64, 64, 3, padding=1)
-    x = torch.rand(16, 64, 96, 96, requires_grad=True)
+    conv.weight.data = conv.weight.data.contiguous(memory_format=fmt)
+    x = torch.rand(16, 64, 96, 96).contiguous(memory_format=fmt).requires_grad_()
     flops = 3 * 2 * 16 * 96 * 96 * 64 * 64 * 9  # forward, grad-input, grad-weight
     best = float("inf")
     for _ in range(reps + 1):
@@ -140,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--patch", type=int, default=48)  # paper IV-A1
     p.add_argument("--switch", dest="switches", action="append", type=_parse_switch, metavar="KEY=VALUE")
     p.add_argument("--precision", choices=sorted(AMP), default="fp32")
+    p.add_argument("--layout", choices=("nhwc", "nchw"), default="nhwc",
+                   help="memory format of weights and batches (defian train: nhwc unless --no-channels-last)")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--steps", type=int, default=2, help="updates per timed round")
@@ -163,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2))
-    print(f"x{args.scale}, batch {args.batch}, {args.patch}x{args.patch} LR, {args.precision}, "
+    print(f"x{args.scale}, batch {args.batch}, {args.patch}x{args.patch} LR, {args.precision}, {args.layout}, "
           f"{res['threads']} threads, allocator {res['allocator']}; dense conv {res['dense_conv_gflops']:.0f} GFLOP/s")
     for name in ("defian_s", "rcan_s"):
         r = res[name]

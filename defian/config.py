@@ -74,7 +74,7 @@ class TrainConfig:
     device: str = "auto"  # "auto": CUDA when present, else CPU
     threads: int = 0  # CPU intra-op threads (torch.set_num_threads); 0 = torch's default, one per core
     precision: str = "fp32"  # "bf16" autocast (CPU or CUDA), "fp16" autocast + GradScaler (CUDA)
-    channels_last: bool = True  # NHWC memory format on CUDA (ignored on CPU)
+    channels_last: bool = True  # NHWC memory format for weights and input batches (CPU and CUDA)
     compile: bool = False  # torch.compile the model
     schedule: str = "full"  # the named schedule this config was derived from (recorded only)
 

@@ -37,7 +37,7 @@ from torch import nn
 from defian.defiam import AttentionSwitches, DeFiAM
 from defian.diendec import ENDEC_TYPES
 
-__all__ = ["ModelConfig", "PRESETS", "DeFiAN", "Upsampler", "build_model", "NORMALISATIONS"]
+__all__ = ["ModelConfig", "PRESETS", "DeFiAN", "Upsampler", "build_model", "to_channels_last", "NORMALISATIONS"]
 
 NORMALISATIONS = ("mean_rgb", "imagenet", "none")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # released code, main.py
@@ -198,3 +198,22 @@ def build_model(name: str, scale: int, **switches: Any) -> DeFiAN:
         A DeFiAN in train mode on the CPU; ``.config`` and ``.scale`` hold its settings.
     """
     return DeFiAN(make_config(name, **switches), scale)
+
+
+@torch.no_grad()
+def to_channels_last(model: nn.Module) -> nn.Module:
+    """Store the 4-D parameters and buffers (convolution weights) in NHWC order, in place.
+
+    ``model.to(memory_format=torch.channels_last)`` cannot be used: it also
+    converts 5-D tensors and fails on the MSHF's (K, 3, C, 3, 3) filter buffers.
+    The values are unchanged; convolutions fed NHWC input then run without
+    reordering (measured 1.2x faster per training update on a 2-core CPU,
+    ``benchmarks/bench_train.py --layout``).
+
+    Returns:
+        ``model`` itself.
+    """
+    for t in (*model.parameters(), *model.buffers()):
+        if t.dim() == 4:
+            t.data = t.data.contiguous(memory_format=torch.channels_last)
+    return model

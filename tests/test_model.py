@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import defian
-from defian.model import PRESETS, ModelConfig, Upsampler, build_model
+from defian.model import PRESETS, ModelConfig, Upsampler, build_model, to_channels_last
 
 TINY = {"n_modules": 1, "n_blocks": 1, "channels": 8}
 
@@ -121,3 +121,18 @@ def test_json_style_switches_are_normalised() -> None:
     cfg = build_model("rcan_s", 2, kernel_sizes=[3, 5], rgb_mean=[0.5, 0.5, 0.5], **TINY).config
     assert cfg.kernel_sizes == (3, 5) and cfg.rgb_mean == (0.5, 0.5, 0.5)
     hash(cfg)  # usable as a cache key
+
+
+def test_channels_last_keeps_the_values_and_the_5d_filter_buffers() -> None:
+    # Module.to(memory_format=channels_last) fails on the MSHF's (K, 3, C, 3, 3) buffers
+    torch.manual_seed(0)
+    net = build_model("defian_s", 2, n_modules=2, n_blocks=1, channels=16).double()
+    x = torch.rand(2, 3, 12, 12, dtype=torch.float64)
+    with torch.no_grad():
+        want = net(x)
+        to_channels_last(net)
+        got = net(x.contiguous(memory_format=torch.channels_last))
+    convs = [m.weight for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    assert net.body[0].mshf.weight.dim() == 5 and net.body[0].mshf.weight.is_contiguous()
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
