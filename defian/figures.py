@@ -31,8 +31,8 @@ from torch import nn
 
 from defian import paths
 
-__all__ = ["FIGURE_IMAGES", "capture", "checkpoint_models", "fig1", "fig10", "fig11", "fig13", "fig14", "figure_dir",
-           "figure_image", "module_index", "residual_correlation", "save", "spectral_centroid", "support_fraction"]
+__all__ = ["FIGURE_IMAGES", "attention_activity", "capture", "checkpoint_models", "fig1", "fig10", "fig11", "fig13", "fig14", "figure_dir",
+           "figure_image", "interior", "module_index", "residual_correlation", "save", "spectral_centroid", "support_fraction"]
 
 #: The image the figures are drawn on, first one present: the paper's Fig. 1 image, then
 #: a structural stand-in (BSD100 223061: a glass pyramid, Urban100-like), then any.
@@ -141,6 +141,18 @@ def capture(model: nn.Module, lr: torch.Tensor, index: int) -> dict[str, Any]:
 
 
 # --- measures behind the captions -------------------------------------------------------------------
+#: Pixels along each edge of an attention map left out of its colour scale and interior
+#: statistics: zero padding shifts the first few rows and columns (at this budget the
+#: border band is the brightest part of the cpu-study maps and hides the interior).
+BORDER = 4
+
+
+def interior(img: np.ndarray, margin: int = BORDER) -> np.ndarray:
+    """``img`` without ``margin`` pixels along each edge (the whole map when it is too small)."""
+    h, w = img.shape[-2:]
+    return img[..., margin : h - margin, margin : w - margin] if min(h, w) > 4 * margin else img
+
+
 def spectral_centroid(img: np.ndarray | torch.Tensor) -> float:
     """Power-weighted mean spatial frequency (cycles/pixel, 0..0.71) of a 2-D map, mean removed.
 
@@ -157,6 +169,33 @@ def spectral_centroid(img: np.ndarray | torch.Tensor) -> float:
 def support_fraction(feat: torch.Tensor) -> float:
     """Fraction of active (> 0 after ReLU) entries of a (1, c, h, w) stage: erosion shrinks it, dilation grows it."""
     return float((feat > 0).float().mean())
+
+
+def attention_activity(model: nn.Module, lr: torch.Tensor, margin: int = BORDER) -> list[dict[str, float]]:
+    """How much each DeFiAM's attention varies inside the image, and where the variation is lost.
+
+    Args:
+        model: a :class:`defian.model.DeFiAN`; lr: (1, 3, h, w) in [0, 1].
+        margin: border pixels left out (:func:`interior`).
+
+    Returns:
+        One dict per DeFiAM: ``a_rel_sd``, the interior spatial sd of a-bar over its mean
+        (0: the gate scales every pixel alike); ``v_sd``, the interior sd of the
+        encoder-decoder output v (Eq. 18; NaN without an attention branch); and
+        ``decoder_active``, the fraction of interior entries of the last decoder stage
+        that pass its ReLU (NaN without DiEnDec): at 0 the 1x1 gate sees zeros and v is
+        its bias, constant, whatever the Hessian maps hold.
+    """
+    out = []
+    for n in range(len(model.body)):
+        rec = capture(model, lr, n)
+        a_bar = interior(_mean_map(rec["a"]), margin)
+        v = interior(rec["v"][0, 0].float().cpu().numpy(), margin) if rec["v"] is not None else None
+        last = interior(rec["stages"][-1][0].float().cpu().numpy(), margin) if rec["stages"] else None
+        out.append({"a_rel_sd": float(a_bar.std() / a_bar.mean()),
+                    "v_sd": float(v.std()) if v is not None else float("nan"),
+                    "decoder_active": float((last > 0).mean()) if last is not None else float("nan")})
+    return out
 
 
 def residual_correlation(a_bar: np.ndarray, lr: torch.Tensor, hr: np.ndarray, scale: int) -> float:
@@ -222,8 +261,13 @@ def fig10(models: Mapping[str, nn.Module], lr: torch.Tensor, paper_index: int = 
     Args:
         models: ``{"(a)": model, ..., "(h)": model}`` (Table III's columns; missing ones are left blank).
 
+    Each panel's colour scale spans the 1st-99th percentile of its map's interior
+    (:func:`interior`), so structure inside the image is visible even where the
+    border band is brighter; the title gives the whole map's range.
+
     Returns:
-        The figure and per variant ``{"std": spatial std of a-bar, "centroid": its spectral centroid}``.
+        The figure and per variant ``{"mean", "std": spatial std of a-bar, "std_interior":
+        the same without the border band, "centroid": spectral centroid of the interior}``.
     """
     labels = [f"({c})" for c in "abcdefgh"]
     fig, axes = plt.subplots(2, 4, figsize=(10, 5.4))
@@ -235,11 +279,15 @@ def fig10(models: Mapping[str, nn.Module], lr: torch.Tensor, paper_index: int = 
             continue
         model = models[label]
         a_bar = _mean_map(capture(model, lr, module_index(model, paper_index))["a"])
-        stats[label] = {"std": float(a_bar.std()), "centroid": spectral_centroid(a_bar)}
+        inner = interior(a_bar)
+        stats[label] = {"mean": float(a_bar.mean()), "std": float(a_bar.std()), "std_interior": float(inner.std()),
+                        "centroid": spectral_centroid(inner)}
         s = model.body[0].switches
         parts = "+".join(p for p, on in (("MSHF", s.mshf), ("DiEnDec", s.diendec), ("DAC", s.dac)) if on) or "FEM only"
-        ax.imshow(a_bar, cmap="magma", vmin=None if a_bar.std() > 0 else 0, vmax=None if a_bar.std() > 0 else 1)
-        ax.set_title(f"{label} {parts}\nrange [{a_bar.min():.3f}, {a_bar.max():.3f}]", fontsize=8)
+        lo, hi = np.percentile(inner, [1, 99]) if inner.std() > 0 else (0.0, 1.0)
+        ax.imshow(a_bar, cmap="magma", vmin=lo, vmax=hi if hi > lo else lo + 1e-6)
+        ax.set_title(f"{label} {parts}\nrange [{a_bar.min():.3f}, {a_bar.max():.3f}], interior sd {inner.std():.3f}",
+                     fontsize=8)
         ax.set_axis_off()
     fig.tight_layout()
     return fig, stats

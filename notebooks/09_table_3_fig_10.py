@@ -124,8 +124,9 @@ else:
     print(f"No checkpoint of any variant under profile {profile}: Fig. 10 is not drawn.")
 
 # %%
-pd.DataFrame(stats).T.rename(columns={"std": "spatial std of a-bar", "centroid": "spectral centroid (cycles/px)"}
-                             ).round(4)
+pd.DataFrame(stats).T.rename(columns={"mean": "mean of a-bar", "std": "spatial sd of a-bar",
+                                     "std_interior": f"sd without a {figures.BORDER}-px border",
+                                     "centroid": "spectral centroid, interior (cycles/px)"}).round(4)
 
 # %%
 if "(a)" in stats:
@@ -134,7 +135,29 @@ if "(a)" in stats:
 # %% [markdown]
 # What our picture supports: (a) is flat, $\bar{\mathbf{a}} = 1$, by construction,
 # as the paper says. The other claims are about where the attention concentrates;
-# the table above gives two measures of it (how much $\bar{\mathbf{a}}$ varies, and
-# how fine its structure is: the power-weighted mean spatial frequency). Under the
-# smoke profile the networks are untrained and the maps say nothing about the
-# paper's claims; the cpu-study checkpoints are the first that can.
+# the table above measures it: how much $\bar{\mathbf{a}}$ varies over the image
+# (with and without the few border pixels that zero padding shifts) and how fine its
+# structure is (the power-weighted mean spatial frequency). Each panel's colour scale
+# spans the 1st-99th percentile of its interior, so a panel that looks textured may
+# still vary by only a few hundredths: read the numbers. A sigmoid gate that varies
+# by a few hundredths around its mean multiplies every pixel's residual by nearly the
+# same factor, which a convolution in the FEM could do as well: such an attention has
+# selected nothing. Under the smoke profile the networks are untrained and the maps
+# say nothing about the paper's claims; the cpu-study checkpoints are the first that
+# can, at their budget:
+
+# %%
+# every DeFiAM of every variant (not only the last): how much a-bar varies inside the image
+# relative to its mean, how much v does, and what fraction of the last decoder stage passes its ReLU
+activity = pd.DataFrame([{"variant": k, "DeFiAM": i + 1, **row} for k, m in models.items()
+                         for i, row in enumerate(figures.attention_activity(m, lr))])
+if len(activity):
+    display(activity.set_index(["variant", "DeFiAM"]).round(4))
+    att = activity[activity.variant != "(a)"]
+    if len(att):
+        top = att.loc[att.a_rel_sd.idxmax()]
+        print(f"profile {profile}: a-bar's interior sd is at most {top.a_rel_sd:.1%} of its mean "
+              f"({top.variant}, DeFiAM {top.DeFiAM}); median over all variants and modules {att.a_rel_sd.median():.2%}")
+        dead = att[att.decoder_active == 0]
+        print("DeFiAMs whose last decoder stage is dead inside the image (v = the gate's bias): "
+              + (", ".join(f"{r.variant} #{r.DeFiAM}" for r in dead.itertuples()) or "none"))

@@ -86,10 +86,34 @@ def test_fig1_fig10_fig13_draw_and_measure(tmp_path, monkeypatch) -> None:
     variants = {"(a)": _model(mshf=False, diendec=False, dac=False), "(h)": model}
     fig, st = figures.fig10(variants, lr)
     assert set(st) == {"(a)", "(h)"} and st["(a)"]["std"] == 0.0 and len(fig.axes) == 8
+    assert st["(a)"]["mean"] == 1.0 and st["(a)"]["std_interior"] == 0.0
     monkeypatch.setattr(figures, "figure_dir", lambda profile: tmp_path)
     out = figures.save(fig, "fig10_ablation", "smoke")
     assert [p.name for p in out] == ["fig10_ablation_smoke.png", "fig10_ablation_smoke.svg"]
     assert out[0].read_bytes()[:4] == b"\x89PNG" and b"<svg" in out[1].read_bytes()[:400]
+
+
+def test_attention_activity_sees_a_dead_decoder_output() -> None:
+    model, lr = _model(), _lr()
+    alive = figures.attention_activity(model, lr, margin=2)
+    assert len(alive) == 3 and all(0 < m["decoder_active"] <= 1 and m["a_rel_sd"] > 0 for m in alive)
+    last = model.body[2].endec.decoder[-1]
+    with torch.no_grad():  # every unit of the last decoder stage negative before its ReLU: dead
+        last.weight.zero_()
+        last.bias.fill_(-1.0)
+    dead = figures.attention_activity(model, lr, margin=2)[2]
+    # the gate sees zeros: v is its bias everywhere, and the DAC's normalised v is 0, so a = sigmoid(mu^)
+    assert dead["decoder_active"] == 0.0 and dead["v_sd"] < 1e-6 and dead["a_rel_sd"] < 1e-6
+    free = figures.attention_activity(_model(mshf=False, diendec=False, dac=False), lr, margin=2)[0]
+    assert free["a_rel_sd"] == 0.0 and np.isnan(free["v_sd"]) and np.isnan(free["decoder_active"])
+
+
+def test_interior_drops_the_border_band() -> None:
+    a = np.full((32, 40), 0.5)
+    a[:2], a[:, -3:] = 0.9, 0.1  # a bright top band, a dark right band: zero-padding effects
+    inner = figures.interior(a)
+    assert inner.shape == (32 - 2 * figures.BORDER, 40 - 2 * figures.BORDER) and inner.std() == 0.0
+    assert figures.interior(a[:8, :8]).shape == (8, 8)  # too small to crop: the whole map
 
 
 def test_figure_dirs_and_errors() -> None:
