@@ -35,7 +35,7 @@ from defian import checkpoint, config, evaluate, paths, records, runrecord
 from defian.config import TrainConfig
 from defian.model import make_config
 
-__all__ = ["ABLATION_SCALE", "PAIR", "PAIR_SCALE", "SEEDS", "SETS", "Job", "final_losses", "image_gains", "jobs",
+__all__ = ["ABLATION_SCALE", "PAIR", "PAIR_SCALE", "SEEDS", "SETS", "Job", "attention_activity", "final_losses", "image_gains", "jobs",
            "main", "paired_gains", "pairs", "publish", "seeds_needed", "status", "summarize", "validation_gaps",
            "verdict"]
 
@@ -218,6 +218,41 @@ def final_losses(root: str | Path | None = None, schedule: str = "cpu", last: in
         means = [float(np.mean(w)) if w else float("nan") for w in window]
         rows.append({"seed": seed, **dict(zip(PAIR, means, strict=True)), "ratio": means[0] / means[1]})
     return pd.DataFrame(rows, columns=["seed", *PAIR, "ratio"])
+
+
+def attention_activity(root: str | Path | None = None, schedule: str = "cpu", data_root: str = "") -> pd.DataFrame:
+    """Does the pair's attention select anything? Per seed and DeFiAM of DeFiAN_S, at
+    initialisation and after training, :func:`defian.figures.attention_activity` on the
+    figure image (:func:`defian.figures.figure_image`, x2, whole image).
+
+    The initial network is rebuilt as training built it (``torch.manual_seed(seed)``,
+    then the preset with the run's switches), so a DeFiAM whose last decoder stage is
+    dead at both ends was dead from the start: a ReLU unit that never fires gets no
+    gradient and cannot revive.
+
+    Returns:
+        Columns ``seed, DeFiAM, when ("init" | "trained"), a_rel_sd, v_sd, decoder_active``;
+        ``.attrs["image"]`` names the image.
+    """
+    import torch
+
+    from defian import figures
+    from defian.evaluate import load_model
+    from defian.model import build_model
+
+    image, lr, _ = figures.figure_image(data_root or None, PAIR_SCALE, 0)
+    rows = []
+    for seed, (run, _) in pairs(root, schedule).items():
+        cfg = run.config
+        torch.manual_seed(cfg["seed"])  # as defian.train._build does
+        models = {"init": build_model(cfg["model"], cfg["scale"], **cfg["switches"]),
+                  "trained": load_model(run.dir / "last.pt")[0]}
+        for when, model in models.items():
+            for i, row in enumerate(figures.attention_activity(model, lr)):
+                rows.append({"seed": seed, "DeFiAM": i + 1, "when": when, **row})
+    out = pd.DataFrame(rows, columns=["seed", "DeFiAM", "when", "a_rel_sd", "v_sd", "decoder_active"])
+    out.attrs["image"] = image
+    return out
 
 
 def seeds_needed(sd_gain: float, difference: float, z: float = 2.0) -> int:

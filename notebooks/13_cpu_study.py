@@ -266,6 +266,47 @@ else:
         glue(key, float("nan"), display=False)
 
 # %% [markdown]
+# ## What the attention selects at this budget
+#
+# A gain needs an attention that varies over the image: a sigmoid gate that is the
+# same everywhere scales the residual of Eq. (6) by a constant, which a convolution
+# of the FEM could do as well. For every DeFiAM of the pair's DeFiAN_S,
+# `study.attention_activity` measures, at initialisation (rebuilt from the seed as
+# training built it) and after training, on the figure image and without its 4-pixel
+# border: how much the channel-mean gate $\bar{\mathbf{a}}$ varies relative to its
+# mean; how much the encoder-decoder output $\mathbf{v}$ (Eq. 18) varies; and what
+# fraction of the last decoder stage passes its ReLU. In the released design that
+# stage has 3 channels and a ReLU before the $1\times1$ gate; if all three are
+# negative everywhere, the gate sees zeros, $\mathbf{v}$ is its bias, and the DAC's
+# normalised $\mathbf{v}$ is 0: the attention is then a per-channel constant,
+# whatever the Hessian maps hold. A unit that never fires gets no gradient, so it
+# cannot revive.
+
+# %%
+act = study.attention_activity(root, study_schedule, data_root)
+if len(act):
+    print("image:", act.attrs["image"])
+    display(act.pivot_table(index=["seed", "DeFiAM"], columns="when",
+                            values=["a_rel_sd", "v_sd", "decoder_active"]).round(4))
+    trained, init = (act[act.when == w].set_index(["seed", "DeFiAM"]) for w in ("trained", "init"))
+    dead = trained.decoder_active == 0
+    glue("att_modules", len(trained), display=False)
+    glue("att_dead_trained", int(dead.sum()), display=False)
+    glue("att_dead_at_init", int((dead & (init.decoder_active == 0)).sum()), display=False)
+    glue("att_max_rel_sd", float(trained.a_rel_sd.max()), display=False)
+    glue("att_median_rel_sd", float(trained.a_rel_sd.median()), display=False)
+    glue("att_image", Plain(act.attrs["image"]), display=False)
+    print(f"{int(dead.sum())} of {len(trained)} DeFiAMs end with a dead last decoder stage "
+          f"({int((dead & (init.decoder_active == 0)).sum())} of them dead at initialisation); "
+          f"a-bar varies by at most {trained.a_rel_sd.max():.1%} of its mean (median {trained.a_rel_sd.median():.2%})")
+else:
+    for key in ("att_modules", "att_dead_trained", "att_dead_at_init"):
+        glue(key, 0, display=False)
+    for key in ("att_max_rel_sd", "att_median_rel_sd"):
+        glue(key, float("nan"), display=False)
+    glue("att_image", Plain("no image"), display=False)
+
+# %% [markdown]
 # ## Provenance
 #
 # Every number on this page is read from `results/runs/*/evaluation/last_paper/`

@@ -112,6 +112,21 @@ def test_paired_gains_pair_models_by_seed(tmp_path) -> None:
     assert st.loc["x2 defian_s seed 2", "state"] == "finished" and st.loc["x2 rcan_s seed 2", "state"] == "missing"
 
 
+def test_attention_activity_rebuilds_the_initial_network_as_training_did(tmp_path) -> None:
+    by = {j.label: j.config for j in study.jobs()}
+    cfg = by["x2 defian_s seed 1"]
+    run = _record(tmp_path, cfg, {"Set5": 31.0})
+    _record(tmp_path, by["x2 rcan_s seed 1"], {"Set5": 31.0})
+    net = train._build(cfg, torch.device("cpu"))  # the network update 0 starts from
+    torch.save({"format": checkpoint.FORMAT, "update": 0, "model": net.state_dict(), "ema": None, "best": None,
+                "config": cfg.to_dict(), "slim": True}, run / "last.pt")  # as published (checkpoint.slim)
+    act = study.attention_activity(tmp_path)
+    assert list(act["seed"].unique()) == [1] and len(act) == 6 and act.attrs["image"]  # 3 DeFiAMs x init/trained
+    init, trained = (act[act.when == w].set_index("DeFiAM").drop(columns="when") for w in ("init", "trained"))
+    pd.testing.assert_frame_equal(init, trained, rtol=1e-5)  # "trained" is the saved update-0 network
+    assert ((init.decoder_active >= 0) & (init.decoder_active <= 1)).all()
+
+
 # --- publishing ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
