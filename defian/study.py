@@ -91,12 +91,22 @@ def _records(root: Path, schedule: str) -> list[runrecord.Run]:
 
 
 def status(root: str | Path | None = None, schedule: str = "cpu") -> pd.DataFrame:
-    """One row per job: its run under ``root`` (default ``results/runs``), state and whether it is evaluated."""
+    """One row per job: its run under ``root`` (default ``results/runs``), state and whether it is evaluated.
+
+    The state is the run's final status ("finished", "non-finite", ...), "missing", or for a
+    run without a summary "partial k/n": k of n updates logged (training now, or
+    interrupted: ``defian study --run`` resumes it from its last checkpoint).
+    """
     records = _records(Path(root or runrecord.runs_root(schedule)), schedule)
     rows = []
     for job in jobs(schedule):
         run = _find(job, records)
-        state = "missing" if run is None else (run.summary or {}).get("status", "running")
+        if run is None:
+            state = "missing"
+        elif run.summary:
+            state = run.summary.get("status", "?")
+        else:
+            state = f"partial {max((m['update'] for m in run.metrics), default=0)}/{job.config.updates}"
         evaluated = run is not None and (evaluate.evaluation_dir(run.dir) / "per_set.csv").is_file()
         rows.append({"job": job.label, "also": ", ".join(job.also), "state": state, "evaluated": evaluated,
                      "run": run.dir.name if run else ""})

@@ -108,8 +108,10 @@ def test_paired_gains_pair_models_by_seed(tmp_path) -> None:
     gaps = study.validation_gaps(tmp_path)
     assert list(gaps.index) == [500, 1000] and list(gaps["seed 0"]) == [-0.5, 0.25]
     assert gaps["seed 1"].isna().all()  # seed 1 logged no validation
+    _record(tmp_path, by["Table III (b)"], {"Set5": 30.0}, finished=False, val=(30.0, 30.5))  # killed at 1000
     st = study.status(tmp_path).set_index("job")
     assert st.loc["x2 defian_s seed 2", "state"] == "finished" and st.loc["x2 rcan_s seed 2", "state"] == "missing"
+    assert st.loc["Table III (b)", "state"] == "partial 1000/6000"
 
 
 def test_attention_activity_rebuilds_the_initial_network_as_training_did(tmp_path) -> None:
