@@ -425,8 +425,8 @@ def _variant_table(name: str, title: str, spec: list[_Spec], runs: dict[str, lis
                    "'ours' PSNR columns are test-set evaluations of the runs named in Provenance.")
     for s in sets:
         if measured[s] != s:
-            t.notes.append(f"{s} is not under the data root: column '{measured[s]} PSNR ours' scores the "
-                           f"{measured[s]} set instead; Δ to the paper is left empty.")
+            t.notes.append(f"{s} is not under the data root, so no {s} PSNR is measured: the measured column "
+                           f"is '{measured[s]} PSNR ours' and 'Δ {s}' is left empty.")
     if not any(runs.get(label) for label, *_ in spec):
         t.notes.append("No run record of these variants exists for this profile yet: only the paper's columns and "
                        "the exact complexity columns are shown.")
