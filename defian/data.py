@@ -245,7 +245,8 @@ class TrainSet(torch.utils.data.Dataset):
         patch: LR patch size (paper: 48); the HR patch is ``s * patch``.
         seed: Seed of the patch positions and augmentations.
         cache_dir: Folder of the LR cache (see :func:`cached_lr`).
-        names: Relative names of the images in the cache (default: file names).
+        names: Relative names of the images in the cache (default: the paths relative to
+            the files' common folder, so equal file names in different folders stay apart).
         augment: Random flips and 90-degree rotations (paper Sec. IV-A1).
         in_memory: Hold all decoded images in RAM (default: when they take less than a
             quarter of the physical memory; otherwise every sample decodes its image,
@@ -265,7 +266,16 @@ class TrainSet(torch.utils.data.Dataset):
         self.scale, self.patch, self.seed, self.augment = scale, patch, seed, augment
         cache = Path(cache_dir) if cache_dir is not None else paths.CACHE / "lr"
         paths_in = [Path(p) for p in hr_paths]
-        rel = list(names) if names is not None else [p.name for p in paths_in]
+        if names is None and paths_in:
+            common = Path(os.path.commonpath([p.resolve().parent for p in paths_in]))
+            names = [str(p.resolve().relative_to(common)) for p in paths_in]
+        rel = list(names) if names is not None else []
+        stems: dict[Path, Path] = {}
+        for hr, name in zip(paths_in, rel, strict=True):  # a.png and a.jpg would share one cached LR file
+            other = stems.setdefault(Path(name).with_suffix(""), hr)
+            if other != hr:
+                raise ValueError(f"{other} and {hr} would share the LR cache file {Path(name).with_suffix('.png')}: "
+                                 "rename one of them or pass distinct names")
         self.hr_paths, names_kept, pixels = [], [], 0
         for hr, name in zip(paths_in, rel, strict=True):
             with Image.open(hr) as im:  # header only: skip small images before any work

@@ -164,6 +164,19 @@ def test_sampler_resumes_at_any_position() -> None:
         len(data.TrainSampler(5))
 
 
+def test_equal_file_names_in_two_folders_get_their_own_cached_lr(tmp_path: Path) -> None:
+    a = _save(tmp_path / "T91/img.png", _rand((40, 40, 3), 1))
+    b = _save(tmp_path / "BSDS200/img.png", _rand((40, 40, 3), 2))  # same name, same size, other pixels
+    ds = data.TrainSet([a, b], 2, patch=8, cache_dir=tmp_path / "c", in_memory=False)
+    assert len(set(ds.lr_paths)) == 2
+    for hr, lr in zip((a, b), ds.lr_paths, strict=True):
+        want = imresize(data.load_image(hr), 0.5)
+        assert np.array_equal(data.load_image(lr), want)
+    c = _save(tmp_path / "T91/img.jpg", _rand((40, 40, 3), 3))
+    with pytest.raises(ValueError, match=r"img\.png and .*img\.jpg would share the LR cache file"):
+        data.TrainSet([a, c], 2, patch=8, cache_dir=tmp_path / "c")
+
+
 def test_small_images_are_skipped_with_a_warning(tmp_path: Path) -> None:
     files = _folder(tmp_path, [(64, 64), (30, 64)])
     with pytest.warns(UserWarning, match=r"skipping .*1\.png"):
