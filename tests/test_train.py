@@ -200,3 +200,40 @@ def test_validate_scores_byte_images_on_y_with_the_border_cropped() -> None:
     mse = np.mean((y(np.full((20, 20, 3), 128.0)) - y(hr.astype(np.float64)))[2:-2, 2:-2] ** 2)
     assert train.validate(Grey(), [(lr, hr)], 2, torch.device("cpu")) == pytest.approx(10 * np.log10(255**2 / mse),
                                                                                         abs=1e-9)
+
+
+def test_tensorboard_logs_what_metrics_csv_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    logged: list[tuple[str, float, int]] = []
+    closed: list[Path] = []
+
+    class Writer:  # stands in for torch.utils.tensorboard.SummaryWriter (TensorBoard is optional)
+        def __init__(self, log_dir: str) -> None:
+            self.log_dir = Path(log_dir)
+
+        def add_scalar(self, tag: str, value: float, step: int) -> None:
+            logged.append((tag, float(value), step))
+
+        def close(self) -> None:
+            closed.append(self.log_dir)
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=Writer))
+    cfg = config.schedule("smoke", model="rcan_s", updates=6, log_every=2, val_every=4, ckpt_every=6,
+                          tensorboard=True)
+    run = train.train(cfg, tmp_path)
+    rows = runrecord.read_metrics(run.dir)
+    assert [(t, s) for t, _, s in logged if t == "train/loss"] == [("train/loss", r["update"]) for r in rows]
+    assert [v for t, v, _ in logged if t == "train/loss"] == pytest.approx([r["loss"] for r in rows])
+    val = [(s, v) for t, v, s in logged if t == "val/psnr"]
+    assert val == [(r["update"], pytest.approx(r["val_psnr"])) for r in rows if r["val_psnr"] is not None]
+    assert [s for s, _ in val] == [4, 6] and closed == [run.dir / "tensorboard"]
+
+
+def test_tensorboard_missing_is_said_and_training_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import fails
+    cfg = config.schedule("smoke", model="rcan_s", updates=2, log_every=1, val_every=0, ckpt_every=2,
+                          tensorboard=True)
+    assert train.train(cfg, tmp_path).summary["status"] == "finished"
+    assert "--tensorboard ignored: TensorBoard is not installed" in capsys.readouterr().err
