@@ -83,3 +83,16 @@ def test_statistics_helper_agrees() -> None:
     assert torch.allclose(st["std"], st["std_predicted"], rtol=1e-10)
     assert torch.allclose(st["corr_with_v"], torch.sign(st["sigma_hat"]), atol=1e-12)
     assert st["x_mean"].shape == (2, 32)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e3])
+def test_mean_std_in_float32_keeps_float64_accuracy(offset: float) -> None:
+    # a feature far from zero mean is where a one-pass E[x^2] - E[x]^2 would lose every digit
+    torch.manual_seed(4)
+    x64 = offset + 0.5 * torch.randn(3, 8, 40, 40, dtype=torch.float64)
+    x32 = x64.float()
+    want_mean, want_std = mean_std(x32.double())  # the float32 values, in float64 arithmetic
+    mean, std = mean_std(x32.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(mean.double(), want_mean, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(std.double(), want_std, rtol=2e-5, atol=0)
+    torch.testing.assert_close(want_std, (x32.double().var(dim=(2, 3), keepdim=True) + 1e-5).sqrt(), rtol=1e-12, atol=0)
