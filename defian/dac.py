@@ -97,12 +97,12 @@ class DAC(nn.Module):
         mu_r, sd_r = mean_std(referenced, self.eps)
         mu_hat = self.mean_mlp(mu_r)  # Eq. (21): (B, C, 1, 1)
         sd_hat = self.std_mlp(sd_r)
-        out = normalised * sd_hat + mu_hat  # Eq. (22): broadcast -> (B, C, H, W)
         if referenced.is_contiguous(memory_format=torch.channels_last) and not referenced.is_contiguous():
-            # keep x's NHWC layout: the gate a = S(out) meets F(x) in element-wise ops (Eq. 6), and
-            # mixing layouts there makes each of them several times slower on CPU
-            out = out.contiguous(memory_format=torch.channels_last)
-        return out
+            # Eq. (22) computed in x's NHWC layout: the gate a = S(out) meets F(x) in element-wise ops
+            # (Eq. 6), and mixing layouts there makes each of them several times slower on CPU
+            nhwc = torch.addcmul(mu_hat.permute(0, 2, 3, 1), normalised.permute(0, 2, 3, 1), sd_hat.permute(0, 2, 3, 1))
+            return nhwc.permute(0, 3, 1, 2)  # (B, C, H, W) with NHWC strides
+        return normalised * sd_hat + mu_hat  # Eq. (22): broadcast -> (B, C, H, W)
 
     @torch.no_grad()
     def statistics(self, observed: torch.Tensor, referenced: torch.Tensor) -> dict[str, torch.Tensor]:

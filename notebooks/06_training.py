@@ -72,11 +72,12 @@ assert released.lr_step * released.epoch_updates == full.lr_step  # 100 epochs o
 # update at batch 16 and $48 \times 48$ (forward and backward, counted by
 # `benchmarks/bench_train.py`); at this machine's dense-convolution rate of roughly
 # 180 GFLOP/s that is 1.2 s per update at best. The released design took 2.4-2.8 s
-# on the two cores; with the fused Hessian filter (notebook 02) and channels-last
-# weights and batches (`TrainConfig.channels_last`), 1.67 s (1.37 times the floor;
-# the attention-free twin 1.43 s, 1.21 times its floor; DeFiAN_S / twin = 1.17,
-# measured 2026-11-22 with both cores otherwise idle). An hour buys some 2,000
-# updates: far too few for the comparison to mean anything.
+# on the two cores; with the fused Hessian filter (notebook 02), channels-last
+# weights and batches (`TrainConfig.channels_last`) and a leaner DAC, three runs of
+# the benchmark on 2026-11-22 measured 1.57-1.81 s (1.36-1.50 times the floor)
+# against the attention-free twin's 1.31-1.60 s: DeFiAN_S / twin = 1.12-1.20 within
+# a run (the machine is shared; compare ratios within a run). An hour buys some
+# 2,000 updates: far too few for the comparison to mean anything.
 #
 # The cost of an update grows with the number of RCABs $N M$, the batch and the
 # patch area. The `cpu` schedule keeps what the comparison is about, the channel width
