@@ -31,8 +31,9 @@ from torch import nn
 
 from defian import paths
 
-__all__ = ["FIGURE_IMAGES", "attention_activity", "capture", "checkpoint_models", "fig1", "fig10", "fig11", "fig13", "fig14", "figure_dir",
-           "figure_image", "interior", "module_index", "residual_correlation", "save", "spectral_centroid", "support_fraction"]
+__all__ = ["FIGURE_IMAGES", "attention_activity", "capture", "checkpoint_models", "fig1", "fig10", "fig11", "fig13",
+           "fig14", "figure_dir", "figure_image", "interior", "module_index", "residual_correlation", "save",
+           "spectral_centroid", "support_fraction"]
 
 #: The image the figures are drawn on, first one present: the paper's Fig. 1 image, then
 #: a structural stand-in (BSD100 223061: a glass pyramid, Urban100-like), then any.

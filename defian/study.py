@@ -35,9 +35,9 @@ from defian import checkpoint, config, evaluate, paths, records, runrecord
 from defian.config import TrainConfig
 from defian.model import make_config
 
-__all__ = ["ABLATION_SCALE", "PAIR", "PAIR_SCALE", "SEEDS", "SETS", "Job", "attention_activity", "final_losses", "image_gains", "jobs",
-           "main", "paired_gains", "pairs", "publish", "seeds_needed", "status", "summarize", "validation_gaps",
-           "verdict"]
+__all__ = ["ABLATION_SCALE", "PAIR", "PAIR_SCALE", "SEEDS", "SETS", "Job", "attention_activity", "final_losses",
+           "image_gains", "jobs", "main", "paired_gains", "pairs", "publish", "seeds_needed", "status", "summarize",
+           "validation_gaps", "verdict"]
 
 SEEDS = (0, 1, 2)
 PAIR = ("defian_s", "rcan_s")  # DeFiAN_S and its attention-free twin
