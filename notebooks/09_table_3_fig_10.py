@@ -156,7 +156,7 @@ if len(activity):
     att = activity[activity.variant != "(a)"]
     if len(att):
         top = att.loc[att.a_rel_sd.idxmax()]
-        print(f"profile {profile}: a-bar's interior sd is at most {top.a_rel_sd:.1%} of its mean "
+        print(f"runs as in Table III's Provenance: a-bar's interior sd is at most {top.a_rel_sd:.1%} of its mean "
               f"({top.variant}, DeFiAM {top.DeFiAM}); median over all variants and modules {att.a_rel_sd.median():.2%}")
         dead = att[att.decoder_active == 0]
         print("DeFiAMs whose last decoder stage is dead inside the image (v = the gate's bias): "
