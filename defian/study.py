@@ -36,8 +36,8 @@ from defian.config import TrainConfig
 from defian.model import make_config
 
 __all__ = ["ABLATION_SCALE", "PAIR", "PAIR_SCALE", "SEEDS", "SETS", "Job", "attention_activity", "final_losses",
-           "image_gains", "jobs", "main", "paired_gains", "pairs", "publish", "seeds_needed", "status", "summarize",
-           "validation_gaps", "verdict"]
+           "image_gains", "jobs", "main", "paired_gains", "paired_noise", "pairs", "publish", "seeds_needed",
+           "single_runs", "status", "summarize", "validation_gaps", "verdict"]
 
 SEEDS = (0, 1, 2)
 PAIR = ("defian_s", "rcan_s")  # DeFiAN_S and its attention-free twin
@@ -263,6 +263,38 @@ def attention_activity(root: str | Path | None = None, schedule: str = "cpu", da
     out = pd.DataFrame(rows, columns=["seed", "DeFiAM", "when", "a_rel_sd", "v_sd", "decoder_active"])
     out.attrs["image"] = image
     return out
+
+
+def paired_noise(root: str | Path | None = None, schedule: str = "cpu", set_name: str = "Set5") -> float:
+    """The sd over seeds of the pair's paired gain on ``set_name`` (dB): the noise of one run.
+
+    Two single runs of different variants differ by their true difference plus noise
+    of about this size (times sqrt(2) for unpaired runs), so single-run differences
+    below ~2 sd are not a ranking. NaN with fewer than two seeds.
+    """
+    g = paired_gains(root, schedule, sets=(set_name,))
+    return float(g["gain"].std(ddof=1)) if len(g) > 1 else float("nan")
+
+
+def single_runs(psnr: pd.Series, root: str | Path | None = None, schedule: str = "cpu") -> str:
+    """One sentence on a table column of single runs (index: variant, values: Set5 PSNR, dB):
+    their spread next to the pair's noise (:func:`paired_noise`), so that nobody reads a ranking
+    into differences the noise makes."""
+    v = psnr.dropna()
+    if v.empty:
+        return "no measured run"
+    if len(v) == 1:
+        spread = f"one single run ({v.index[0]}), nothing to compare yet"
+    else:
+        spread = f"{len(v)} single runs span {v.max() - v.min():.3f} dB (highest {v.idxmax()}, lowest {v.idxmin()})"
+    noise = paired_noise(root, schedule)
+    if np.isnan(noise):
+        return spread + "; the noise of one run is not measured yet"
+    said = f"{spread}; one run's noise, measured by the cpu study's seed pairs: 2 sd = {2 * noise:.3f} dB on Set5"
+    if len(v) == 1:
+        return said
+    return said + (", so these differences are not a ranking" if v.max() - v.min() < 2 * noise
+                   else ", so only differences above that are more than noise")
 
 
 def seeds_needed(sd_gain: float, difference: float, z: float = 2.0) -> int:

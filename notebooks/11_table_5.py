@@ -33,7 +33,7 @@ ablation_train: bool = True  # train missing variant runs here; False only reads
 # %%
 from IPython.display import Markdown, display
 
-from defian import paper_tables, provenance, records, tables
+from defian import paper_tables, provenance, records, study, tables
 
 limit = eval_limit or None
 print("profile:", profile, "| data:", provenance.data_label(data_root))
@@ -91,6 +91,6 @@ print({d: {k: float(paper[f"{k} d={d}"]) for k in ("DiEnDec", "HGenDec", "ConvEn
 
 # %%
 col = next(c for c in f.columns if c.endswith("PSNR ours"))
+print("ours:", study.single_runs(f[col]))
 if f[col].notna().any():
-    print(f"ours ({profile}): best {f[col].idxmax()}; provenance: {f[col].notna().sum()} variants, e.g.",
-          f.loc[f[col].idxmax(), "Provenance"])
+    print("provenance, e.g.:", f.loc[f[col].idxmax(), "Provenance"])

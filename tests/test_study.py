@@ -108,6 +108,15 @@ def test_paired_gains_pair_models_by_seed(tmp_path) -> None:
     gaps = study.validation_gaps(tmp_path)
     assert list(gaps.index) == [500, 1000] and list(gaps["seed 0"]) == [-0.5, 0.25]
     assert gaps["seed 1"].isna().all()  # seed 1 logged no validation
+    noise = study.paired_noise(tmp_path)  # Set5 gains 0.25 and 0.5
+    assert noise == pytest.approx(np.std([0.25, 0.5], ddof=1))
+    close = study.single_runs(pd.Series({"(a)": 32.0, "(b)": 32.1, "(c)": None}), tmp_path)
+    assert close.startswith("2 single runs span 0.100 dB (highest (b), lowest (a))")
+    assert f"2 sd = {2 * noise:.3f} dB on Set5, so these differences are not a ranking" in close
+    assert study.single_runs(pd.Series({"(a)": 32.0, "(b)": 32.5}), tmp_path).endswith("more than noise")
+    assert study.single_runs(pd.Series({"(a)": None}), tmp_path) == "no measured run"
+    assert study.single_runs(pd.Series({"(a)": 32.0}), tmp_path).startswith("one single run ((a)), nothing to")
+    assert study.single_runs(pd.Series({"(a)": 1.0}), tmp_path / "none").endswith("is not measured yet")
     _record(tmp_path, by["Table III (b)"], {"Set5": 30.0}, finished=False, val=(30.0, 30.5))  # killed at 1000
     st = study.status(tmp_path).set_index("job")
     assert st.loc["x2 defian_s seed 2", "state"] == "finished" and st.loc["x2 rcan_s seed 2", "state"] == "missing"
