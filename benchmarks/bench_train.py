@@ -55,6 +55,9 @@ def _update_fn(name: str, args: argparse.Namespace):  # noqa: ANN202 (a closure)
     if args.layout == "nhwc":  # as `defian train` does (TrainConfig.channels_last)
         to_channels_last(model)
     params = [p for p in model.parameters() if p.requires_grad]
+    eager = model  # FLOPs are counted on the eager module (it shares the compiled one's parameters)
+    if args.compile:  # as `defian train --compile` does (the first updates, the warm-up, compile)
+        model = torch.compile(model)
     opt = torch.optim.Adam(params, lr=1e-4)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     p, s = args.patch, args.scale
@@ -68,7 +71,7 @@ def _update_fn(name: str, args: argparse.Namespace):  # noqa: ANN202 (a closure)
 
     def flops() -> int:
         with FlopCounterMode(display=False) as counter:
-            forward_backward(model, opt, scaler, params, lr_b, hr_b, AMP[args.precision], 0.0)
+            forward_backward(eager, opt, scaler, params, lr_b, hr_b, AMP[args.precision], 0.0)
         return counter.get_total_flops()
 
     return update, flops
@@ -152,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", choices=sorted(AMP), default="fp32")
     p.add_argument("--layout", choices=("nhwc", "nchw"), default="nhwc",
                    help="memory format of weights and batches (defian train: nhwc unless --no-channels-last)")
+    p.add_argument("--compile", action="store_true", help="torch.compile both models (defian train --compile)")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--steps", type=int, default=2, help="updates per timed round")
@@ -175,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2))
-    print(f"x{args.scale}, batch {args.batch}, {args.patch}x{args.patch} LR, {args.precision}, {args.layout}, "
+    print(f"x{args.scale}, batch {args.batch}, {args.patch}x{args.patch} LR, {args.precision}, {args.layout}{', compiled' if args.compile else ''}, "
           f"{res['threads']} threads, allocator {res['allocator']}; dense conv {res['dense_conv_gflops']:.0f} GFLOP/s")
     for name in ("defian_s", "rcan_s"):
         r = res[name]
