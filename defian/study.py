@@ -23,6 +23,7 @@ import argparse
 import dataclasses
 import json
 import shutil
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,7 +147,7 @@ def _run_all(todo: Sequence[Job], root: Path, data_root: str, publish_to: Path |
     from defian import train
 
     for job in todo:
-        print(f"[study] {job.label}", flush=True)
+        print(f"[study] {time.strftime('%Y-%m-%d %H:%M:%S')} {job.label}", flush=True)
         run = train.train(dataclasses.replace(job.config, data_root=data_root), root)
         if run is None:  # not rank 0
             continue
