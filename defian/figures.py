@@ -185,17 +185,25 @@ def attention_activity(model: nn.Module, lr: torch.Tensor, margin: int = BORDER)
         encoder-decoder output v (Eq. 18; NaN without an attention branch); and
         ``decoder_active``, the fraction of interior entries of the last decoder stage
         that pass its ReLU (NaN without DiEnDec): at 0 the 1x1 gate sees zeros and v is
-        its bias, constant, whatever the Hessian maps hold.
+        its bias, constant, whatever the Hessian maps hold; ``dac_gain``, the largest
+        ``|sigma^|`` of the DAC (Eq. 21; NaN without DAC): at 0 the DAC's std MLP (C/16
+        hidden ReLU units, 2 at C = 32) is dead and a = S(mu^) is constant over the image.
     """
+    from defian.dac import mean_std
+
     out = []
     for n in range(len(model.body)):
         rec = capture(model, lr, n)
+        dac = model.body[n].dac
+        with torch.no_grad():
+            gain = float(dac.std_mlp(mean_std(rec["x"], dac.eps)[1]).abs().max()) if dac is not None else float("nan")
         a_bar = interior(_mean_map(rec["a"]), margin)
         v = interior(rec["v"][0, 0].float().cpu().numpy(), margin) if rec["v"] is not None else None
         last = interior(rec["stages"][-1][0].float().cpu().numpy(), margin) if rec["stages"] else None
         out.append({"a_rel_sd": float(a_bar.std() / a_bar.mean()),
                     "v_sd": float(v.std()) if v is not None else float("nan"),
-                    "decoder_active": float((last > 0).mean()) if last is not None else float("nan")})
+                    "decoder_active": float((last > 0).mean()) if last is not None else float("nan"),
+                    "dac_gain": gain})
     return out
 
 

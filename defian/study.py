@@ -242,7 +242,7 @@ def attention_activity(root: str | Path | None = None, schedule: str = "cpu", da
     gradient and cannot revive.
 
     Returns:
-        Columns ``seed, DeFiAM, when ("init" | "trained"), a_rel_sd, v_sd, decoder_active``;
+        Columns ``seed, DeFiAM, when ("init" | "trained"), a_rel_sd, v_sd, decoder_active, dac_gain``;
         ``.attrs["image"]`` names the image.
     """
     import torch
@@ -261,7 +261,7 @@ def attention_activity(root: str | Path | None = None, schedule: str = "cpu", da
         for when, model in models.items():
             for i, row in enumerate(figures.attention_activity(model, lr)):
                 rows.append({"seed": seed, "DeFiAM": i + 1, "when": when, **row})
-    out = pd.DataFrame(rows, columns=["seed", "DeFiAM", "when", "a_rel_sd", "v_sd", "decoder_active"])
+    out = pd.DataFrame(rows, columns=["seed", "DeFiAM", "when", "a_rel_sd", "v_sd", "decoder_active", "dac_gain"])
     out.attrs["image"] = image
     return out
 

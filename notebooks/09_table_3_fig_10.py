@@ -148,7 +148,8 @@ if "(a)" in stats:
 
 # %%
 # every DeFiAM of every variant (not only the last): how much a-bar varies inside the image
-# relative to its mean, how much v does, and what fraction of the last decoder stage passes its ReLU
+# relative to its mean, how much v does, what fraction of the last decoder stage passes its ReLU,
+# and the DAC's largest |sigma^| (Eq. 21), the gain that carries v's variation into a
 activity = pd.DataFrame([{"variant": k, "DeFiAM": i + 1, **row} for k, m in models.items()
                          for i, row in enumerate(figures.attention_activity(m, lr))])
 if len(activity):
@@ -161,3 +162,6 @@ if len(activity):
         dead = att[att.decoder_active == 0]
         print("DeFiAMs whose last decoder stage is dead inside the image (v = the gate's bias): "
               + (", ".join(f"{r.variant} #{r.DeFiAM}" for r in dead.itertuples()) or "none"))
+        flat = att[att.dac_gain == 0]
+        print("DeFiAMs whose DAC std MLP is dead (sigma^ = 0, a = S(mu^) constant over the image): "
+              + (", ".join(f"{r.variant} #{r.DeFiAM}" for r in flat.itertuples()) or "none"))

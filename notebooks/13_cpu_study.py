@@ -280,14 +280,17 @@ else:
 # negative everywhere, the gate sees zeros, $\mathbf{v}$ is its bias, and the DAC's
 # normalised $\mathbf{v}$ is 0: the attention is then a per-channel constant,
 # whatever the Hessian maps hold. A unit that never fires gets no gradient, so it
-# cannot revive.
+# cannot revive. The DAC has a second such bottleneck: its $\hat{\sigma}$ MLP of
+# Eq. (21) has $C/16 = 2$ hidden ReLU units at $C = 32$; if both are dead,
+# $\hat{\sigma} = 0$ and the gate is $S(\hat{\mu})$, constant over the image
+# (`dac_gain`, the largest $|\hat{\sigma}|$).
 
 # %%
 act = study.attention_activity(root, study_schedule, data_root)
 if len(act):
     print("image:", act.attrs["image"])
     display(act.pivot_table(index=["seed", "DeFiAM"], columns="when",
-                            values=["a_rel_sd", "v_sd", "decoder_active"]).round(4))
+                            values=["a_rel_sd", "v_sd", "decoder_active", "dac_gain"]).round(4))
     trained, init = (act[act.when == w].set_index(["seed", "DeFiAM"]) for w in ("trained", "init"))
     dead = trained.decoder_active == 0
     glue("att_modules", len(trained), display=False)
@@ -296,11 +299,12 @@ if len(act):
     glue("att_max_rel_sd", float(trained.a_rel_sd.max()), display=False)
     glue("att_median_rel_sd", float(trained.a_rel_sd.median()), display=False)
     glue("att_image", Plain(act.attrs["image"]), display=False)
+    glue("att_dac_dead", int(((trained.dac_gain == 0) & ~dead).sum()), display=False)  # not counted above
     print(f"{int(dead.sum())} of {len(trained)} DeFiAMs end with a dead last decoder stage "
           f"({int((dead & (init.decoder_active == 0)).sum())} of them dead at initialisation); "
           f"a-bar varies by at most {trained.a_rel_sd.max():.1%} of its mean (median {trained.a_rel_sd.median():.2%})")
 else:
-    for key in ("att_modules", "att_dead_trained", "att_dead_at_init"):
+    for key in ("att_modules", "att_dead_trained", "att_dead_at_init", "att_dac_dead"):
         glue(key, 0, display=False)
     for key in ("att_max_rel_sd", "att_median_rel_sd"):
         glue(key, float("nan"), display=False)

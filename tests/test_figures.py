@@ -106,6 +106,11 @@ def test_attention_activity_sees_a_dead_decoder_output() -> None:
     assert dead["decoder_active"] == 0.0 and dead["v_sd"] < 1e-6 and dead["a_rel_sd"] < 1e-6
     free = figures.attention_activity(_model(mshf=False, diendec=False, dac=False), lr, margin=2)[0]
     assert free["a_rel_sd"] == 0.0 and np.isnan(free["v_sd"]) and np.isnan(free["decoder_active"])
+    assert all(m["dac_gain"] > 0 for m in alive) and np.isnan(free["dac_gain"])
+    with torch.no_grad():  # the DAC's std MLP dead (its hidden ReLU units never fire): sigma^ = 0
+        model.body[1].dac.std_mlp[0].weight.copy_(-model.body[1].dac.std_mlp[0].weight.abs())
+    no_gain = figures.attention_activity(model, lr, margin=2)[1]  # its sigma_x input is positive
+    assert no_gain["dac_gain"] == 0.0 and no_gain["a_rel_sd"] < 1e-6 and no_gain["v_sd"] > 0
 
 
 def test_interior_drops_the_border_band() -> None:
