@@ -148,6 +148,10 @@ def capture(model: nn.Module, lr: torch.Tensor, index: int) -> dict[str, Any]:
 BORDER = 4
 
 
+#: Narrowest colour scale of a Fig. 10 panel: a gate varying by less than this is drawn flat.
+MIN_SCALE = 1e-3
+
+
 def interior(img: np.ndarray, margin: int = BORDER) -> np.ndarray:
     """``img`` without ``margin`` pixels along each edge (the whole map when it is too small)."""
     h, w = img.shape[-2:]
@@ -272,7 +276,8 @@ def fig10(models: Mapping[str, nn.Module], lr: torch.Tensor, paper_index: int = 
 
     Each panel's colour scale spans the 1st-99th percentile of its map's interior
     (:func:`interior`), so structure inside the image is visible even where the
-    border band is brighter; the title gives the whole map's range.
+    border band is brighter, but at least :data:`MIN_SCALE` (a flatter map is drawn
+    flat, not as magnified rounding); the title gives the whole map's range.
 
     Returns:
         The figure and per variant ``{"mean", "std": spatial std of a-bar, "std_interior":
@@ -294,7 +299,7 @@ def fig10(models: Mapping[str, nn.Module], lr: torch.Tensor, paper_index: int = 
         s = model.body[0].switches
         parts = "+".join(p for p, on in (("MSHF", s.mshf), ("DiEnDec", s.diendec), ("DAC", s.dac)) if on) or "FEM only"
         lo, hi = np.percentile(inner, [1, 99]) if inner.std() > 0 else (0.0, 1.0)
-        ax.imshow(a_bar, cmap="magma", vmin=lo, vmax=hi if hi > lo else lo + 1e-6)
+        ax.imshow(a_bar, cmap="magma", vmin=lo, vmax=max(hi, lo + MIN_SCALE))
         ax.set_title(f"{label} {parts}\nrange [{a_bar.min():.3f}, {a_bar.max():.3f}], interior sd {inner.std():.3f}",
                      fontsize=8)
         ax.set_axis_off()
