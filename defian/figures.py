@@ -193,14 +193,11 @@ def attention_activity(model: nn.Module, lr: torch.Tensor, margin: int = BORDER)
         ``|sigma^|`` of the DAC (Eq. 21; NaN without DAC): at 0 the DAC's std MLP (C/16
         hidden ReLU units, 2 at C = 32) is dead and a = S(mu^) is constant over the image.
     """
-    from defian.dac import mean_std
-
     out = []
     for n in range(len(model.body)):
         rec = capture(model, lr, n)
         dac = model.body[n].dac
-        with torch.no_grad():
-            gain = float(dac.std_mlp(mean_std(rec["x"], dac.eps)[1]).abs().max()) if dac is not None else float("nan")
+        gain = float(dac.statistics(rec["v"], rec["x"])["sigma_hat"].abs().max()) if dac is not None else float("nan")
         a_bar = interior(_mean_map(rec["a"]), margin)
         v = interior(rec["v"][0, 0].float().cpu().numpy(), margin) if rec["v"] is not None else None
         last = interior(rec["stages"][-1][0].float().cpu().numpy(), margin) if rec["stages"] else None

@@ -236,8 +236,8 @@ def attention_activity(root: str | Path | None = None, schedule: str = "cpu", da
     initialisation and after training, :func:`defian.figures.attention_activity` on the
     figure image (:func:`defian.figures.figure_image`, x2, whole image).
 
-    The initial network is rebuilt as training built it (``torch.manual_seed(seed)``,
-    then the preset with the run's switches), so a DeFiAM whose last decoder stage is
+    The initial network is rebuilt by the function training builds it with
+    (:func:`defian.train._build`: seed, preset, switches), so a DeFiAM whose last decoder stage is
     dead at both ends was dead from the start: a ReLU unit that never fires gets no
     gradient and cannot revive.
 
@@ -247,16 +247,13 @@ def attention_activity(root: str | Path | None = None, schedule: str = "cpu", da
     """
     import torch
 
-    from defian import figures
+    from defian import figures, train
     from defian.evaluate import load_model
-    from defian.model import build_model
 
     image, lr, _ = figures.figure_image(data_root or None, PAIR_SCALE, 0)
     rows = []
     for seed, (run, _) in pairs(root, schedule).items():
-        cfg = run.config
-        torch.manual_seed(cfg["seed"])  # as defian.train._build does
-        models = {"init": build_model(cfg["model"], cfg["scale"], **cfg["switches"]),
+        models = {"init": train._build(TrainConfig.from_dict(run.config), torch.device("cpu")),
                   "trained": load_model(run.dir / "last.pt")[0]}
         for when, model in models.items():
             for i, row in enumerate(figures.attention_activity(model, lr)):

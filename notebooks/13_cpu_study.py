@@ -293,15 +293,16 @@ if len(act):
                             values=["a_rel_sd", "v_sd", "decoder_active", "dac_gain"]).round(4))
     trained, init = (act[act.when == w].set_index(["seed", "DeFiAM"]) for w in ("trained", "init"))
     dead = trained.decoder_active == 0
+    dead_at_init = int((dead & (init.decoder_active == 0)).sum())
     glue("att_modules", len(trained), display=False)
     glue("att_dead_trained", int(dead.sum()), display=False)
-    glue("att_dead_at_init", int((dead & (init.decoder_active == 0)).sum()), display=False)
+    glue("att_dead_at_init", dead_at_init, display=False)
     glue("att_max_rel_sd", float(trained.a_rel_sd.max()), display=False)
     glue("att_median_rel_sd", float(trained.a_rel_sd.median()), display=False)
     glue("att_image", Plain(act.attrs["image"]), display=False)
     glue("att_dac_dead", int(((trained.dac_gain == 0) & ~dead).sum()), display=False)  # not counted above
     print(f"{int(dead.sum())} of {len(trained)} DeFiAMs end with a dead last decoder stage "
-          f"({int((dead & (init.decoder_active == 0)).sum())} of them dead at initialisation); "
+          f"({dead_at_init} of them dead at initialisation); "
           f"a-bar varies by at most {trained.a_rel_sd.max():.1%} of its mean (median {trained.a_rel_sd.median():.2%})")
 else:
     for key in ("att_modules", "att_dead_trained", "att_dead_at_init", "att_dac_dead"):
