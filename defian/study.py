@@ -143,10 +143,24 @@ def publish(run_dir: str | Path, dest_root: str | Path | None = None) -> Path:
     return dest
 
 
-def _run_all(todo: Sequence[Job], root: Path, data_root: str, publish_to: Path | None) -> None:
+def _done(run: runrecord.Run | None) -> bool:
+    """Whether ``run`` is a finished, evaluated record (what the study's tables read)."""
+    return (run is not None and (run.summary or {}).get("status") == "finished"
+            and (evaluate.evaluation_dir(run.dir) / "per_set.csv").is_file())
+
+
+def _run_all(todo: Sequence[Job], root: Path, data_root: str, publish_to: Path | None,
+             published: Path | None = None) -> None:
+    """Train and evaluate each job of ``todo`` under ``root`` (resuming a partial run), publishing
+    each to ``publish_to`` if given. A job whose record under ``published`` (``results/runs``) is
+    already finished and evaluated is skipped, so a fresh ``root`` does not retrain the study."""
     from defian import train
 
+    have = _records(published, todo[0].config.schedule) if published is not None and todo else []
     for job in todo:
+        if published is not None and Path(root).resolve() != Path(published).resolve() and _done(_find(job, have)):
+            print(f"[study] {job.label}: published in {published}, skipped", flush=True)
+            continue
         print(f"[study] {time.strftime('%Y-%m-%d %H:%M:%S')} {job.label}", flush=True)
         run = train.train(dataclasses.replace(job.config, data_root=data_root), root)
         if run is None:  # not rank 0
@@ -356,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--worker expects I/K with 1 <= I <= K, got {a.worker!r}")
     root = Path(a.runs_root) if a.runs_root else runrecord.runs_root(a.schedule)
     if a.run:
-        _run_all(jobs(a.schedule)[i - 1::k], root, a.data_root, paths.RUNS if a.publish else None)
+        _run_all(jobs(a.schedule)[i - 1::k], root, a.data_root, paths.RUNS if a.publish else None, paths.RUNS)
     elif a.publish:
         records = _records(root, a.schedule)
         for job in jobs(a.schedule):

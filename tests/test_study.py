@@ -197,3 +197,19 @@ def test_cli_prints_the_status_and_checks_the_worker(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit):
         study.main(["--worker", "3/2", "--runs-root", str(tmp_path)])
     assert "--worker expects I/K with 1 <= I <= K, got '3/2'" in capsys.readouterr().err
+
+
+def test_a_fresh_runs_root_trains_only_what_is_not_published(tmp_path, monkeypatch, capsys) -> None:
+    by = {j.label: j for j in study.jobs()}
+    published = tmp_path / "published"
+    _record(published, by["x2 defian_s seed 0"].config, {"Set5": 31.0})  # finished and evaluated
+    _record(published, by["x2 rcan_s seed 0"].config, {"Set5": 31.0}, finished=False)  # killed: train again
+    trained = []
+    monkeypatch.setattr(train, "train", lambda cfg, root: trained.append(cfg) or None)  # None: "not rank 0"
+    todo = [by["x2 defian_s seed 0"], by["x2 rcan_s seed 0"], by["Table III (a)"]]
+    study._run_all(todo, tmp_path / "fresh", "", None, published)
+    assert [c.model for c in trained] == ["rcan_s", "defian_s"] and trained[1].scale == study.ABLATION_SCALE
+    assert f"x2 defian_s seed 0: published in {published}, skipped" in capsys.readouterr().out
+    trained.clear()
+    study._run_all(todo[:1], published, "", None, published)  # training into results/runs itself: no skip
+    assert len(trained) == 1
