@@ -12,7 +12,7 @@ dict (format 1) holds::
     scaler      GradScaler state_dict() or None (fp16 only)
     ema         EMA weights state_dict() or None
     rng         {"python", "numpy", "torch", "cuda"} generator states (see capture_rng)
-    sampler     {"position": samples drawn from the stream so far} (see defian.train.PatchStream)
+    sampler     {"position": samples drawn from the stream so far} (see defian.distributed.RankSampler)
     best        {"val_psnr": best validation PSNR so far or None, "update": where}
     config      TrainConfig.to_dict() of the run
 

@@ -35,22 +35,21 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 import math
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from defian import checkpoint, distributed, paths, provenance, runrecord
+from defian import checkpoint, distributed, provenance, runrecord, trainstate, validation
 from defian import config as config_mod
 from defian.config import TrainConfig
+from defian.trainstate import TrainState
 
 
 class NonFiniteError(RuntimeError):
@@ -70,51 +69,7 @@ def _train_set(cfg: TrainConfig) -> tuple[Any, str, str]:
     return ts, f"{desc.split(' ')[0].strip('/')}{len(ts)}", desc  # e.g. train291 for train/T91 + train/BSDS200
 
 
-def _val_pairs(cfg: TrainConfig) -> tuple[list[tuple[torch.Tensor, np.ndarray]], str]:
-    """Validation images: (LR float (1, 3, h, w) in [0, 1], HR uint8 (H, W[, 3]) as stored), and a label.
-
-    The first ``val_images`` files of ``val_set`` under the data root
-    (:func:`defian.benchmarks.find_set`), or the embedded test photographs without
-    one; HR mod-cropped, centre-cropped to ``val_crop`` when set, LR by MATLAB
-    bicubic (:func:`defian.benchmarks.downscale`), as the paper's protocol.
-    """
-    from defian import benchmarks, data
-
-    root = paths.data_root(cfg.data_root or None)
-    files = benchmarks.find_set(root, cfg.val_set)[0] if root is not None else data.embedded_images("test")
-    files = files[: cfg.val_images]
-    label = f"{cfg.val_set if root is not None else benchmarks.EMBEDDED} ({len(files)} images" + (
-        f", {cfg.val_crop}px centre crops)" if cfg.val_crop else ")")
-    pairs = []
-    for f in files:
-        hr = data.mod_crop(data.load_image(f), cfg.scale)
-        if cfg.val_crop:
-            c = min(cfg.val_crop, *hr.shape[:2]) // cfg.scale * cfg.scale
-            y, x = (hr.shape[0] - c) // 2, (hr.shape[1] - c) // 2
-            hr = np.ascontiguousarray(hr[y : y + c, x : x + c])
-        pair = benchmarks.Pair(f.stem, hr, benchmarks.downscale(hr, cfg.scale))
-        pairs.append((pair.lr_tensor(), hr))
-    return pairs, label
-
-
 # --- pieces of a run ---------------------------------------------------------------------------
-@torch.no_grad()
-def validate(model: nn.Module, pairs: list[tuple[torch.Tensor, np.ndarray]], scale: int,
-             device: torch.device) -> float:
-    """Mean Y-channel PSNR (dB) of ``model`` on ``pairs`` (paper IV-A2 protocol, defian.metrics)."""
-    from defian import metrics
-
-    was_training = model.training
-    model.eval()
-    scores = []
-    for lr, hr in pairs:
-        sr = model(lr.to(device)).float().clamp(0, 1)  # (1, 3, s*h, s*w)
-        sr8 = (sr[0].permute(1, 2, 0) * 255).round().to(torch.uint8).cpu().numpy()
-        scores.append(metrics.psnr(sr8, hr, scale))
-    model.train(was_training)
-    return float(np.mean(scores))
-
-
 def forward_backward(net: nn.Module, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
                      params: list[nn.Parameter], lr_b: torch.Tensor, hr_b: torch.Tensor,
                      amp: torch.dtype | None, grad_clip: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -139,12 +94,6 @@ def forward_backward(net: nn.Module, opt: torch.optim.Optimizer, scaler: torch.a
     return loss, gnorm
 
 
-def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.StepLR:
-    """Stepped once per update; "epoch" units (released code) step every lr_step epochs."""
-    step = cfg.lr_step if cfg.lr_step_unit == "update" else cfg.lr_step * cfg.epoch_updates
-    return torch.optim.lr_scheduler.StepLR(opt, step_size=step, gamma=cfg.lr_gamma)
-
-
 def _build(cfg: TrainConfig, device: torch.device) -> nn.Module:
     from defian.model import build_model, to_channels_last
 
@@ -162,36 +111,6 @@ def environment(cfg: TrainConfig, ctx: distributed.DistContext, allocator: str) 
     return env
 
 
-@dataclasses.dataclass
-class _State:
-    model: nn.Module
-    opt: torch.optim.Optimizer
-    sched: torch.optim.lr_scheduler.StepLR
-    scaler: torch.amp.GradScaler
-    ema: nn.Module | None
-    update: int = 0
-    best: dict[str, Any] = dataclasses.field(default_factory=lambda: {"val_psnr": None, "update": None})
-
-    def checkpoint(self, cfg: TrainConfig) -> dict[str, Any]:
-        return {"format": checkpoint.FORMAT, "update": self.update, "model": self.model.state_dict(),
-                "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
-                "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
-                "ema": self.ema.state_dict() if self.ema is not None else None,
-                "rng": checkpoint.capture_rng(), "sampler": {"position": self.update * cfg.batch},
-                "best": dict(self.best), "config": cfg.to_dict()}
-
-    def restore(self, ckpt: dict[str, Any]) -> None:
-        self.model.load_state_dict(ckpt["model"])
-        self.opt.load_state_dict(ckpt["optimizer"])
-        self.sched.load_state_dict(ckpt["scheduler"])
-        if ckpt["scaler"] is not None:
-            self.scaler.load_state_dict(ckpt["scaler"])
-        if self.ema is not None and ckpt["ema"] is not None:
-            self.ema.load_state_dict(ckpt["ema"])
-        checkpoint.restore_rng(ckpt["rng"])
-        self.update, self.best = int(ckpt["update"]), dict(ckpt["best"])
-
-
 def _tensorboard(cfg: TrainConfig, run_dir: Path) -> Any:
     if not cfg.tensorboard:
         return None
@@ -204,31 +123,6 @@ def _tensorboard(cfg: TrainConfig, run_dir: Path) -> Any:
 
 
 # --- the run -----------------------------------------------------------------------------------
-#: Fields that may change when a run is resumed: they do not change what is computed, only
-#: where and how fast (device, thread count and memory layout may reorder floating-point sums,
-#: ~1e-7 relative).
-RUNTIME_FIELDS = ("workers", "progress", "tensorboard", "device", "compile", "threads", "channels_last")
-
-
-def _same_run(saved: dict[str, Any], cfg: TrainConfig, where: Path) -> None:
-    now, default = cfg.to_dict(), TrainConfig().to_dict()
-    saved = {**default, **saved}  # a field added later reads as its default in older records
-    diff = sorted(k for k in now if k not in RUNTIME_FIELDS and saved.get(k) != now.get(k))
-    if diff:
-        shown = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in diff)
-        raise ValueError(f"{str(where)!r} belongs to a run with other settings ({shown}); "
-                         "pass restart=True (--restart) or another name (--name)")
-
-
-@torch.no_grad()
-def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * model, for parameters; buffers are copied."""
-    e_p = [p for p in ema.parameters()]
-    torch._foreach_lerp_(e_p, [p.detach() for p in model.parameters()], 1.0 - decay)
-    for be, bm in zip(ema.buffers(), model.buffers(), strict=True):
-        be.copy_(bm)
-
-
 def train(cfg: TrainConfig, runs_root: str | Path, *, name: str | None = None,
           restart: bool = False) -> runrecord.Run | None:
     """Train ``cfg`` and write its run record under ``runs_root``; resume if it has a checkpoint.
@@ -261,6 +155,55 @@ def train(cfg: TrainConfig, runs_root: str | Path, *, name: str | None = None,
         torch.set_num_threads(threads_before)
 
 
+def _start(cfg: TrainConfig, ctx: distributed.DistContext, run_dir: Path, restart: bool) -> TrainState:
+    """The state update 0 starts from, or the run's last checkpoint (``restart``: discard it)."""
+    model = _build(cfg, ctx.device)
+    ema = copy.deepcopy(model).requires_grad_(False).eval() if cfg.ema > 0 else None
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, betas=cfg.betas,
+                           eps=cfg.eps)
+    st = TrainState(model, opt, trainstate.scheduler(opt, cfg),
+                    torch.amp.GradScaler(ctx.device.type, enabled=cfg.precision == "fp16"), ema)
+    last = run_dir / "last.pt"
+    if last.is_file() and not restart:
+        ckpt = checkpoint.load(last)
+        trainstate.same_run(ckpt["config"], cfg, last)
+        if ckpt.get("slim"):
+            raise ValueError(f"{str(last)!r} holds weights only (a published record, defian.checkpoint.slim) "
+                             "and cannot resume training; use --restart or another --runs-root")
+        st.restore(ckpt)
+    elif restart and ctx.is_main:
+        for f in ("last.pt", "best.pt", "metrics.csv", "summary.json"):
+            (run_dir / f).unlink(missing_ok=True)
+    if ctx.is_main:
+        for tmp in run_dir.glob("*.tmp"):  # left by a kill during an atomic write
+            tmp.unlink(missing_ok=True)
+    return st
+
+
+def _step(st: TrainState, net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], cfg: TrainConfig,
+          ctx: distributed.DistContext, amp: torch.dtype | None, last: Path) -> float:
+    """One update (forward, backward, finite check, optimizer, scheduler, EMA); the loss over all ranks."""
+    lr_b, hr_b = (t.to(ctx.device, non_blocking=True) for t in batch)  # (B/W, 3, p, p), (B/W, 3, s*p, s*p)
+    if cfg.channels_last:
+        lr_b = lr_b.contiguous(memory_format=torch.channels_last)
+    params = st.opt.param_groups[0]["params"]
+    loss, gnorm = forward_backward(net, st.opt, st.scaler, params, lr_b, hr_b, amp, cfg.grad_clip)
+    gloss = float(distributed.mean_over_ranks(loss.detach(), ctx))
+    # fp16: an inf gradient is the scaler's business (it skips the step); otherwise stop.
+    if not math.isfinite(gloss) or (amp is not torch.float16 and not math.isfinite(float(gnorm))):
+        where = (f"last good checkpoint {str(last)!r} (update {checkpoint.load(last)['update']})"
+                 if last.is_file() else "no checkpoint was written yet")
+        raise NonFiniteError(f"update {st.update + 1}: non-finite loss ({gloss}) or gradient norm "
+                             f"({float(gnorm)}); stopped before the optimizer step; {where}")
+    st.scaler.step(st.opt)
+    st.scaler.update()
+    st.sched.step()
+    if st.ema is not None:
+        trainstate.ema_update(st.ema, st.model, cfg.ema)
+    st.update += 1
+    return gloss
+
+
 def _train(cfg: TrainConfig, runs_root: str | Path, ctx: distributed.DistContext, name: str | None,
            restart: bool) -> runrecord.Run | None:
     from tqdm import tqdm
@@ -274,38 +217,20 @@ def _train(cfg: TrainConfig, runs_root: str | Path, ctx: distributed.DistContext
     record, last = runrecord.RunRecord(run_dir), run_dir / "last.pt"
     if not restart and (run_dir / "summary.json").is_file():
         done = runrecord.read(run_dir)
-        _same_run(done.config, cfg, run_dir)
+        trainstate.same_run(done.config, cfg, run_dir)
         if done.summary and done.summary.get("status") == "finished":
             return done if ctx.is_main else None
-    model = _build(cfg, ctx.device)
-    ema = copy.deepcopy(model).requires_grad_(False).eval() if cfg.ema > 0 else None
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
-    st = _State(model, opt, _scheduler(opt, cfg), torch.amp.GradScaler(ctx.device.type,
-                enabled=cfg.precision == "fp16"), ema)
-    if last.is_file() and not restart:
-        ckpt = checkpoint.load(last)
-        _same_run(ckpt["config"], cfg, last)
-        if ckpt.get("slim"):
-            raise ValueError(f"{str(last)!r} holds weights only (a published record, defian.checkpoint.slim) "
-                             "and cannot resume training; use --restart or another --runs-root")
-        st.restore(ckpt)
-    elif restart and ctx.is_main:
-        for f in ("last.pt", "best.pt", "metrics.csv", "summary.json"):
-            (run_dir / f).unlink(missing_ok=True)
-    if ctx.is_main:
-        for tmp in run_dir.glob("*.tmp"):  # left by a kill during an atomic write
-            tmp.unlink(missing_ok=True)
+    st = _start(cfg, ctx, run_dir, restart)
     start_update = st.update
-    val, val_label = _val_pairs(cfg) if ctx.is_main and cfg.val_every else ([], "none")
+    val, val_label = validation.val_pairs(cfg) if ctx.is_main and cfg.val_every else ([], "none")
     if ctx.is_main:
         env = environment(cfg, ctx, allocator)
         env.update(train_data=desc, val_data=val_label)
         record.start(cfg.to_dict(), env)
         record.truncate(st.update)
-    net: nn.Module = model
+    net: nn.Module = st.model
     if ctx.distributed:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[ctx.device.index] if cuda else None)
+        net = nn.parallel.DistributedDataParallel(st.model, device_ids=[ctx.device.index] if cuda else None)
     if cfg.compile:
         net = torch.compile(net)
     sampler = distributed.RankSampler(len(train_set), cfg.seed, cfg.batch, st.update, ctx)
@@ -322,26 +247,8 @@ def _train(cfg: TrainConfig, runs_root: str | Path, ctx: distributed.DistContext
     batches = iter(loader)
     try:
         while st.update < cfg.updates:
-            lr_b, hr_b = next(batches)  # (B/W, 3, p, p), (B/W, 3, s*p, s*p) in [0, 1]
-            lr_b, hr_b = lr_b.to(ctx.device, non_blocking=True), hr_b.to(ctx.device, non_blocking=True)
-            if cfg.channels_last:
-                lr_b = lr_b.contiguous(memory_format=torch.channels_last)
-            loss, gnorm = forward_backward(net, opt, st.scaler, params, lr_b, hr_b, amp, cfg.grad_clip)
-            gloss = float(distributed.mean_over_ranks(loss.detach(), ctx))
-            # fp16: an inf gradient is the scaler's business (it skips the step); otherwise stop.
-            if not math.isfinite(gloss) or (amp is not torch.float16 and not math.isfinite(float(gnorm))):
-                where = (f"last good checkpoint {str(last)!r} (update {checkpoint.load(last)['update']})"
-                         if last.is_file() else "no checkpoint was written yet")
-                raise NonFiniteError(f"update {st.update + 1}: non-finite loss ({gloss}) or gradient norm "
-                                     f"({float(gnorm)}); stopped before the optimizer step; {where}")
-            st.scaler.step(opt)
-            st.scaler.update()
-            lr_now = st.sched.get_last_lr()[0]
-            st.sched.step()
-            if ema is not None:
-                _ema_update(ema, model, cfg.ema)
-            st.update += 1
-            window_loss, window_n = window_loss + gloss, window_n + 1
+            lr_now = st.sched.get_last_lr()[0]  # the rate this update uses
+            window_loss, window_n = window_loss + _step(st, net, next(batches), cfg, ctx, amp, last), window_n + 1
             bar.update(1)
             end = st.update == cfg.updates
             if not (st.update % cfg.log_every == 0 or end):
@@ -351,7 +258,7 @@ def _train(cfg: TrainConfig, runs_root: str | Path, ctx: distributed.DistContext
             if ctx.is_main:
                 v = None
                 if val and (st.update % cfg.val_every == 0 or end):
-                    v = last_val = validate(ema if ema is not None else model, val, cfg.scale, ctx.device)
+                    v = last_val = validation.validate(st.model if st.ema is None else st.ema, val, cfg.scale, ctx.device)
                 record.append(st.update, window_loss / window_n, lr_now, v, sps)
                 if tb is not None:
                     tb.add_scalar("train/loss", window_loss / window_n, st.update)
@@ -383,7 +290,7 @@ def _train(cfg: TrainConfig, runs_root: str | Path, ctx: distributed.DistContext
         "best_val_psnr": st.best["val_psnr"], "best_update": st.best["update"], "final_val_psnr": last_val,
         "wall_s": wall, "resumed_from": start_update,
         "samples_per_s": (st.update - start_update) * cfg.batch / wall if wall > 0 else None,
-        "params": sum(p.numel() for p in model.parameters()), "message": "",
+        "params": sum(p.numel() for p in st.model.parameters()), "message": "",
         "peak_gpu_memory_bytes": torch.cuda.max_memory_allocated(ctx.device) if cuda else None,
     })
     return runrecord.read(run_dir)
