@@ -417,12 +417,16 @@ def _variant_table(name: str, title: str, spec: list[_Spec], runs: dict[str, lis
     first = sets[0]
     for who, col in (("paper", f"{first} PSNR paper"), ("ours", f"{measured[first]} PSNR ours")):
         frame[f"gain over {baseline}, {who} (dB)"] = frame[col] - frame[col].iloc[base]
-    cols = [c for c in frame.columns if "PSNR" in c]
+    # best/second marks on the paper's columns only, as Tables I-II: measured columns of a few runs
+    # differ by less than a run's noise (notebook 13), so a mark there would claim a ranking
+    cols = [c for c in frame.columns if c.endswith("PSNR paper")]
     bold, under = _mark(frame, cols, list(range(len(frame))))
     t = Table(name, f"{title} (regenerated under profile {profile})", frame, bold=bold, underline=under)
     t.notes.append("'paper' columns are quoted from the paper (DeFiAN_L size, 5x10^4 updates on DIV2K); "
                    "'regenerated' complexity columns are counted by defian.complexity for that size; "
                    "'ours' PSNR columns are test-set evaluations of the runs named in Provenance.")
+    t.notes.append("Bold and underline mark the paper's best and second best; the 'ours' columns are not marked, "
+                   "since their differences are not shown to exceed the runs' noise.")
     for s in sets:
         if measured[s] != s:
             t.notes.append(f"{s} is not under the data root, so no {s} PSNR is measured: the measured column "
