@@ -10,8 +10,9 @@ Determinism. Training samples form one stream: position ``g`` is item
 (seed, e, item) alone (:mod:`defian.data`). Update ``u`` consumes positions
 ``u*K ... u*K+K-1`` split over ranks as :mod:`defian.distributed` describes. So
 the data position is just ``update*K``; with the model, optimizer, scheduler,
-scaler, EMA and RNG states in the checkpoint, a resumed run repeats an
-uninterrupted one update by update (tests/test_train.py kills one with SIGKILL).
+scaler, EMA and RNG states in the checkpoint (:class:`defian.trainstate.TrainState`),
+a resumed run repeats an uninterrupted one update by update (tests/test_train.py
+kills one with SIGKILL).
 Bit-exactness needs the same number of CPU threads (``threads``) and memory layout
 (``channels_last``) before and after: a different reduction split changes the last
 bits of the loss (a resume under other values is allowed; it is the same computation).
@@ -258,7 +259,8 @@ def _train(cfg: TrainConfig, runs_root: str | Path, ctx: distributed.DistContext
             if ctx.is_main:
                 v = None
                 if val and (st.update % cfg.val_every == 0 or end):
-                    v = last_val = validation.validate(st.model if st.ema is None else st.ema, val, cfg.scale, ctx.device)
+                    scored = st.model if st.ema is None else st.ema
+                    v = last_val = validation.validate(scored, val, cfg.scale, ctx.device)
                 record.append(st.update, window_loss / window_n, lr_now, v, sps)
                 if tb is not None:
                     tb.add_scalar("train/loss", window_loss / window_n, st.update)
