@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from defian import data, paths
+from defian import data, images, paths
 from defian.imresize import imresize
 
 
@@ -62,7 +62,7 @@ def imresize_rows(repeats: int = 2) -> list[dict]:
         best = float("inf")
         for _ in range(repeats):
             t0 = time.perf_counter()
-            imresize(data.mod_crop(img, s), 1 / s)
+            imresize(images.mod_crop(img, s), 1 / s)
             best = min(best, time.perf_counter() - t0)
         rows.append({"scale": s, "s_per_image": best, "div2k_800_min": best * 800 / 60})
     return rows
@@ -80,7 +80,7 @@ def main() -> None:
     batches = 10 if args.quick else 60
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # small-image skips
-        cache = Path(tmp) if root is None else data.cache_root(root)
+        cache = Path(tmp) if root is None else images.cache_root(root)
         print(f"data: {'embedded default' if root is None else root} ({len(files)} HR images); "
               f"{os.cpu_count()} CPUs; x2, 48x48 LR patches, batch 16")
         for r in loader_rows(files, cache, workers, batches):

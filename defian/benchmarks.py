@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from defian import metrics
-from defian.data import IMAGE_SUFFIXES, embedded_images, load_image, mod_crop, to_rgb
+from defian.data import embedded_images
+from defian.images import IMAGE_SUFFIXES, load_image, mod_crop, to_rgb
 from defian.imresize import imresize, imresize_float, pil_bicubic, torch_bicubic
 
 __all__ = ["ALIASES", "EMBEDDED", "LAYOUTS", "SETS", "Pair", "bicubic_rows", "downscale", "find", "find_set",

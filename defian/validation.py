@@ -27,7 +27,7 @@ def val_pairs(cfg: TrainConfig) -> tuple[list[tuple[torch.Tensor, np.ndarray]], 
     one; HR mod-cropped, centre-cropped to ``val_crop`` when set, LR by MATLAB
     bicubic (:func:`defian.benchmarks.downscale`), as the paper's protocol.
     """
-    from defian import benchmarks, data
+    from defian import benchmarks, data, images
 
     root = paths.data_root(cfg.data_root or None)
     files = benchmarks.find_set(root, cfg.val_set)[0] if root is not None else data.embedded_images("test")
@@ -36,7 +36,7 @@ def val_pairs(cfg: TrainConfig) -> tuple[list[tuple[torch.Tensor, np.ndarray]], 
         f", {cfg.val_crop}px centre crops)" if cfg.val_crop else ")")
     pairs = []
     for f in files:
-        hr = data.mod_crop(data.load_image(f), cfg.scale)
+        hr = images.mod_crop(images.load_image(f), cfg.scale)
         if cfg.val_crop:
             c = min(cfg.val_crop, *hr.shape[:2]) // cfg.scale * cfg.scale
             y, x = (hr.shape[0] - c) // 2, (hr.shape[1] - c) // 2

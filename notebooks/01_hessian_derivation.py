@@ -39,7 +39,7 @@ import sympy as sp
 import torch
 from IPython.display import Math, display
 
-from defian import benchmarks, data, hessian, hessian_checks, paths, provenance
+from defian import benchmarks, data, hessian, hessian_checks, images, paths, provenance
 
 print("profile:", profile)
 print("data:", provenance.data_label(data_root))
@@ -250,7 +250,7 @@ if "Set5" in present:
 else:
     source = data.embedded_images("test")[0]  # scikit-image's astronaut
 print("image:", source.name, "(Set5)" if "Set5" in present else "(embedded scikit-image photograph)")
-rgb = torch.tensor(data.to_rgb(data.load_image(source)), dtype=torch.float64).permute(2, 0, 1)[None] / 255
+rgb = torch.tensor(images.to_rgb(images.load_image(source)), dtype=torch.float64).permute(2, 0, 1)[None] / 255
 maps = {variant: hessian.MSHF(3, variant=variant).double()(rgb)[0] for variant in hessian.VARIANTS}
 for k, ker in enumerate((3, 5, 7)):
     p, r = maps["paper"][k], maps["released"][k]

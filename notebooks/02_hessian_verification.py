@@ -47,7 +47,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from defian import benchmarks, data, figures, hessian, hessian_checks, paths, provenance
+from defian import benchmarks, figures, hessian, hessian_checks, images, paths, provenance
 
 spec = importlib.util.spec_from_file_location("bench_mshf", paths.ROOT / "benchmarks" / "bench_mshf.py")
 bench = importlib.util.module_from_spec(spec)
@@ -96,10 +96,11 @@ assert rows["random float64"]["max err / |lam| (|lam| >= 1e-3 ||H||)"] <= 1e-12 
 present = benchmarks.find(paths.data_root(data_root or None))
 set_name = "Set5" if "Set5" in present else next(iter(present))
 print("images:", set_name, [p.name for p in present[set_name]])
-images = {p.stem: torch.tensor(data.to_rgb(data.load_image(p)), dtype=F64).permute(2, 0, 1)[None] / 255
-          for p in present[set_name]}
+test_images = {p.stem: torch.tensor(images.to_rgb(images.load_image(p)), dtype=F64).permute(2, 0, 1)[None] / 255
+               for p in present[set_name]}
 for ker in (3, 5, 7):
-    g = [torch.cat([t.flatten() for t in ts]) for ts in zip(*(hessian.hessian_filter(x, ker) for x in images.values()))]
+    filtered = (hessian.hessian_filter(x, ker) for x in test_images.values())
+    g = [torch.cat([t.flatten() for t in ts]) for ts in zip(*filtered)]
     pick = torch.randperm(g[0].numel(), generator=gen)[:hessian_samples]  # all of them unless the profile caps it
     rows[f"{set_name}, ker={ker}"] = errors(*(t[pick] for t in g))
     assert rows[f"{set_name}, ker={ker}"]["max err / ||H||"] <= 4 * EPS64
@@ -253,8 +254,8 @@ assert nan_grads["released formula"] > 0 and nan_grads["ours"] == 0
 # to coarser structure: the same pattern, without a trained network.
 
 # %%
-name = "butterfly" if "butterfly" in images else next(iter(images))
-img = images[name]
+name = "butterfly" if "butterfly" in test_images else next(iter(test_images))
+img = test_images[name]
 lam_maps = hessian.MSHF(3).double()(img)[0]
 print(f"image: {name} ({set_name})")
 fig, axes = plt.subplots(1, 4, figsize=(14, 3.8))

@@ -41,7 +41,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from defian import benchmarks, complexity, data, paths, provenance
+from defian import benchmarks, complexity, images, paths, provenance
 from defian.diendec import EncoderDecoder, accumulated_receptive_fields, paper_arf
 from defian.model import build_model
 
@@ -63,7 +63,7 @@ print("data:", provenance.data_label(data_root))
 sets = benchmarks.find(paths.data_root(data_root or None))
 candidates = [p for p in sets.get("Set5", []) if p.stem.startswith("butterfly")]
 hr_path = candidates[0] if candidates else next(iter(sets.values()))[0]
-lr = benchmarks.downscale(data.mod_crop(data.to_rgb(data.load_image(hr_path)), 2), 2)
+lr = benchmarks.downscale(images.mod_crop(images.to_rgb(images.load_image(hr_path)), 2), 2)
 top, left = (lr.shape[0] - blocks_crop) // 2, (lr.shape[1] - blocks_crop) // 2
 crop = lr[max(top, 0) : max(top, 0) + blocks_crop, max(left, 0) : max(left, 0) + blocks_crop]
 image = torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 255  # (1, 3, h, w) in [0, 1]

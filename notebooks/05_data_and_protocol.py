@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from defian import benchmarks, data, imresize, metrics, paper_tables, paths, provenance
+from defian import benchmarks, data, images, imresize, metrics, paper_tables, paths, provenance
 
 root = paths.data_root(data_root or None)
 present = benchmarks.find(root)  # {set: files}; the embedded test photographs without a data root
@@ -90,7 +90,7 @@ pd.DataFrame(
 
 # %%
 pairs_ds = data.TrainSet(train_files[:4], 4, patch=48, seed=seed,
-                         cache_dir=data.cache_root(root) if root is not None else paths.CACHE / "lr" / "embedded",
+                         cache_dir=images.cache_root(root) if root is not None else paths.CACHE / "lr" / "embedded",
                          names=[str(f.relative_to(root)) if root is not None else f.name for f in train_files[:4]])
 fig, axes = plt.subplots(2, 4, figsize=(10, 5))
 for k in range(4):

@@ -1,10 +1,8 @@
-"""Training data: image formats, LR cache, aligned patches, augmentation, determinism."""
+"""defian.data: the training set: aligned patches, augmentation, determinism, layouts."""
 
 from __future__ import annotations
 
-import struct
 import warnings
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from defian import data, paths
+from defian import data, images, paths
 from defian.imresize import imresize
 
 
@@ -22,77 +20,8 @@ def _save(path: Path, arr: np.ndarray, mode: str | None = None) -> Path:
     return path
 
 
-def _png16(path: Path, arr: np.ndarray, colour_type: int) -> Path:
-    """A 16-bit PNG written by hand (PIL cannot write 16-bit RGB)."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-
-    h, w = arr.shape[:2]
-    raw = b"".join(b"\x00" + arr[r].astype(">u2").tobytes() for r in range(h))
-    ihdr = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
-    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
-    return path
-
-
 def _rand(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
-
-
-# ---- image formats --------------------------------------------------------------------------
-
-
-def test_grey_rgb_opaque_alpha_palette_and_bilevel(tmp_path: Path) -> None:
-    rgb, grey = _rand((6, 7, 3)), _rand((6, 7), 1)
-    np.testing.assert_array_equal(data.load_image(_save(tmp_path / "rgb.png", rgb)), rgb)
-    np.testing.assert_array_equal(data.load_image(_save(tmp_path / "grey.png", grey)), grey)
-    rgba = np.concatenate([rgb, np.full((6, 7, 1), 255, np.uint8)], axis=2)
-    np.testing.assert_array_equal(data.load_image(_save(tmp_path / "rgba.png", rgba)), rgb)
-    pal = Image.fromarray(rgb).quantize(colors=8)
-    pal.save(tmp_path / "pal.png")
-    np.testing.assert_array_equal(data.load_image(tmp_path / "pal.png"), np.asarray(pal.convert("RGB")))
-    Image.fromarray(grey > 128).save(tmp_path / "bw.png")
-    assert set(np.unique(data.load_image(tmp_path / "bw.png"))) <= {0, 255}
-    np.testing.assert_array_equal(data.to_rgb(grey)[..., 2], grey)
-
-
-def test_refused_formats_name_file_and_reason(tmp_path: Path) -> None:
-    rgba = np.concatenate([_rand((4, 4, 3)), np.full((4, 4, 1), 100, np.uint8)], axis=2)
-    with pytest.raises(data.ImageError, match=r"alpha.*refused|translucent"):
-        data.load_image(_save(tmp_path / "glass.png", rgba))
-    with pytest.raises(data.ImageError, match="16-bit"):
-        data.load_image(_png16(tmp_path / "deep.png", np.arange(48).reshape(4, 4, 3) * 1000, 2))
-    with pytest.raises(data.ImageError, match="16-bit"):
-        data.load_image(_png16(tmp_path / "deepgrey.png", np.arange(16).reshape(4, 4) * 1000, 0))
-    Image.fromarray(_rand((4, 4, 3))).convert("CMYK").save(tmp_path / "print.jpg")
-    with pytest.raises(data.ImageError, match=r"print\.jpg.*CMYK"):
-        data.load_image(tmp_path / "print.jpg")
-
-
-def test_corrupt_and_truncated_files_are_named(tmp_path: Path) -> None:
-    good = _save(tmp_path / "good.png", _rand((64, 64, 3)))
-    (tmp_path / "cut.png").write_bytes(good.read_bytes()[:200])
-    (tmp_path / "junk.png").write_bytes(b"not an image at all")
-    for name in ("cut.png", "junk.png"):
-        with pytest.raises(data.ImageError, match=name):
-            data.load_image(tmp_path / name)
-
-
-# ---- LR cache -------------------------------------------------------------------------------
-
-
-def test_lr_cache_is_made_once_with_the_method_in_its_path(tmp_path: Path) -> None:
-    hr = _rand((50, 61, 3))
-    src = _save(tmp_path / "root/train/a.png", hr)
-    out = data.cached_lr(src, "train/a.png", 3, tmp_path / "cache")
-    assert out == tmp_path / "cache" / data.LR_METHOD / "X3" / "train" / "a.png"
-    np.testing.assert_array_equal(data.load_image(out), imresize(hr[:48, :60], 1 / 3))
-    stamp = out.stat().st_mtime_ns
-    assert data.cached_lr(src, "train/a.png", 3, tmp_path / "cache") == out and out.stat().st_mtime_ns == stamp
-    assert [p.name for p in out.parent.iterdir()] == ["a.png"]  # no temporary files left
-    _save(src, _rand((80, 80, 3)))  # the HR changed size: the LR is remade
-    assert data.load_image(data.cached_lr(src, "train/a.png", 3, tmp_path / "cache")).shape == (26, 26, 3)
 
 
 # ---- training set ---------------------------------------------------------------------------
@@ -120,7 +49,7 @@ def test_patches_are_aligned_and_augmented_consistently(tmp_path: Path) -> None:
         assert lr.dtype == torch.float32 and 0 <= float(lr.min()) and float(hr.max()) <= 1
         lr8 = (lr * 255).round().byte().permute(1, 2, 0).numpy()
         hr8 = (hr * 255).round().byte().permute(1, 2, 0).numpy()
-        full_hr = data.mod_crop(data.load_image(files[key[1]]), 2)
+        full_hr = images.mod_crop(images.load_image(files[key[1]]), 2)
         full_lr = imresize(full_hr, 0.5)
         # some flip/rotation T of the whole image holds the LR patch at (y, x) and the HR patch at (2y, 2x)
         matches = []
@@ -170,8 +99,8 @@ def test_equal_file_names_in_two_folders_get_their_own_cached_lr(tmp_path: Path)
     ds = data.TrainSet([a, b], 2, patch=8, cache_dir=tmp_path / "c", in_memory=False)
     assert len(set(ds.lr_paths)) == 2
     for hr, lr in zip((a, b), ds.lr_paths, strict=True):
-        want = imresize(data.load_image(hr), 0.5)
-        assert np.array_equal(data.load_image(lr), want)
+        want = imresize(images.load_image(hr), 0.5)
+        assert np.array_equal(images.load_image(lr), want)
     c = _save(tmp_path / "T91/img.jpg", _rand((40, 40, 3), 3))
     with pytest.raises(ValueError, match=r"img\.png and .*img\.jpg would share the LR cache file"):
         data.TrainSet([a, c], 2, patch=8, cache_dir=tmp_path / "c")
