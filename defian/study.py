@@ -32,13 +32,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from defian import checkpoint, config, evaluate, paths, records, runrecord
+from defian import checkpoint, config, evaluate, paper_tables, paths, records, runrecord
 from defian.config import TrainConfig
 from defian.model import make_config
 
 __all__ = ["ABLATION_SCALE", "PAIR", "PAIR_SCALE", "SEEDS", "SETS", "Job", "attention_activity", "final_losses",
            "image_gains", "jobs", "main", "paired_gains", "paired_noise", "pairs", "publish", "seeds_needed",
-           "single_runs", "status", "summarize", "validation_gaps", "verdict"]
+           "single_runs", "status", "summarize", "table_spreads", "validation_gaps", "verdict"]
 
 SEEDS = (0, 1, 2)
 PAIR = ("defian_s", "rcan_s")  # DeFiAN_S and its attention-free twin
@@ -178,8 +178,7 @@ def pairs(root: str | Path | None = None, schedule: str = "cpu") -> dict[int, tu
     out = {}
     for seed in SEEDS:
         runs = tuple(_find(by_label[f"x{PAIR_SCALE} {m} seed {seed}"], records) for m in PAIR)
-        if all(r is not None and (r.summary or {}).get("status") == "finished"
-               and (evaluate.evaluation_dir(r.dir) / "per_set.csv").is_file() for r in runs):
+        if all(_done(r) for r in runs):
             out[seed] = runs
     return out
 
@@ -307,6 +306,51 @@ def single_runs(psnr: pd.Series, root: str | Path | None = None, schedule: str =
         return said
     return said + (", so these differences are not a ranking" if v.max() - v.min() < 2 * noise
                    else ", so only differences above that are more than noise")
+
+
+def _paper_set5(which: str) -> dict[str, float]:
+    """The paper's Set5 PSNR of every column of Table ``which``, under the labels of :func:`defian.records.variants`."""
+    if which == "III":
+        return {f"({r.column})": r.psnr_set5 for r in paper_tables.TABLE_III}
+    if which == "IV":
+        return {label: r.psnr_set5 for label, r in zip(records.variants("IV"), paper_tables.TABLE_IV, strict=True)}
+    out = {}
+    for r in paper_tables.TABLE_V:
+        if r.psnr_d0_without_mshf is not None:
+            out[f"{r.endec} d=0 w/o MSHF"] = r.psnr_d0_without_mshf
+        out.update({f"{r.endec} d={d}": p for d, p in r.psnr.items() if p is not None})
+    return out
+
+
+def table_spreads(root: str | Path | None = None, schedule: str = "cpu", set_name: str = "Set5") -> pd.DataFrame:
+    """Per table of Tables III-V: how far apart its measured single runs land on ``set_name``,
+    next to how far apart the paper's numbers of the same columns are.
+
+    A table's runs share the seed (so the patch order) and differ in the attention
+    branch only; their spread bounds both the run-to-run noise at that seed and every
+    true difference between those variants at this budget.
+
+    Returns:
+        One row per table: ``table, variants, measured, span ours, sd ours, span paper,
+        sd paper`` (dB; spans are max - min, sds across variants with ddof 1, over the
+        measured columns only).
+    """
+    records_ = _records(Path(root or runrecord.runs_root(schedule)), schedule)
+    by_name = {name: j for j in jobs(schedule) for name in (j.label, *j.also)}
+    rows = []
+    for which in ("III", "IV", "V"):
+        paper, ours = _paper_set5(which), {}
+        for label in paper:
+            run = _find(by_name[f"Table {which} {label}"], records_)
+            if _done(run):
+                ours[label] = evaluate.read_evaluation(evaluate.evaluation_dir(run.dir)).score(set_name, ABLATION_SCALE)
+        mine = pd.Series(ours, dtype=float).dropna()
+        theirs = pd.Series({k: paper[k] for k in mine.index}, dtype=float)
+        rows.append({"table": f"Table {which}", "variants": len(paper), "measured": len(mine),
+                     "span ours": mine.max() - mine.min() if len(mine) > 1 else np.nan,
+                     "sd ours": mine.std(ddof=1), "span paper": theirs.max() - theirs.min() if len(mine) > 1 else np.nan,
+                     "sd paper": theirs.std(ddof=1)})
+    return pd.DataFrame(rows)
 
 
 def seeds_needed(sd_gain: float, difference: float, z: float = 2.0) -> int:

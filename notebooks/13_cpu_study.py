@@ -266,6 +266,27 @@ else:
         glue(key, float("nan"), display=False)
 
 # %% [markdown]
+# What the single runs can show is how far apart the variants land. A table's runs
+# share seed 0 (so the patch order) and differ only in the attention branch, so the
+# spread of a table's column bounds both the noise of a run at that seed and every
+# true difference between those variants at this budget. Next to it, the spread of
+# the paper's numbers over the same columns.
+
+# %%
+spreads = study.table_spreads(root, study_schedule)  # on Set5, as the tables
+display(spreads.round(3))
+for _, row in spreads.iterrows():
+    key = {"Table III": "t3", "Table IV": "t4", "Table V": "t5"}[row["table"]]
+    for col in ("variants", "measured"):
+        glue(f"{key}_{col}", int(row[col]), display=False)
+    for col in ("span ours", "span paper"):
+        glue(f"{key}_{col.replace(' ', '_')}", float(row[col]), display=False)
+    glue(f"{key}_span_ratio", float(row["span ours"] / row["span paper"]), display=False)
+full = spreads[spreads["measured"] == spreads["variants"]]
+if len(full):  # a complete table: its variants are closer together than the paper's
+    assert (full["span ours"] < full["span paper"]).all(), full
+
+# %% [markdown]
 # ## What the attention selects at this budget
 #
 # A gain needs an attention that varies over the image: a sigmoid gate that is the

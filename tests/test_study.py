@@ -213,3 +213,21 @@ def test_a_fresh_runs_root_trains_only_what_is_not_published(tmp_path, monkeypat
     trained.clear()
     study._run_all(todo[:1], published, "", None, published)  # training into results/runs itself: no skip
     assert len(trained) == 1
+
+
+def test_table_spreads_compare_single_runs_with_the_papers_columns(tmp_path) -> None:
+    by = {name: j.config for j in study.jobs() for name in (j.label, *j.also)}
+    _record(tmp_path, by["Table III (a)"], {"Set5": 32.0})  # also Table IV "w/o HF"
+    _record(tmp_path, by["Table III (b)"], {"Set5": 32.1})  # also Table IV ker=(3,5,7)
+    _record(tmp_path, by["Table IV ker=(7)"], {"Set5": 31.95})
+    _record(tmp_path, by["Table III (c)"], {"Set5": 40.0}, finished=False)  # not finished: not counted
+    sp = study.table_spreads(tmp_path).set_index("table")
+    assert list(sp.index) == ["Table III", "Table IV", "Table V"]
+    assert sp.loc["Table III", ["variants", "measured"]].tolist() == [8, 2]
+    assert sp.loc["Table III", "span ours"] == pytest.approx(0.1)
+    assert sp.loc["Table III", "span paper"] == pytest.approx(34.12 - 33.91)  # (b) - (a) in the paper
+    assert sp.loc["Table IV", "measured"] == 3 and sp.loc["Table IV", "span ours"] == pytest.approx(0.15)
+    assert sp.loc["Table IV", "span paper"] == pytest.approx(34.12 - 33.80)  # (3,5,7) - (7)
+    assert sp.loc["Table IV", "sd ours"] == pytest.approx(np.std([32.0, 32.1, 31.95], ddof=1))
+    assert sp.loc["Table V", "variants"] == 12 and sp.loc["Table V", "measured"] == 0
+    assert np.isnan(sp.loc["Table V", "span ours"])
