@@ -309,7 +309,7 @@ def single_runs(psnr: pd.Series, root: str | Path | None = None, schedule: str =
 
 
 def _paper_set5(which: str) -> dict[str, float]:
-    """The paper's Set5 PSNR of every column of Table ``which``, under the labels of :func:`defian.records.variants`."""
+    """The paper's Set5 PSNR of every column of Table ``which``, labelled as :func:`defian.records.variants`."""
     if which == "III":
         return {f"({r.column})": r.psnr_set5 for r in paper_tables.TABLE_III}
     if which == "IV":
@@ -327,8 +327,8 @@ def table_spreads(root: str | Path | None = None, schedule: str = "cpu", set_nam
     next to how far apart the paper's numbers of the same columns are.
 
     A table's runs share the seed (so the patch order) and differ in the attention
-    branch only; their spread bounds both the run-to-run noise at that seed and every
-    true difference between those variants at this budget.
+    branch only; a small spread leaves little room for either the run-to-run noise at
+    that seed or true differences between those variants at this budget.
 
     Returns:
         One row per table: ``table, variants, measured, span ours, sd ours, span paper,
@@ -348,7 +348,8 @@ def table_spreads(root: str | Path | None = None, schedule: str = "cpu", set_nam
         theirs = pd.Series({k: paper[k] for k in mine.index}, dtype=float)
         rows.append({"table": f"Table {which}", "variants": len(paper), "measured": len(mine),
                      "span ours": mine.max() - mine.min() if len(mine) > 1 else np.nan,
-                     "sd ours": mine.std(ddof=1), "span paper": theirs.max() - theirs.min() if len(mine) > 1 else np.nan,
+                     "sd ours": mine.std(ddof=1),
+                     "span paper": theirs.max() - theirs.min() if len(mine) > 1 else np.nan,
                      "sd paper": theirs.std(ddof=1)})
     return pd.DataFrame(rows)
 

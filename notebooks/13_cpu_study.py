@@ -267,10 +267,10 @@ else:
 
 # %% [markdown]
 # What the single runs can show is how far apart the variants land. A table's runs
-# share seed 0 (so the patch order) and differ only in the attention branch, so the
-# spread of a table's column bounds both the noise of a run at that seed and every
-# true difference between those variants at this budget. Next to it, the spread of
-# the paper's numbers over the same columns.
+# share seed 0 (so the patch order) and differ only in the attention branch, so a
+# small spread of a table's column leaves little room for either the noise of a run
+# at that seed or true differences between those variants at this budget. Next to
+# it, the spread of the paper's numbers over the same columns.
 
 # %%
 spreads = study.table_spreads(root, study_schedule)  # on Set5, as the tables
