@@ -20,7 +20,7 @@ from defian import config, paper_tables, runrecord
 from defian.model import ModelConfig, make_config
 
 __all__ = ["ABLATION_SOURCES", "ENDEC_NAMES", "RANK", "ablation_sources", "attention_key", "best_available",
-           "ensure_runs", "find_runs", "gather", "model_config", "run_label", "schedules_for", "size_key",
+           "ensure_runs", "find_runs", "gather", "model_config", "paper_set5", "run_label", "schedules_for", "size_key",
            "train_commands", "train_data", "variant_runs", "variants"]
 
 #: Schedules from the most trained to the least: tables show the first that has records ("best available").
@@ -71,6 +71,21 @@ def variants(table: str) -> dict[str, dict[str, Any]]:
                                             "endec": ENDEC_NAMES[r.endec], "half_depth": d})
         return out
     raise ValueError(f"unknown table {table!r}; choose III, IV or V")
+
+
+def paper_set5(which: str) -> dict[str, float]:
+    """The paper's Set5 PSNR of every column of Table ``which``, labelled as :func:`variants`."""
+    if which == "III":
+        return {f"({r.column})": r.psnr_set5 for r in paper_tables.TABLE_III}
+    if which == "IV":
+        return {label: r.psnr_set5
+                for label, r in zip(variants("IV"), paper_tables.TABLE_IV, strict=True)}
+    out = {}
+    for r in paper_tables.TABLE_V:
+        if r.psnr_d0_without_mshf is not None:
+            out[f"{r.endec} d=0 w/o MSHF"] = r.psnr_d0_without_mshf
+        out.update({f"{r.endec} d={d}": p for d, p in r.psnr.items() if p is not None})
+    return out
 
 
 def attention_key(cfg: ModelConfig) -> tuple:

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from defian import checkpoint, config, evaluate, paper_tables, paths, records, runrecord
+from defian import checkpoint, config, evaluate, paths, records, runrecord
 from defian.config import TrainConfig
 from defian.model import make_config
 
@@ -156,9 +156,10 @@ def _run_all(todo: Sequence[Job], root: Path, data_root: str, publish_to: Path |
     already finished and evaluated is skipped, so a fresh ``root`` does not retrain the study."""
     from defian import train
 
-    have = _records(published, todo[0].config.schedule) if published is not None and todo else []
+    elsewhere = published is not None and todo and Path(root).resolve() != Path(published).resolve()
+    have = _records(published, todo[0].config.schedule) if elsewhere else []
     for job in todo:
-        if published is not None and Path(root).resolve() != Path(published).resolve() and _done(_find(job, have)):
+        if elsewhere and _done(_find(job, have)):
             print(f"[study] {job.label}: published in {published}, skipped", flush=True)
             continue
         print(f"[study] {time.strftime('%Y-%m-%d %H:%M:%S')} {job.label}", flush=True)
@@ -308,20 +309,6 @@ def single_runs(psnr: pd.Series, root: str | Path | None = None, schedule: str =
                    else ", so only differences above that are more than noise")
 
 
-def _paper_set5(which: str) -> dict[str, float]:
-    """The paper's Set5 PSNR of every column of Table ``which``, labelled as :func:`defian.records.variants`."""
-    if which == "III":
-        return {f"({r.column})": r.psnr_set5 for r in paper_tables.TABLE_III}
-    if which == "IV":
-        return {label: r.psnr_set5 for label, r in zip(records.variants("IV"), paper_tables.TABLE_IV, strict=True)}
-    out = {}
-    for r in paper_tables.TABLE_V:
-        if r.psnr_d0_without_mshf is not None:
-            out[f"{r.endec} d=0 w/o MSHF"] = r.psnr_d0_without_mshf
-        out.update({f"{r.endec} d={d}": p for d, p in r.psnr.items() if p is not None})
-    return out
-
-
 def table_spreads(root: str | Path | None = None, schedule: str = "cpu", set_name: str = "Set5") -> pd.DataFrame:
     """Per table of Tables III-V: how far apart its measured single runs land on ``set_name``,
     next to how far apart the paper's numbers of the same columns are.
@@ -339,7 +326,7 @@ def table_spreads(root: str | Path | None = None, schedule: str = "cpu", set_nam
     by_name = {name: j for j in jobs(schedule) for name in (j.label, *j.also)}
     rows = []
     for which in ("III", "IV", "V"):
-        paper, ours = _paper_set5(which), {}
+        paper, ours = records.paper_set5(which), {}
         for label in paper:
             run = _find(by_name[f"Table {which} {label}"], records_)
             if _done(run):

@@ -464,11 +464,11 @@ def table_endec(runs: dict[str, list[runrecord.Run]], *, profile: str, data_root
                 limit: int | None = None, evaluate_missing: bool = True) -> Table:
     """Table V: encoder-decoder types and half depth d, x3, Set5."""
     spec: list[_Spec] = []
+    paper = records.paper_set5("V")
     for label, sw in records.variants("V").items():
         kind, d = re.match(r"(\w+) d=(\d)", label).groups()  # type: ignore[union-attr]
-        r = next(x for x in paper_tables.TABLE_V if x.endec == kind)
-        paper = r.psnr_d0_without_mshf if "w/o MSHF" in label else r.psnr[int(d)]
-        spec.append((label, {"Type": kind, "d": int(d), "MSHF": bool(sw["mshf"])}, None, {"Set5": paper}, sw))
+        lead = {"Type": kind, "d": int(d), "MSHF": bool(sw["mshf"])}
+        spec.append((label, lead, None, {"Set5": paper[label]}, sw))
     return _variant_table("table5_endec", "Table V: encoder-decoders, x3", spec, runs, sets=["Set5"],
                           baseline="DiEnDec d=0 w/o MSHF", profile=profile, data_root=data_root, limit=limit,
                           evaluate_missing=evaluate_missing)

@@ -43,3 +43,10 @@ def test_gather_without_runs_lists_every_variant_and_the_command_that_makes_it(
     commands = [line for line in report.splitlines() if line.startswith("defian train --schedule cpu")]
     assert len(commands) == 8 and all("--scale 3" in c for c in commands)
     assert not any(runs.values())
+
+
+def test_paper_set5_has_the_papers_number_for_every_column() -> None:
+    for which in ("III", "IV", "V"):
+        assert list(records.paper_set5(which)) == list(records.variants(which))  # same columns, same order
+    assert records.paper_set5("IV")["ker=(7)"] == 33.80 and records.paper_set5("V")["DiEnDec d=0 w/o MSHF"] == 33.96
+    assert records.paper_set5("III")["(h)"] == 34.22 and records.paper_set5("V")["HGenDec d=3"] == 34.17
