@@ -40,7 +40,7 @@ data_root: str = ""  # "" -> $DEFIAN_DATA, else the embedded default data
 # %%
 import pandas as pd
 
-from defian import paths, profiles, provenance
+from defian import profiles, provenance
 
 print("profile:", profile)
 print("data:", provenance.data_label(data_root))

@@ -28,7 +28,6 @@ full_schedule: str = "smoke"  # defian.config schedule to train; empty: only rea
 full_scales: str = "2,3,4"  # comma-separated upscaling factors
 
 # %%
-import dataclasses
 
 import matplotlib.pyplot as plt
 import pandas as pd

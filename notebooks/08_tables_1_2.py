@@ -38,7 +38,6 @@ released_dir: str = ""  # folder holding the authors' DeFiAN_S_x2.pth etc.; empt
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import torch
 from IPython.display import Markdown, display

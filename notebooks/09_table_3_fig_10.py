@@ -38,7 +38,7 @@ fig_crop: int = 64  # side of the LR centre crop Fig. 10 is drawn on, 0 for the 
 import pandas as pd
 from IPython.display import Markdown, display
 
-from defian import figures, paper_tables, provenance, records, study, tables
+from defian import figures, paper_tables, provenance, records, studystats, tables
 
 limit = eval_limit or None
 print("profile:", profile, "| data:", provenance.data_label(data_root))
@@ -90,7 +90,7 @@ assert all(paper[k] > paper["(a)"] for k in paper if k != "(a)")  # each part he
 print(f"paper: (h) - (a) = {paper['(h)'] - paper['(a)']:.2f} dB")
 ours = t3.frame.set_index("Variant")
 col = next(c for c in ours.columns if c.endswith("PSNR ours"))
-print("ours:", study.single_runs(ours[col]))
+print("ours:", studystats.single_runs(ours[col]))
 if ours[col].notna().all():
     print(f"ours: (h) - (a) = {ours.loc['(h)', col] - ours.loc['(a)', col]:+.3f} dB; provenance:",
           ours.loc["(h)", "Provenance"])

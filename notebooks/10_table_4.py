@@ -36,7 +36,7 @@ ablation_train: bool = True  # train missing variant runs here; False only reads
 # %%
 from IPython.display import Markdown, display
 
-from defian import benchmarks, paper_tables, paths, provenance, records, study, tables
+from defian import benchmarks, paper_tables, paths, provenance, records, studystats, tables
 
 limit = eval_limit or None
 present = list(benchmarks.find(paths.data_root(data_root)))
@@ -96,7 +96,7 @@ print({k: v for k, v in sorted(set5.items(), key=lambda kv: kv[1])})
 # %%
 ours = t4.frame.set_index("Variant")
 col = next(c for c in ours.columns if c.endswith("PSNR ours"))
-print("ours:", study.single_runs(ours[col]))
+print("ours:", studystats.single_runs(ours[col]))
 if ours[col].notna().all():
     print(f"ours: (3,5,7) - w/o HF = {ours.loc['ker=(3,5,7)', col] - ours.loc['w/o HF', col]:+.3f} dB; provenance:",
           ours.loc["ker=(3,5,7)", "Provenance"])

@@ -33,7 +33,7 @@ ablation_train: bool = True  # train missing variant runs here; False only reads
 # %%
 from IPython.display import Markdown, display
 
-from defian import paper_tables, provenance, records, study, tables
+from defian import paper_tables, provenance, records, studystats, tables
 
 limit = eval_limit or None
 print("profile:", profile, "| data:", provenance.data_label(data_root))
@@ -91,6 +91,6 @@ print({d: {k: float(paper[f"{k} d={d}"]) for k in ("DiEnDec", "HGenDec", "ConvEn
 
 # %%
 col = next(c for c in f.columns if c.endswith("PSNR ours"))
-print("ours:", study.single_runs(f[col]))
+print("ours:", studystats.single_runs(f[col]))
 if f[col].notna().any():
     print("provenance, e.g.:", f.loc[f[col].idxmax(), "Provenance"])

@@ -18,7 +18,7 @@
 # ($N = 3$ modules of $M = 5$ RCABs, $C = 32$, batch 16, $24\times24$ LR patches,
 # 6,000 updates) on the 291 images of T91 + BSDS200 instead of DIV2K.
 #
-# It asks four questions (`defian.study`):
+# It asks four questions (`defian.study`; what the runs show is `defian.studystats`):
 #
 # 1. the central claim: does the detail-fidelity attention beat the same trunk
 #    without it (the twin, Table III (a)) at x2, and by more than the noise of
@@ -45,7 +45,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from defian import paper_tables, runrecord, study
+from defian import paper_tables, runrecord, study, studystats
 
 root = runs_root or runrecord.runs_root(study_schedule)
 print("profile:", profile, "| records read from:", root)
@@ -91,9 +91,9 @@ if runs:
 # `scale` border pixels cropped, `defian.metrics`).
 
 # %%
-gains = study.paired_gains(root, study_schedule)
+gains = studystats.paired_gains(root, study_schedule)
 display(gains.round(4))
-summary = study.summarize(gains)
+summary = studystats.summarize(gains)
 display(summary.round(4))
 
 # %% [markdown]
@@ -121,7 +121,7 @@ if sets:
 # images on which DeFiAN_S beats its twin, and the median gain.
 
 # %%
-img = study.image_gains(root, study_schedule)
+img = studystats.image_gains(root, study_schedule)
 per_image = (img.groupby(["set", "seed"], sort=False)["gain"]
              .agg(images="count", median="median", share_better=lambda g: float((g > 0).mean())).reset_index())
 display(per_image.round(3))
@@ -135,9 +135,10 @@ for s_name, g in img.groupby("set"):
 # loss is higher).
 
 # %%
-losses = study.final_losses(root, study_schedule)
+losses = studystats.final_losses(root, study_schedule)
 display(losses.round(5))
-params = {r.config["model"]: r.summary["params"] for pair in study.pairs(root, study_schedule).values() for r in pair}
+params = {r.config["model"]: r.summary["params"]
+          for pair in studystats.pairs(root, study_schedule).values() for r in pair}
 if len(params) == 2:
     print(f"parameters: DeFiAN_S {params['defian_s']:,}, twin {params['rcan_s']:,} "
           f"(+{(params['defian_s'] / params['rcan_s'] - 1) * 100:.1f} %)")
@@ -171,7 +172,7 @@ if pair_runs:
 # over the last few thousand updates.
 
 # %%
-gaps = study.validation_gaps(root, study_schedule)
+gaps = studystats.validation_gaps(root, study_schedule)
 if len(gaps):
     ax = gaps.plot(marker="o", figsize=(7, 3.2), title="validation PSNR, DeFiAN_S - twin (dB)")
     ax.axhline(0, color="grey", lw=0.8)
@@ -206,7 +207,7 @@ class Plain(str):
 lines = []
 for _, row in summary.iterrows():
     s = row["set"]
-    v = study.verdict(row)
+    v = studystats.verdict(row)
     lines.append(f"- **{s}**: {row['mean gain']:+.3f} dB (sd {row['sd gain']:.3f} over {row['seeds']} seeds, "
                  f"95 % interval {row['ci low']:+.3f} to {row['ci high']:+.3f}): {v}")
     for key in ("mean gain", "sd gain", "ci low", "ci high", "sd defian_s", "sd rcan_s"):
@@ -250,7 +251,7 @@ if len(summary) and summary["seeds"].min() > 1:
     glue("noise_2sd", 2 * noise, display=False)
     t3_diffs = np.abs(np.diff(sorted(paper_cols["Table III"])))  # neighbours in the paper's ranking
     typical = float(np.median(t3_diffs))
-    need = study.seeds_needed(noise, typical)
+    need = studystats.seeds_needed(noise, typical)
     print(f"the paper's Table III variants lie a median {typical:.3f} dB apart (neighbours in its ranking); "
           f"resolving that at 2 standard errors takes {need} seeds per variant at this noise")
     glue("t3_typical_diff", typical, display=False)
@@ -273,7 +274,7 @@ else:
 # it, the spread of the paper's numbers over the same columns.
 
 # %%
-spreads = study.table_spreads(root, study_schedule)  # on Set5, as the tables
+spreads = studystats.table_spreads(root, study_schedule)  # on Set5, as the tables
 display(spreads.round(3))
 for _, row in spreads.iterrows():
     key = {"Table III": "t3", "Table IV": "t4", "Table V": "t5"}[row["table"]]
@@ -292,7 +293,7 @@ if len(full):  # a complete table: its variants are closer together than the pap
 # A gain needs an attention that varies over the image: a sigmoid gate that is the
 # same everywhere scales the residual of Eq. (6) by a constant, which a convolution
 # of the FEM could do as well. For every DeFiAM of the pair's DeFiAN_S,
-# `study.attention_activity` measures, at initialisation (rebuilt from the seed as
+# `studystats.attention_activity` measures, at initialisation (rebuilt from the seed as
 # training built it) and after training, on the figure image and without its 4-pixel
 # border: how much the channel-mean gate $\bar{\mathbf{a}}$ varies relative to its
 # mean; how much the encoder-decoder output $\mathbf{v}$ (Eq. 18) varies; and what
@@ -307,7 +308,7 @@ if len(full):  # a complete table: its variants are closer together than the pap
 # (`dac_gain`, the largest $|\hat{\sigma}|$).
 
 # %%
-act = study.attention_activity(root, study_schedule, data_root)
+act = studystats.attention_activity(root, study_schedule, data_root)
 if len(act):
     print("image:", act.attrs["image"])
     display(act.pivot_table(index=["seed", "DeFiAM"], columns="when",

@@ -3,6 +3,8 @@
 ``dev_data`` is the folder of real benchmark and training images used in
 development and CI: ``$DEFIAN_DATA`` when set, else ``../shared/datasets`` beside
 the repository. Tests that need it are skipped on a machine that has neither.
+``write_record`` writes a synthetic run record with an evaluation, as the cpu
+study's records look (tests of :mod:`defian.study` and :mod:`defian.studystats`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from defian import paths
+import pandas as pd
+
+from defian import config, evaluate, paths, runrecord
+from defian.atomic import write_atomic
 
 
 def _dev_data() -> Path | None:
@@ -30,3 +35,31 @@ def dev_data() -> Path:
     if root is None:
         pytest.skip("no data root: set DEFIAN_DATA to a folder holding benchmark/<Set>/HR")
     return root
+
+
+def _write_record(root: Path, cfg: config.TrainConfig, scores: dict[str, float], finished: bool = True,
+                  val: tuple[float, ...] = ()) -> Path:
+    """A run record of ``cfg`` under ``root``: validation PSNRs ``val`` every 500 updates (loss 0.1),
+    finished unless told otherwise, and an evaluation scoring one image "a" per set of ``scores``."""
+    run = root / runrecord.run_name(cfg.to_dict(), "train291")
+    rec = runrecord.RunRecord(run)
+    rec.start(cfg.to_dict(), {})
+    for i, v in enumerate(val):
+        rec.append(500 * (i + 1), 0.1, 1e-4, v, 10.0)
+    if finished:
+        rec.finish({"status": "finished", "updates": cfg.updates})
+    per_set = pd.DataFrame([{"method": cfg.model, "set": s, "scale": cfg.scale, "images": 1, "psnr": p,
+                             "ssim": 0.9, "protocol": "paper", "self_ensemble": False, "tile": 0, "data": "x"}
+                            for s, p in scores.items()])
+    out = evaluate.evaluation_dir(run)
+    write_atomic(out / "per_set.csv", per_set.to_csv(index=False))
+    write_atomic(out / "per_image.csv", per_set[["method", "set", "scale", "psnr", "ssim"]].assign(image="a")
+                 .to_csv(index=False))
+    write_atomic(out / "evaluation.json", '{"update": %d, "limit": null}' % cfg.updates)
+    return run
+
+
+@pytest.fixture
+def write_record():  # noqa: ANN201 (returns the function)
+    """:func:`_write_record`: a synthetic, evaluated run record."""
+    return _write_record
