@@ -1,0 +1,74 @@
+"""C++ kernels for CPU tensors (``defian/csrc``), built on first use and cached.
+
+The fused multi-scale Hessian filtering (:mod:`defian.mshf`) is a memory-bound
+chain of small element-wise operations that PyTorch runs as many passes over
+(B, C, H, W) tensors; on CPU it also runs as a C++ kernel that makes one pass
+(forward) or two (backward) over a channels-last tensor. The PyTorch path stays:
+it is the reference the kernel is tested against (float64,
+``tests/test_hessian.py``), the path on other devices, and the fallback when the
+kernel cannot be built (a warning says so). ``DEFIAN_CPP=0`` turns the kernels
+off.
+
+The build (:func:`torch.utils.cpp_extension.load`: a C++ compiler and ninja,
+about a minute per kernel, once per machine and source version) goes to
+PyTorch's extension cache (``$TORCH_EXTENSIONS_DIR``, default
+``~/.cache/torch_extensions``); concurrent processes wait for one build. Kernels
+are built with ``-march=native``, so the cache key includes this CPU's
+instruction-set flags.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import platform
+import warnings
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+__all__ = ["ENV", "SOURCES", "kernel"]
+
+#: Set to "0" to run the PyTorch expressions on CPU too.
+ENV = "DEFIAN_CPP"
+#: The kernels' sources, by name.
+SOURCES = {name: Path(__file__).with_name("csrc") / f"{name}.cpp" for name in ("mshf_cpu",)}
+
+
+def _cpu_flags() -> str:
+    """This CPU's instruction-set flags (a cached ``-march=native`` build is only reused on the same)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return line
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def kernel(name: str) -> ModuleType | None:
+    """The C++ kernel ``name`` (a key of :data:`SOURCES`), or ``None`` when turned off
+    (``DEFIAN_CPP=0``, read at every call) or not buildable here."""
+    if name not in SOURCES:
+        raise KeyError(f"no C++ kernel {name!r}; there are {sorted(SOURCES)}")
+    return None if os.environ.get(ENV, "1") == "0" else _build(name)
+
+
+@functools.cache
+def _build(name: str) -> ModuleType | None:
+    source = SOURCES[name]
+    tag = hashlib.sha256(source.read_bytes() + _cpu_flags().encode() + torch.__version__.encode()).hexdigest()[:12]
+    try:
+        from torch.utils.cpp_extension import load
+
+        return load(f"defian_{name}_{tag}", [str(source)], verbose=False,
+                    extra_cflags=["-O3", "-march=native", "-fno-math-errno", "-fopenmp"],
+                    extra_ldflags=["-fopenmp"])  # OpenMP: torch's own libgomp (same soname), for at::parallel_for
+    except Exception as err:  # no compiler, no ninja, a failed build: the PyTorch path gives the same numbers
+        last = str(err).strip().splitlines()[-1] if str(err).strip() else ""
+        warnings.warn(f"defian: the C++ kernel {source} could not be built ({type(err).__name__}: {last}); "
+                      f"using the slower PyTorch path (set {ENV}=0 to skip the attempt)", RuntimeWarning,
+                      stacklevel=3)
+        return None
