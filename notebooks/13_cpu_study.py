@@ -284,8 +284,11 @@ for _, row in spreads.iterrows():
         glue(f"{key}_{col.replace(' ', '_')}", float(row[col]), display=False)
     glue(f"{key}_span_ratio", float(row["span ours"] / row["span paper"]), display=False)
 full = spreads[spreads["measured"] == spreads["variants"]]
-if len(full):  # a complete table: its variants are closer together than the paper's
+if len(full):  # a complete table: its variants are closer together than the paper's ...
     assert (full["span ours"] < full["span paper"]).all(), full
+    one_run = 2 * studystats.paired_noise(root, study_schedule)
+    if np.isfinite(one_run):  # ... and than the noise of one run, which the chapter says
+        assert (full["span ours"] < one_run).all(), (full, one_run)
 
 # %% [markdown]
 # ## What the attention selects at this budget
