@@ -10,7 +10,9 @@ It prints, in one run:
    plain Eq. 12 and three channel means: :func:`defian.hessian.mshf_reference`
    with ``plain=True``), in float32 and under ``torch.autocast`` bfloat16
    (inputs then bfloat16, as a preceding convolution under autocast makes them);
-2. the max abs difference between the fused and the reference outputs.
+2. the same MSHF on its chunked PyTorch path (``DEFIAN_CPP=0``), as a ratio: on CPU
+   the fused path runs the C++ kernel of :mod:`defian.cppkernels` by default;
+3. the max abs difference between the fused and the reference outputs.
 
 :func:`fig12_rows` redoes Fig. 12 (closed form vs an eigen-solver per pixel);
 notebook 02 imports this file for both tables. Times are minima over rounds
@@ -24,11 +26,13 @@ between runs; ``--threads 2 --clock wall`` measures that regime.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
 
 import torch
 
+from defian import cppkernels
 from defian.hessian import MSHF, hessian_filter, max_eigenvalue, max_eigenvalue_eigvalsh
 
 #: The tensor of the performance target in issue 3: a DeFiAN_S feature batch.
@@ -66,7 +70,8 @@ def mshf_ratio_rows(shape: tuple[int, int, int, int] = DEFAULT_SHAPE, rounds: in
 
     Returns:
         One dict per (precision, pass): ``precision, pass, conv_ms, mshf_ms,
-        released_ms, mshf_vs_conv, mshf_vs_released, released_vs_conv, max_abs_diff``
+        released_ms, mshf_vs_conv, mshf_vs_released, released_vs_conv, pytorch_path_ms,
+        mshf_vs_pytorch_path, max_abs_diff``
         (fused output vs :func:`~defian.hessian.mshf_reference` in float32 on the
         same, possibly bfloat16, input).
     """
@@ -93,10 +98,19 @@ def mshf_ratio_rows(shape: tuple[int, int, int, int] = DEFAULT_SHAPE, rounds: in
             return call
 
         released = lambda t: mshf.reference(t, plain=True)  # noqa: E731
+
+        def pytorch_path(t: torch.Tensor) -> torch.Tensor:  # the fused MSHF without the C++ kernel
+            before = os.environ.get(cppkernels.ENV)
+            os.environ[cppkernels.ENV] = "0"
+            try:
+                return mshf(t)
+            finally:
+                os.environ.pop(cppkernels.ENV) if before is None else os.environ.update({cppkernels.ENV: before})
         for backward in (False, True):
             inp = xg if backward else x
             t = _min_times({"conv": run(conv, inp, backward), "mshf": run(mshf, inp, backward),
-                            "released": run(released, inp, backward)}, rounds, clock)
+                            "released": run(released, inp, backward),
+                            "pytorch_path": run(pytorch_path, inp, backward)}, rounds, clock)
             with torch.no_grad():
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=auto):
                     fused = mshf(x)
@@ -104,7 +118,8 @@ def mshf_ratio_rows(shape: tuple[int, int, int, int] = DEFAULT_SHAPE, rounds: in
             rows.append(dict(precision=precision, **{"pass": "fwd+bwd" if backward else "fwd"},
                              conv_ms=1e3 * t["conv"], mshf_ms=1e3 * t["mshf"], released_ms=1e3 * t["released"],
                              mshf_vs_conv=t["mshf"] / t["conv"], mshf_vs_released=t["mshf"] / t["released"],
-                             released_vs_conv=t["released"] / t["conv"], max_abs_diff=diff))
+                             released_vs_conv=t["released"] / t["conv"], pytorch_path_ms=1e3 * t["pytorch_path"],
+                             mshf_vs_pytorch_path=t["mshf"] / t["pytorch_path"], max_abs_diff=diff))
     return rows
 
 
