@@ -45,9 +45,10 @@ dtype.
 On CPU the same computation runs, by default, as a C++ kernel
 (``defian/csrc/mshf_cpu.cpp``, :mod:`defian.cppkernels`): one pass over a
 channels-last input for the forward and two for the backward, the channel mean
-a vector reduction over contiguous channels; 3-4 times faster than the chunked
-PyTorch path above, which stays the reference, the path on other devices and
-the fallback. Both agree to rounding (``tests/test_hessian.py``, float64).
+a vector reduction over contiguous channels. It takes about half the time of
+the chunked PyTorch path above (``benchmarks/bench_mshf.py``), which stays the
+reference, the path on other devices and the fallback. Both agree to rounding
+(``tests/test_hessian.py``, float64).
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
 from defian import checkpoint, config, evaluate, paths, records, runrecord
 from defian.config import TrainConfig
 from defian.model import make_config
