@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from defian.fem import hidden_width
+from defian.fem import Pointwise, hidden_width
 
 __all__ = ["DAC", "mean_std"]
 
@@ -56,9 +56,9 @@ def mean_std(feat: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch
 def _mlp(channels: int, reduction: int) -> nn.Sequential:
     hidden = hidden_width(channels, reduction)
     return nn.Sequential(
-        nn.Conv2d(channels, hidden, 1, bias=False),  # released code: no bias
+        Pointwise(channels, hidden, bias=False),  # released code: 1x1 convolutions, no bias
         nn.ReLU(inplace=True),
-        nn.Conv2d(hidden, channels, 1, bias=False),
+        Pointwise(hidden, channels, bias=False),
     )
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from defian.fem import FEM, RCAB, ChannelAttention, hidden_width
+from defian.fem import FEM, RCAB, ChannelAttention, Pointwise, hidden_width
 
 
 def rcab_reference(block: RCAB, x: torch.Tensor) -> torch.Tensor:
@@ -23,6 +23,29 @@ def test_rcab_matches_reference_float64() -> None:
     block = RCAB(32).double()
     x = torch.randn(2, 32, 9, 7, dtype=torch.float64)
     assert torch.allclose(block(x), rcab_reference(block, x), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("size", [(1, 1), (5, 4)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_pointwise_is_the_1x1_convolution(bias: bool, size: tuple[int, int], channels_last: bool) -> None:
+    """Output and every gradient equal F.conv2d's in float64; an nn.Conv2d with its state-dict keys."""
+    torch.manual_seed(2)
+    layer = Pointwise(32, 2, bias=bias).double()
+    if channels_last:
+        layer = layer.to(memory_format=torch.channels_last)
+    assert isinstance(layer, torch.nn.Conv2d) and layer.kernel_size == (1, 1)
+    assert set(layer.state_dict()) == ({"weight", "bias"} if bias else {"weight"})
+    x = torch.randn(3, 32, *size, dtype=torch.float64, requires_grad=True)
+    y = layer(x)
+    ref = F.conv2d(x, layer.weight, layer.bias)
+    assert y.shape == ref.shape == (3, 2, *size)
+    assert torch.allclose(y, ref, rtol=0, atol=1e-13)
+    g = torch.randn_like(y)
+    got = torch.autograd.grad(y, [x, *layer.parameters()], g)
+    want = torch.autograd.grad(ref, [x, *layer.parameters()], g)
+    for a, b in zip(got, want, strict=True):
+        assert torch.allclose(a, b, rtol=0, atol=1e-12)
 
 
 def test_fem_is_the_chain_of_eq7() -> None:
