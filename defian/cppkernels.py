@@ -1,13 +1,14 @@
 """C++ kernels for CPU tensors (``defian/csrc``), built on first use and cached.
 
-The fused multi-scale Hessian filtering (:mod:`defian.mshf`) is a memory-bound
-chain of small element-wise operations that PyTorch runs as many passes over
-(B, C, H, W) tensors; on CPU it also runs as a C++ kernel that makes one pass
-(forward) or two (backward) over a channels-last tensor. The PyTorch path stays:
-it is the reference the kernel is tested against (float64,
-``tests/test_hessian.py``), the path on other devices, and the fallback when the
-kernel cannot be built (a warning says so). ``DEFIAN_CPP=0`` turns the kernels
-off.
+Two parts of a DeFiAM are memory-bound chains of small element-wise operations
+that PyTorch runs as many passes over (B, C, H, W) tensors: the fused
+multi-scale Hessian filtering (:mod:`defian.mshf`, kernel ``mshf_cpu``) and the
+gate of Eqs. (22) and (6) (:mod:`defian.gate`, kernel ``gate_cpu``). On CPU each
+also runs as a C++ kernel that makes one or two passes over channels-last
+tensors. The PyTorch paths stay: they are the references the kernels are tested
+against (float64, ``tests/test_hessian.py``, ``tests/test_gate.py``), the paths
+on other devices, and the fallback when a kernel cannot be built (a warning says
+so). ``DEFIAN_CPP=0`` turns the kernels off.
 
 The build (:func:`torch.utils.cpp_extension.load`: a C++ compiler and ninja,
 about a minute per kernel, once per machine and source version) goes to
@@ -34,7 +35,7 @@ __all__ = ["ENV", "SOURCES", "kernel"]
 #: Set to "0" to run the PyTorch expressions on CPU too.
 ENV = "DEFIAN_CPP"
 #: The kernels' sources, by name.
-SOURCES = {name: Path(__file__).with_name("csrc") / f"{name}.cpp" for name in ("mshf_cpu",)}
+SOURCES = {name: Path(__file__).with_name("csrc") / f"{name}.cpp" for name in ("mshf_cpu", "gate_cpu")}
 
 
 def _cpu_flags() -> str:

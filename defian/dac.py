@@ -77,6 +77,27 @@ class DAC(nn.Module):
         self.mean_mlp = _mlp(channels, reduction)
         self.std_mlp = _mlp(channels, reduction)
 
+    def terms(self, observed: torch.Tensor, referenced: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The three factors of Eq. (22), before they are combined.
+
+        Args:
+            observed: v, (B, 1, H, W) (or (B, C, H, W): normalised per channel).
+            referenced: x, (B, C, H, W).
+
+        Returns:
+            ``normalised`` x_o~ (Eq. 20), shaped as ``observed``; ``sd_hat`` sigma^
+            and ``mu_hat`` mu^ (Eq. 21), each (B, C, 1, 1).
+        """
+        b, c, h, w = referenced.shape
+        if c != self.channels:
+            raise ValueError(f"DAC built for {self.channels} channels, referenced has {c}")
+        if observed.shape[0] != b or observed.shape[2:] != referenced.shape[2:] or observed.shape[1] not in (1, c):
+            raise ValueError(f"observed {tuple(observed.shape)} does not match referenced {tuple(referenced.shape)}")
+        mu_o, sd_o = mean_std(observed, self.eps)
+        normalised = (observed - mu_o) / sd_o  # Eq. (20): (B, 1|C, H, W)
+        mu_r, sd_r = mean_std(referenced, self.eps)
+        return normalised, self.std_mlp(sd_r), self.mean_mlp(mu_r)  # Eq. (21): (B, C, 1, 1) each
+
     def forward(self, observed: torch.Tensor, referenced: torch.Tensor) -> torch.Tensor:
         """Implements Eqs. (20)-(22).
 
@@ -87,16 +108,7 @@ class DAC(nn.Module):
         Returns:
             The aligned attention logits, (B, C, H, W).
         """
-        b, c, h, w = referenced.shape
-        if c != self.channels:
-            raise ValueError(f"DAC built for {self.channels} channels, referenced has {c}")
-        if observed.shape[0] != b or observed.shape[2:] != referenced.shape[2:] or observed.shape[1] not in (1, c):
-            raise ValueError(f"observed {tuple(observed.shape)} does not match referenced {tuple(referenced.shape)}")
-        mu_o, sd_o = mean_std(observed, self.eps)
-        normalised = (observed - mu_o) / sd_o  # Eq. (20): (B, 1|C, H, W)
-        mu_r, sd_r = mean_std(referenced, self.eps)
-        mu_hat = self.mean_mlp(mu_r)  # Eq. (21): (B, C, 1, 1)
-        sd_hat = self.std_mlp(sd_r)
+        normalised, sd_hat, mu_hat = self.terms(observed, referenced)
         if referenced.is_contiguous(memory_format=torch.channels_last) and not referenced.is_contiguous():
             # Eq. (22) computed in x's NHWC layout: the gate a = S(out) meets F(x) in element-wise ops
             # (Eq. 6), and mixing layouts there makes each of them several times slower on CPU

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from defian import gate
 from defian.dac import DAC
 from defian.diendec import EncoderDecoder
 from defian.fem import FEM
@@ -117,4 +118,7 @@ class DeFiAM(nn.Module):
         f = self.fem(x)
         if self.endec is None:
             return x + f  # RCAN baseline: a = 1
-        return x + f * self.branch(x, f)["a"]
+        if self.dac is None:
+            return x + f * self.branch(x, f)["a"]
+        v = self.endec(self.hessian_maps(f))  # (B, 1, H, W)
+        return gate.gated_residual(x, f, *self.dac.terms(v, x))  # = x + f * branch(x, f)["a"], fused on CPU

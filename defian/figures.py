@@ -122,8 +122,6 @@ def capture(model: nn.Module, lr: torch.Tensor, index: int) -> dict[str, Any]:
         for act in [*m.endec.enc_act, *m.endec.dec_act]:  # one ReLU per layer (defian.diendec)
             hooks.append(act.register_forward_hook(lambda _m, _i, out: rec["stages"].append(out.detach().clone())))
         hooks.append(m.endec.register_forward_hook(lambda _m, _i, out: rec.__setitem__("v", out.detach().clone())))
-    if m.dac is not None:
-        hooks.append(m.dac.register_forward_hook(lambda _m, _i, out: rec.__setitem__("aligned", out.detach().clone())))
     was = model.training
     try:
         model.eval()
@@ -132,6 +130,8 @@ def capture(model: nn.Module, lr: torch.Tensor, index: int) -> dict[str, Any]:
         model.train(was)
         for h in hooks:
             h.remove()
+    if m.dac is not None:  # the module's fused gate (defian.gate) does not call the DAC's forward
+        rec["aligned"] = m.dac(rec["v"], rec["x"])
     if rec["aligned"] is not None:
         rec["a"] = torch.sigmoid(rec["aligned"])
     elif rec["v"] is not None:

@@ -1,0 +1,163 @@
+// Fused gate of a DeFiAM on CPU, Eqs. (22) and (6): one pass forward, one pass backward.
+//
+// Same computation as the PyTorch path of defian/gate.py: per sample b, pixel p, channel c,
+//   z = n[b,p] * s[b,c] + m[b,c]        (Eq. 22: normalised v, re-scaled and shifted)
+//   y = x + f * sigmoid(z)              (Eq. 6: the gate on F(x), plus the residual)
+// with x, f and y channels-last (B, P, C), P = H * W. The backward recomputes the sigmoid
+// instead of storing it and returns
+//   grad_f = g * a,  gz = g * f * a * (1 - a),
+//   grad_n[b,p] = sum_c gz * s[b,c],  grad_s[b,c] = sum_p gz * n[b,p],  grad_m[b,c] = sum_p gz;
+// grad_x = g is the caller's. The sums over p are taken per block of pixels and then added
+// in a fixed order, so the result does not depend on the number of threads.
+#include <torch/extension.h>
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+namespace {
+
+constexpr int64_t kBlock = 64;  // pixels per partial sum of the backward
+
+// exp for float in a form the compiler vectorises: exp(x) = 2^k exp(r), k = round(x / ln 2),
+// |r| <= ln(2) / 2, exp(r) by the minimax polynomial of Cephes' expf (about 1 ulp). The clamp
+// keeps 2^k a normal float; exp(-88.3) = 4.6e-39 stands for anything smaller, which a
+// sigmoid cannot tell from zero at float precision.
+inline float exp_approx(float x) {
+  x = std::min(std::max(x, -87.3f), 88.3f);
+  const float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // rounded: + 1.5 * 2^23
+  const float r = (x - k * 0.693359375f) - k * -2.12194440e-4f;  // ln 2 split in two (Cephes)
+  const float r2 = r * r;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r2 + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
+  return p * __builtin_bit_cast(float, bits);  // 2^k (std::memcpy or floor would stop the vectoriser)
+}
+
+inline double exp_approx(double x) { return std::exp(x); }  // float64: the reference precision
+
+template <typename T>
+inline T sigmoid(T z) {
+  return T(1) / (T(1) + exp_approx(-z));
+}
+
+struct Shape {
+  int64_t B, P, C;
+};
+
+Shape check(const torch::Tensor& f, const torch::Tensor& n, const torch::Tensor& s, const torch::Tensor& m) {
+  TORCH_CHECK(f.dim() == 3 && f.is_contiguous() && f.device().is_cpu(),
+              "gate_cpu: f must be a contiguous (B, H*W, C) CPU tensor, got ", f.sizes());
+  TORCH_CHECK(f.scalar_type() == torch::kFloat || f.scalar_type() == torch::kDouble,
+              "gate_cpu: float32 or float64 only, got ", f.scalar_type());
+  const Shape sh{f.size(0), f.size(1), f.size(2)};
+  TORCH_CHECK(n.sizes() == torch::IntArrayRef({sh.B, sh.P}) && n.is_contiguous(),
+              "gate_cpu: n must be a contiguous (B, H*W) tensor, got ", n.sizes());
+  TORCH_CHECK(s.sizes() == torch::IntArrayRef({sh.B, sh.C}) && s.is_contiguous() && m.sizes() == s.sizes() &&
+                  m.is_contiguous(),
+              "gate_cpu: s and m must be contiguous (B, C) tensors, got ", s.sizes(), " and ", m.sizes());
+  for (const auto* t : {&n, &s, &m}) {
+    TORCH_CHECK(t->scalar_type() == f.scalar_type(), "gate_cpu: all inputs need f's dtype ", f.scalar_type());
+  }
+  return sh;
+}
+
+template <typename T>
+void forward_impl(const T* x, const T* f, const T* n, const T* s, const T* m, T* y, const Shape sh) {
+  const int64_t C = sh.C;
+  at::parallel_for(0, sh.B * sh.P, kBlock, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t b = i / sh.P;
+      const T nv = n[i];
+      const T *sb = s + b * C, *mb = m + b * C, *xi = x + i * C, *fi = f + i * C;
+      T* yi = y + i * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) yi[c] = xi[c] + fi[c] * sigmoid(nv * sb[c] + mb[c]);
+    }
+  });
+}
+
+template <typename T>
+void backward_impl(const T* g, const T* f, const T* n, const T* s, const T* m, T* gf, T* gn, T* gs, T* gm,
+                   const Shape sh) {
+  const int64_t C = sh.C, nblk = (sh.P + kBlock - 1) / kBlock;
+  std::vector<T> part_s((size_t)(sh.B * nblk * C), T(0)), part_m(part_s.size(), T(0));
+  at::parallel_for(0, sh.B * nblk, 1, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      const int64_t b = j / nblk, p0 = (j % nblk) * kBlock, p1 = std::min(sh.P, p0 + kBlock);
+      const T *sb = s + b * C, *mb = m + b * C;
+      T *ps = part_s.data() + j * C, *pm = part_m.data() + j * C;
+      for (int64_t i = b * sh.P + p0; i < b * sh.P + p1; ++i) {
+        const T nv = n[i];
+        const T *gi = g + i * C, *fi = f + i * C;
+        T* gfi = gf + i * C;
+        T acc = 0;
+#pragma omp simd reduction(+ : acc)
+        for (int64_t c = 0; c < C; ++c) {
+          const T a = sigmoid(nv * sb[c] + mb[c]);
+          gfi[c] = gi[c] * a;
+          const T gz = gi[c] * fi[c] * a * (T(1) - a);
+          acc += gz * sb[c];
+          ps[c] += gz * nv;
+          pm[c] += gz;
+        }
+        gn[i] = acc;
+      }
+    }
+  });
+  at::parallel_for(0, sh.B, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      for (int64_t c = 0; c < C; ++c) {
+        double as = 0, am = 0;
+        for (int64_t k = 0; k < nblk; ++k) {
+          as += part_s[(b * nblk + k) * C + c];
+          am += part_m[(b * nblk + k) * C + c];
+        }
+        gs[b * C + c] = T(as);
+        gm[b * C + c] = T(am);
+      }
+    }
+  });
+}
+
+torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& f, const torch::Tensor& n,
+                      const torch::Tensor& s, const torch::Tensor& m) {
+  const Shape sh = check(f, n, s, m);
+  TORCH_CHECK(x.sizes() == f.sizes() && x.is_contiguous() && x.scalar_type() == f.scalar_type(),
+              "gate_cpu: x must be a contiguous tensor of f's shape and dtype, got ", x.sizes());
+  auto y = torch::empty_like(f);
+  AT_DISPATCH_FLOATING_TYPES(f.scalar_type(), "gate_cpu_forward", [&] {
+    forward_impl<scalar_t>(x.data_ptr<scalar_t>(), f.data_ptr<scalar_t>(), n.data_ptr<scalar_t>(),
+                           s.data_ptr<scalar_t>(), m.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), sh);
+  });
+  return y;
+}
+
+std::vector<torch::Tensor> backward(const torch::Tensor& g, const torch::Tensor& f, const torch::Tensor& n,
+                                    const torch::Tensor& s, const torch::Tensor& m) {
+  const Shape sh = check(f, n, s, m);
+  TORCH_CHECK(g.sizes() == f.sizes() && g.is_contiguous() && g.scalar_type() == f.scalar_type(),
+              "gate_cpu: the gradient must be a contiguous tensor of f's shape and dtype, got ", g.sizes());
+  auto gf = torch::empty_like(f), gn = torch::empty_like(n), gs = torch::empty_like(s), gm = torch::empty_like(m);
+  AT_DISPATCH_FLOATING_TYPES(f.scalar_type(), "gate_cpu_backward", [&] {
+    backward_impl<scalar_t>(g.data_ptr<scalar_t>(), f.data_ptr<scalar_t>(), n.data_ptr<scalar_t>(),
+                            s.data_ptr<scalar_t>(), m.data_ptr<scalar_t>(), gf.data_ptr<scalar_t>(),
+                            gn.data_ptr<scalar_t>(), gs.data_ptr<scalar_t>(), gm.data_ptr<scalar_t>(), sh);
+  });
+  return {gf, gn, gs, gm};
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("forward", &forward, "y = x + f * sigmoid(n * s + m) on (B, H*W, C) tensors");
+  m.def("backward", &backward, "the gradients of f, n, s and m");
+}

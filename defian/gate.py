@@ -1,0 +1,99 @@
+"""The gate of a DeFiAM, Eqs. (22) and (6) in one step: ``y = x + F(x) * S(x_o~ * sigma^ + mu^)``.
+
+The end of Eq. (6) takes the DAC's aligned logits (Eq. 22: the normalised
+attention map ``x_o~``, (B, 1, H, W), re-scaled and shifted per channel by
+``sigma^`` and ``mu^``, each (B, C, 1, 1)), applies the sigmoid S, weights F(x)
+with the result and adds the module input x. Written as PyTorch expressions
+these are seven passes over (B, C, H, W) tensors forward and backward (an
+``addcmul``, a sigmoid, a product and a sum forward; their gradients backward),
+each of them memory-bound. On CPU :func:`gated_residual` runs them as a C++
+kernel (``defian/csrc/gate_cpu.cpp``, :mod:`defian.cppkernels`) that makes one
+pass forward and one backward over channels-last tensors and recomputes the
+sigmoid instead of storing it. :func:`reference` is the PyTorch expression: the
+path on other devices, under autocast, for other layouts and when the kernel
+cannot be built, and what the kernel is tested against (float64,
+``tests/test_gate.py``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from defian import cppkernels
+
+__all__ = ["gated_residual", "reference"]
+
+
+def reference(x: Tensor, f: Tensor, normalised: Tensor, sd_hat: Tensor, mu_hat: Tensor) -> Tensor:
+    """Eqs. (22) and (6) as PyTorch expressions: ``x + f * sigmoid(normalised * sd_hat + mu_hat)``."""
+    return x + f * torch.sigmoid(normalised * sd_hat + mu_hat)
+
+
+def _kernel_applies(x: Tensor, f: Tensor, normalised: Tensor, sd_hat: Tensor, mu_hat: Tensor) -> bool:
+    b, c, h, w = f.shape
+    tensors = (x, f, normalised, sd_hat, mu_hat)
+    return (
+        f.device.type == "cpu"
+        and not torch.is_autocast_enabled("cpu")
+        and f.dtype in (torch.float32, torch.float64)
+        and all(t.dtype == f.dtype and t.device == f.device for t in tensors)
+        and x.shape == f.shape
+        and all(t.is_contiguous(memory_format=torch.channels_last) for t in (x, f))
+        and normalised.shape == (b, 1, h, w)
+        and sd_hat.shape == mu_hat.shape == (b, c, 1, 1)
+    )
+
+
+def gated_residual(x: Tensor, f: Tensor, normalised: Tensor, sd_hat: Tensor, mu_hat: Tensor) -> Tensor:
+    """Implements the end of Eq. (6) with Eq. (22): ``x + f * S(normalised * sd_hat + mu_hat)``.
+
+    Args:
+        x: the module input, (B, C, H, W).
+        f: F(x), (B, C, H, W).
+        normalised: x_o~ of Eq. (20), (B, 1, H, W).
+        sd_hat, mu_hat: sigma^ and mu^ of Eq. (21), each (B, C, 1, 1).
+
+    Returns:
+        y, (B, C, H, W). The C++ kernel runs for channels-last float32/float64 CPU
+        tensors outside autocast when it is available; otherwise :func:`reference`.
+    """
+    if f.dim() != 4:
+        raise ValueError(f"f must be (B, C, H, W), got shape {tuple(f.shape)}")
+    if _kernel_applies(x, f, normalised, sd_hat, mu_hat):
+        kernel = cppkernels.kernel("gate_cpu")
+        if kernel is not None:
+            return _FusedGate.apply(x, f, normalised, sd_hat, mu_hat, kernel)
+    return reference(x, f, normalised, sd_hat, mu_hat)
+
+
+def _flat(t: Tensor) -> Tensor:
+    """(B, C, H, W) channels-last -> (B, H*W, C), a view."""
+    return t.permute(0, 2, 3, 1).reshape(t.shape[0], -1, t.shape[1])
+
+
+class _FusedGate(torch.autograd.Function):
+    """:func:`reference` in one pass each way; see the module docstring."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, f: Tensor, normalised: Tensor, sd_hat: Tensor, mu_hat: Tensor,
+                kernel: object) -> Tensor:
+        b, c = f.shape[:2]
+        n, s, m = normalised.reshape(b, -1), sd_hat.reshape(b, c), mu_hat.reshape(b, c)
+        n, s, m = (t.contiguous() for t in (n, s, m))  # (B, 1, H, W) and (B, C, 1, 1): already dense
+        ctx.kernel, ctx.shapes = kernel, (f.shape, normalised.shape, sd_hat.shape)
+        ctx.save_for_backward(f, n, s, m)  # the sigmoid is recomputed in the backward
+        y = kernel.forward(_flat(x), _flat(f), n, s, m)  # (B, H*W, C)
+        return y.view(b, f.shape[2], f.shape[3], c).permute(0, 3, 1, 2)  # (B, C, H, W), channels-last
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        f, n, s, m = ctx.saved_tensors
+        f_shape, n_shape, s_shape = ctx.shapes
+        g = grad.contiguous(memory_format=torch.channels_last)
+        gf, gn, gs, gm = ctx.kernel.backward(_flat(g), _flat(f), n, s, m)
+        b, c, h, w = f_shape
+        gf = gf.view(b, h, w, c).permute(0, 3, 1, 2)
+        return grad, gf, gn.view(n_shape), gs.view(s_shape), gm.view(s_shape), None

@@ -1,0 +1,126 @@
+"""defian.gate: the fused gate of Eqs. (22) and (6) against its PyTorch expression and autograd."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from defian import cppkernels, gate
+from defian.defiam import DeFiAM
+from defian.model import to_channels_last
+
+CL = torch.channels_last
+needs_compiler = pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
+                                    reason="no C++ compiler")
+
+
+def inputs(b: int, c: int, h: int, w: int, dtype: torch.dtype, seed: int = 0, scale: float = 1.0):
+    """x, f channels-last (B, C, H, W); normalised (B, 1, H, W); sd_hat, mu_hat (B, C, 1, 1)."""
+    g = torch.Generator().manual_seed(seed)
+    x, f = (torch.randn(b, c, h, w, generator=g, dtype=dtype).contiguous(memory_format=CL) for _ in range(2))
+    n = torch.randn(b, 1, h, w, generator=g, dtype=dtype) * scale
+    s, m = (torch.randn(b, c, 1, 1, generator=g, dtype=dtype) * scale for _ in range(2))
+    return [t.requires_grad_() for t in (x, f, n, s, m)]
+
+
+def run(fn, tensors, weight):
+    """Output and the gradients of <output, weight> with respect to every input."""
+    y = fn(*tensors)
+    return (y, *torch.autograd.grad(y, tensors, weight))
+
+
+@needs_compiler
+@pytest.mark.parametrize("shape", [(3, 5, 7, 9), (2, 32, 11, 13), (1, 1, 1, 2)])
+def test_kernel_equals_the_expression_in_float64(shape: tuple[int, ...], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Output and all five gradients to rounding; pixel counts below, above and not a multiple
+    of the kernel's 64-pixel blocks."""
+    monkeypatch.setenv(cppkernels.ENV, "1")
+    assert cppkernels.kernel("gate_cpu") is not None  # where a compiler exists the kernel must build
+    tensors = inputs(*shape, torch.float64)
+    w = torch.randn(shape, dtype=torch.float64).contiguous(memory_format=CL)
+    got, want = run(gate.gated_residual, tensors, w), run(gate.reference, tensors, w)
+    assert got[0].is_contiguous(memory_format=CL)
+    for a, b in zip(got, want, strict=True):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+@needs_compiler
+def test_kernel_float32_is_within_rounding_of_float64(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The float32 kernel (its own vectorised exp) against the float64 expression, with logits up to
+    |z| ~ 100 where the sigmoid saturates: errors of float32 rounding, nothing non-finite."""
+    monkeypatch.setenv(cppkernels.ENV, "1")
+    tensors = inputs(4, 32, 16, 16, torch.float32, seed=1, scale=6.0)
+    w = torch.randn(4, 32, 16, 16).contiguous(memory_format=CL)
+    got = run(gate.gated_residual, tensors, w)
+    want = run(gate.reference, [t.detach().double().requires_grad_() for t in tensors], w.double())
+    for a, b in zip(got, want, strict=True):
+        assert bool(torch.isfinite(a).all())
+        scale = b.abs().max().item()
+        assert (a.double() - b).abs().max().item() <= 2e-6 * scale
+
+
+@needs_compiler
+def test_kernel_sums_do_not_depend_on_the_thread_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(cppkernels.ENV, "1")
+    tensors = inputs(2, 32, 24, 24, torch.float32, seed=2)
+    w = torch.randn(2, 32, 24, 24).contiguous(memory_format=CL)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = run(gate.gated_residual, tensors, w)
+        torch.set_num_threads(2)
+        two = run(gate.gated_residual, tensors, w)
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(one, two, strict=True):
+        assert torch.equal(a, b)
+
+
+@needs_compiler
+def test_kernel_propagates_nan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A non-finite feature must reach the loss, where training stops on it (defian.train)."""
+    monkeypatch.setenv(cppkernels.ENV, "1")
+    x, f, n, s, m = (t.detach() for t in inputs(1, 8, 4, 4, torch.float32))
+    n[0, 0, 1, 2] = float("nan")
+    y = gate.gated_residual(x, f, n, s, m)
+    assert bool(torch.isnan(y[0, :, 1, 2]).all()) and int(torch.isnan(y).sum()) == 8
+
+
+def test_fallbacks_are_the_expression(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DEFIAN_CPP=0, NCHW inputs and bf16 autocast all take the PyTorch expression."""
+    x, f, n, s, m = (t.detach() for t in inputs(2, 8, 5, 6, torch.float32, seed=3))
+    ref = gate.reference(x, f, n, s, m)
+    monkeypatch.setenv(cppkernels.ENV, "0")
+    assert torch.equal(gate.gated_residual(x, f, n, s, m), ref)
+    monkeypatch.setenv(cppkernels.ENV, "1")
+    xc, fc = x.contiguous(), f.contiguous()
+    assert torch.equal(gate.gated_residual(xc, fc, n, s, m), gate.reference(xc, fc, n, s, m))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not gate._kernel_applies(x, f, n, s, m)
+
+
+def test_shape_errors_name_the_argument() -> None:
+    x, f, n, s, m = (t.detach() for t in inputs(2, 8, 5, 6, torch.float32))
+    with pytest.raises(ValueError, match=r"f must be \(B, C, H, W\)"):
+        gate.gated_residual(x, f[0], n, s, m)
+
+
+@pytest.mark.parametrize("cpp", ["1", "0"])
+def test_defiam_forward_is_eq6(cpp: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The module's fused forward equals x + F(x) * S(A(D(H(F(x))), x)) from its branch, channels-last,
+    and its parameter gradients agree too."""
+    monkeypatch.setenv(cppkernels.ENV, cpp)
+    torch.manual_seed(4)
+    mod = to_channels_last(DeFiAM(16, 2).double())
+    x = torch.randn(2, 16, 12, 10, dtype=torch.float64).contiguous(memory_format=CL)
+    y = mod(x)
+    f = mod.fem(x)
+    ref = x + f * mod.branch(x, f)["a"]
+    torch.testing.assert_close(y, ref, rtol=1e-12, atol=1e-12)
+    params = list(mod.parameters())
+    for a, b in zip(torch.autograd.grad(y.square().sum(), params), torch.autograd.grad(ref.square().sum(), params),
+                    strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
