@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from defian import gate
+
 __all__ = ["RCAB", "ChannelAttention", "FEM", "Pointwise", "hidden_width"]
 
 
@@ -68,10 +70,14 @@ class ChannelAttention(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.excite = Pointwise(hidden, channels, bias=True)
 
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> (B, C, 1, 1), the weights before their sigmoid."""
+        s = x.mean(dim=(2, 3), keepdim=True)  # (B, C, 1, 1): global average pool
+        return self.excite(self.relu(self.squeeze(s)))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, C, 1, 1) weights in (0, 1)."""
-        s = x.mean(dim=(2, 3), keepdim=True)  # (B, C, 1, 1): global average pool
-        return torch.sigmoid(self.excite(self.relu(self.squeeze(s))))
+        return torch.sigmoid(self.logits(x))
 
 
 class RCAB(nn.Module):
@@ -92,7 +98,7 @@ class RCAB(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, C, H, W)."""
         r = self.conv2(self.relu(self.conv1(x)))  # f_FE(x): (B, C, H, W)
-        return x + r * self.ca(r)
+        return gate.channel_gated_residual(x, r, self.ca.logits(r))  # x + r * ca(r), fused on CPU
 
 
 class FEM(nn.Module):

@@ -1,4 +1,5 @@
-"""defian.gate: the fused gate of Eqs. (22) and (6) against its PyTorch expression and autograd."""
+"""defian.gate: the fused gates of a DeFiAM (Eqs. 22 and 6) and an RCAB (Eq. 7) against their
+PyTorch expressions and autograd."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import torch
 
 from defian import cppkernels, gate
 from defian.defiam import DeFiAM
+from defian.fem import RCAB
 from defian.model import to_channels_last
 
 CL = torch.channels_last
@@ -47,6 +49,26 @@ def test_kernel_equals_the_expression_in_float64(shape: tuple[int, ...], monkeyp
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
+def channel(tensors):
+    """(x, f, logits): the RCAB's gate takes the DeFiAM test inputs' mu_hat as its logits."""
+    x, f, _, _, m = tensors
+    return [x, f, m]
+
+
+@needs_compiler
+@pytest.mark.parametrize("shape", [(3, 5, 7, 9), (2, 32, 11, 13), (1, 1, 1, 2)])
+def test_channel_kernel_equals_the_expression_in_float64(shape: tuple[int, ...],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(cppkernels.ENV, "1")
+    tensors = channel(inputs(*shape, torch.float64, seed=7))
+    w = torch.randn(shape, dtype=torch.float64).contiguous(memory_format=CL)
+    got, want = run(gate.channel_gated_residual, tensors, w), run(gate.channel_reference, tensors, w)
+    assert got[0].is_contiguous(memory_format=CL)
+    for a, b in zip(got, want, strict=True):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
 @needs_compiler
 def test_kernel_float32_is_within_rounding_of_float64(monkeypatch: pytest.MonkeyPatch) -> None:
     """The float32 kernel (its own vectorised exp) against the float64 expression, with logits up to
@@ -54,12 +76,14 @@ def test_kernel_float32_is_within_rounding_of_float64(monkeypatch: pytest.Monkey
     monkeypatch.setenv(cppkernels.ENV, "1")
     tensors = inputs(4, 32, 16, 16, torch.float32, seed=1, scale=6.0)
     w = torch.randn(4, 32, 16, 16).contiguous(memory_format=CL)
-    got = run(gate.gated_residual, tensors, w)
-    want = run(gate.reference, [t.detach().double().requires_grad_() for t in tensors], w.double())
-    for a, b in zip(got, want, strict=True):
-        assert bool(torch.isfinite(a).all())
-        scale = b.abs().max().item()
-        assert (a.double() - b).abs().max().item() <= 2e-6 * scale
+    as64 = lambda ts: [t.detach().double().requires_grad_() for t in ts]  # noqa: E731
+    for fused, expression, args in ((gate.gated_residual, gate.reference, tensors),
+                                    (gate.channel_gated_residual, gate.channel_reference, channel(tensors))):
+        got, want = run(fused, args, w), run(expression, as64(args), w.double())
+        for a, b in zip(got, want, strict=True):
+            assert bool(torch.isfinite(a).all())
+            scale = b.abs().max().item()
+            assert (a.double() - b).abs().max().item() <= 2e-6 * scale
 
 
 @needs_compiler
@@ -70,9 +94,9 @@ def test_kernel_sums_do_not_depend_on_the_thread_count(monkeypatch: pytest.Monke
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        one = run(gate.gated_residual, tensors, w)
+        one = [*run(gate.gated_residual, tensors, w), *run(gate.channel_gated_residual, channel(tensors), w)]
         torch.set_num_threads(2)
-        two = run(gate.gated_residual, tensors, w)
+        two = [*run(gate.gated_residual, tensors, w), *run(gate.channel_gated_residual, channel(tensors), w)]
     finally:
         torch.set_num_threads(threads)
     for a, b in zip(one, two, strict=True):
@@ -98,14 +122,18 @@ def test_fallbacks_are_the_expression(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(cppkernels.ENV, "1")
     xc, fc = x.contiguous(), f.contiguous()
     assert torch.equal(gate.gated_residual(xc, fc, n, s, m), gate.reference(xc, fc, n, s, m))
+    assert torch.equal(gate.channel_gated_residual(xc, fc, m), gate.channel_reference(xc, fc, m))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert not gate._kernel_applies(x, f, n, s, m)
+        assert not gate._kernel_applies(x, f, m, spatial=False)
 
 
 def test_shape_errors_name_the_argument() -> None:
     x, f, n, s, m = (t.detach() for t in inputs(2, 8, 5, 6, torch.float32))
     with pytest.raises(ValueError, match=r"f must be \(B, C, H, W\)"):
         gate.gated_residual(x, f[0], n, s, m)
+    with pytest.raises(ValueError, match=r"f must be \(B, C, H, W\)"):
+        gate.channel_gated_residual(x, f[0], m)
 
 
 @pytest.mark.parametrize("cpp", ["1", "0"])
@@ -121,6 +149,23 @@ def test_defiam_forward_is_eq6(cpp: str, monkeypatch: pytest.MonkeyPatch) -> Non
     ref = x + f * mod.branch(x, f)["a"]
     torch.testing.assert_close(y, ref, rtol=1e-12, atol=1e-12)
     params = list(mod.parameters())
+    for a, b in zip(torch.autograd.grad(y.square().sum(), params), torch.autograd.grad(ref.square().sum(), params),
+                    strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("cpp", ["1", "0"])
+def test_rcab_forward_is_eq7(cpp: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The block's fused forward equals x + f_FE(x) * f_CA(f_FE(x)), channels-last, gradients too."""
+    monkeypatch.setenv(cppkernels.ENV, cpp)
+    torch.manual_seed(5)
+    block = to_channels_last(RCAB(32).double())
+    x = torch.randn(2, 32, 9, 11, dtype=torch.float64).contiguous(memory_format=CL).requires_grad_()
+    y = block(x)
+    r = block.conv2(block.relu(block.conv1(x)))
+    ref = x + r * block.ca(r)
+    torch.testing.assert_close(y, ref, rtol=1e-12, atol=1e-12)
+    params = [x, *block.parameters()]
     for a, b in zip(torch.autograd.grad(y.square().sum(), params), torch.autograd.grad(ref.square().sum(), params),
                     strict=True):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)

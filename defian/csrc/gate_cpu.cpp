@@ -1,12 +1,12 @@
-// Fused gate of a DeFiAM on CPU, Eqs. (22) and (6): one pass forward, one pass backward.
+// Fused gated residuals on CPU: one pass forward, one pass backward (defian/gate.py).
 //
-// Same computation as the PyTorch path of defian/gate.py: per sample b, pixel p, channel c,
-//   z = n[b,p] * s[b,c] + m[b,c]        (Eq. 22: normalised v, re-scaled and shifted)
-//   y = x + f * sigmoid(z)              (Eq. 6: the gate on F(x), plus the residual)
-// with x, f and y channels-last (B, P, C), P = H * W. The backward recomputes the sigmoid
-// instead of storing it and returns
+// Same computations as the PyTorch expressions of defian/gate.py, per sample b, pixel p and
+// channel c of channels-last (B, P, C) tensors x, f and y, P = H * W:
+//   spatial (a DeFiAM, Eqs. 22 and 6):  z = n[b,p] * s[b,c] + m[b,c],  y = x + f * sigmoid(z)
+//   channel (an RCAB, Eq. 7):           z = m[b,c],                    y = x + f * sigmoid(z)
+// The backward recomputes the sigmoid a instead of storing it and returns
 //   grad_f = g * a,  gz = g * f * a * (1 - a),
-//   grad_n[b,p] = sum_c gz * s[b,c],  grad_s[b,c] = sum_p gz * n[b,p],  grad_m[b,c] = sum_p gz;
+//   grad_m[b,c] = sum_p gz  and, spatial only,  grad_n[b,p] = sum_c gz * s[b,c],  grad_s[b,c] = sum_p gz * n[b,p];
 // grad_x = g is the caller's. The sums over p are taken per block of pixels and then added
 // in a fixed order, so the result does not depend on the number of threads.
 #include <torch/extension.h>
@@ -53,12 +53,25 @@ struct Shape {
   int64_t B, P, C;
 };
 
-Shape check(const torch::Tensor& f, const torch::Tensor& n, const torch::Tensor& s, const torch::Tensor& m) {
+Shape check_channel(const torch::Tensor& f, const torch::Tensor& m) {
   TORCH_CHECK(f.dim() == 3 && f.is_contiguous() && f.device().is_cpu(),
               "gate_cpu: f must be a contiguous (B, H*W, C) CPU tensor, got ", f.sizes());
   TORCH_CHECK(f.scalar_type() == torch::kFloat || f.scalar_type() == torch::kDouble,
               "gate_cpu: float32 or float64 only, got ", f.scalar_type());
   const Shape sh{f.size(0), f.size(1), f.size(2)};
+  TORCH_CHECK(m.sizes() == torch::IntArrayRef({sh.B, sh.C}) && m.is_contiguous() && m.scalar_type() == f.scalar_type(),
+              "gate_cpu: m must be a contiguous (B, C) tensor of f's dtype, got ", m.sizes());
+  return sh;
+}
+
+// x (or the gradient g) must match f.
+void check_like(const torch::Tensor& t, const torch::Tensor& f, const char* name) {
+  TORCH_CHECK(t.sizes() == f.sizes() && t.is_contiguous() && t.scalar_type() == f.scalar_type(),
+              "gate_cpu: ", name, " must be a contiguous tensor of f's shape and dtype, got ", t.sizes());
+}
+
+Shape check(const torch::Tensor& f, const torch::Tensor& n, const torch::Tensor& s, const torch::Tensor& m) {
+  const Shape sh = check_channel(f, m);
   TORCH_CHECK(n.sizes() == torch::IntArrayRef({sh.B, sh.P}) && n.is_contiguous(),
               "gate_cpu: n must be a contiguous (B, H*W) tensor, got ", n.sizes());
   TORCH_CHECK(s.sizes() == torch::IntArrayRef({sh.B, sh.C}) && s.is_contiguous() && m.sizes() == s.sizes() &&
@@ -68,6 +81,20 @@ Shape check(const torch::Tensor& f, const torch::Tensor& n, const torch::Tensor&
     TORCH_CHECK(t->scalar_type() == f.scalar_type(), "gate_cpu: all inputs need f's dtype ", f.scalar_type());
   }
   return sh;
+}
+
+// out[b, c] = the sum over k of part[b, k, c], in the order of k (double accumulators).
+template <typename T>
+void reduce_blocks(const std::vector<T>& part, T* out, int64_t B, int64_t nblk, int64_t C) {
+  at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      for (int64_t c = 0; c < C; ++c) {
+        double acc = 0;
+        for (int64_t k = 0; k < nblk; ++k) acc += part[(b * nblk + k) * C + c];
+        out[b * C + c] = T(acc);
+      }
+    }
+  });
 }
 
 template <typename T>
@@ -113,26 +140,56 @@ void backward_impl(const T* g, const T* f, const T* n, const T* s, const T* m, T
       }
     }
   });
+  reduce_blocks(part_s, gs, sh.B, nblk, C);
+  reduce_blocks(part_m, gm, sh.B, nblk, C);
+}
+
+template <typename T>
+void channel_forward_impl(const T* x, const T* f, const T* m, T* y, const Shape sh) {
+  const int64_t C = sh.C;
   at::parallel_for(0, sh.B, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<T> a((size_t)C);
     for (int64_t b = b0; b < b1; ++b) {
-      for (int64_t c = 0; c < C; ++c) {
-        double as = 0, am = 0;
-        for (int64_t k = 0; k < nblk; ++k) {
-          as += part_s[(b * nblk + k) * C + c];
-          am += part_m[(b * nblk + k) * C + c];
-        }
-        gs[b * C + c] = T(as);
-        gm[b * C + c] = T(am);
+      for (int64_t c = 0; c < C; ++c) a[c] = sigmoid(m[b * C + c]);
+      for (int64_t i = b * sh.P; i < (b + 1) * sh.P; ++i) {
+        const T *xi = x + i * C, *fi = f + i * C;
+        T* yi = y + i * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) yi[c] = xi[c] + fi[c] * a[c];
       }
     }
   });
 }
 
+template <typename T>
+void channel_backward_impl(const T* g, const T* f, const T* m, T* gf, T* gm, const Shape sh) {
+  const int64_t C = sh.C, nblk = (sh.P + kBlock - 1) / kBlock;
+  std::vector<T> a((size_t)(sh.B * C)), part((size_t)(sh.B * nblk * C), T(0));
+  for (int64_t j = 0; j < sh.B * C; ++j) a[j] = sigmoid(m[j]);
+  at::parallel_for(0, sh.B * nblk, 1, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      const int64_t b = j / nblk, p0 = (j % nblk) * kBlock, p1 = std::min(sh.P, p0 + kBlock);
+      const T* ab = a.data() + b * C;
+      T* pg = part.data() + j * C;
+      for (int64_t i = b * sh.P + p0; i < b * sh.P + p1; ++i) {
+        const T *gi = g + i * C, *fi = f + i * C;
+        T* gfi = gf + i * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) {
+          gfi[c] = gi[c] * ab[c];
+          pg[c] += gi[c] * fi[c];
+        }
+      }
+    }
+  });
+  reduce_blocks(part, gm, sh.B, nblk, C);
+  for (int64_t j = 0; j < sh.B * C; ++j) gm[j] *= a[j] * (T(1) - a[j]);  // through the sigmoid
+}
+
 torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& f, const torch::Tensor& n,
                       const torch::Tensor& s, const torch::Tensor& m) {
   const Shape sh = check(f, n, s, m);
-  TORCH_CHECK(x.sizes() == f.sizes() && x.is_contiguous() && x.scalar_type() == f.scalar_type(),
-              "gate_cpu: x must be a contiguous tensor of f's shape and dtype, got ", x.sizes());
+  check_like(x, f, "x");
   auto y = torch::empty_like(f);
   AT_DISPATCH_FLOATING_TYPES(f.scalar_type(), "gate_cpu_forward", [&] {
     forward_impl<scalar_t>(x.data_ptr<scalar_t>(), f.data_ptr<scalar_t>(), n.data_ptr<scalar_t>(),
@@ -144,8 +201,7 @@ torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& f, const torc
 std::vector<torch::Tensor> backward(const torch::Tensor& g, const torch::Tensor& f, const torch::Tensor& n,
                                     const torch::Tensor& s, const torch::Tensor& m) {
   const Shape sh = check(f, n, s, m);
-  TORCH_CHECK(g.sizes() == f.sizes() && g.is_contiguous() && g.scalar_type() == f.scalar_type(),
-              "gate_cpu: the gradient must be a contiguous tensor of f's shape and dtype, got ", g.sizes());
+  check_like(g, f, "the gradient");
   auto gf = torch::empty_like(f), gn = torch::empty_like(n), gs = torch::empty_like(s), gm = torch::empty_like(m);
   AT_DISPATCH_FLOATING_TYPES(f.scalar_type(), "gate_cpu_backward", [&] {
     backward_impl<scalar_t>(g.data_ptr<scalar_t>(), f.data_ptr<scalar_t>(), n.data_ptr<scalar_t>(),
@@ -155,9 +211,33 @@ std::vector<torch::Tensor> backward(const torch::Tensor& g, const torch::Tensor&
   return {gf, gn, gs, gm};
 }
 
+torch::Tensor channel_forward(const torch::Tensor& x, const torch::Tensor& f, const torch::Tensor& m) {
+  const Shape sh = check_channel(f, m);
+  check_like(x, f, "x");
+  auto y = torch::empty_like(f);
+  AT_DISPATCH_FLOATING_TYPES(f.scalar_type(), "gate_cpu_channel_forward", [&] {
+    channel_forward_impl<scalar_t>(x.data_ptr<scalar_t>(), f.data_ptr<scalar_t>(), m.data_ptr<scalar_t>(),
+                                   y.data_ptr<scalar_t>(), sh);
+  });
+  return y;
+}
+
+std::vector<torch::Tensor> channel_backward(const torch::Tensor& g, const torch::Tensor& f, const torch::Tensor& m) {
+  const Shape sh = check_channel(f, m);
+  check_like(g, f, "the gradient");
+  auto gf = torch::empty_like(f), gm = torch::empty_like(m);
+  AT_DISPATCH_FLOATING_TYPES(f.scalar_type(), "gate_cpu_channel_backward", [&] {
+    channel_backward_impl<scalar_t>(g.data_ptr<scalar_t>(), f.data_ptr<scalar_t>(), m.data_ptr<scalar_t>(),
+                                    gf.data_ptr<scalar_t>(), gm.data_ptr<scalar_t>(), sh);
+  });
+  return {gf, gm};
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &forward, "y = x + f * sigmoid(n * s + m) on (B, H*W, C) tensors");
   m.def("backward", &backward, "the gradients of f, n, s and m");
+  m.def("channel_forward", &channel_forward, "y = x + f * sigmoid(m) on (B, H*W, C) tensors, m (B, C)");
+  m.def("channel_backward", &channel_backward, "the gradients of f and m");
 }
