@@ -1,12 +1,14 @@
 """C++ kernels for CPU tensors (``defian/csrc``), built on first use and cached.
 
-Two parts of a DeFiAM are memory-bound chains of small element-wise operations
-that PyTorch runs as many passes over (B, C, H, W) tensors: the fused
-multi-scale Hessian filtering (:mod:`defian.mshf`, kernel ``mshf_cpu``) and the
-gate of Eqs. (22) and (6) (:mod:`defian.gate`, kernel ``gate_cpu``). On CPU each
+Parts of a DeFiAM are memory-bound chains of small element-wise operations that
+PyTorch runs as many passes over (B, C, H, W) tensors: the fused multi-scale
+Hessian filtering (:mod:`defian.mshf`, kernel ``mshf_cpu``), and the DAC's
+statistics and the gated residuals of the DeFiAM and the RCAB
+(:func:`defian.dac.mean_std`, :mod:`defian.gate`, kernel ``gate_cpu``). On CPU each
 also runs as a C++ kernel that makes one or two passes over channels-last
 tensors. The PyTorch paths stay: they are the references the kernels are tested
-against (float64, ``tests/test_hessian.py``, ``tests/test_gate.py``), the paths
+against (float64, ``tests/test_hessian.py``, ``tests/test_gate.py``,
+``tests/test_dac.py``), the paths
 on other devices, and the fallback when a kernel cannot be built (a warning says
 so). ``DEFIAN_CPP=0`` turns the kernels off.
 
@@ -30,7 +32,7 @@ from types import ModuleType
 
 import torch
 
-__all__ = ["ENV", "SOURCES", "kernel"]
+__all__ = ["ENV", "SOURCES", "kernel", "takes"]
 
 #: Set to "0" to run the PyTorch expressions on CPU too.
 ENV = "DEFIAN_CPP"
@@ -47,6 +49,19 @@ def _cpu_flags() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def takes(*tensors: torch.Tensor) -> bool:
+    """Whether a CPU kernel may take these tensors: all on the CPU, all float32 or all float64,
+    outside autocast and outside ``torch.compile`` (which fuses the PyTorch expressions itself)."""
+    first = tensors[0]
+    return (
+        first.device.type == "cpu"
+        and first.dtype in (torch.float32, torch.float64)
+        and all(t.device == first.device and t.dtype == first.dtype for t in tensors)
+        and not torch.is_autocast_enabled("cpu")
+        and not torch.compiler.is_compiling()
+    )
 
 
 def kernel(name: str) -> ModuleType | None:

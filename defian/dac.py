@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
+from defian import cppkernels
 from defian.fem import Pointwise, hidden_width
 
 __all__ = ["DAC", "mean_std"]
@@ -42,15 +44,47 @@ def mean_std(feat: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch
 
     Returns:
         mean, std: each (B, C, 1, 1).
+
+    On CPU a channels-last float32/float64 ``feat`` goes to the C++ kernel
+    (``defian/csrc/gate_cpu.cpp``: two passes forward with double accumulators,
+    one backward); otherwise, and as its reference, the PyTorch expression below.
     """
     if feat.dim() != 4:
         raise ValueError(f"expected a (B, C, H, W) tensor, got shape {tuple(feat.shape)}")
     if feat.shape[2] * feat.shape[3] < 2:
         raise ValueError(f"need at least 2 pixels for a variance, got {tuple(feat.shape)}")
+    if cppkernels.takes(feat) and feat.is_contiguous(memory_format=torch.channels_last):
+        kernel = cppkernels.kernel("gate_cpu")
+        if kernel is not None:
+            return _FusedMeanStd.apply(feat, eps, kernel)
     mean = feat.mean(dim=(2, 3), keepdim=True)
     dev = feat - mean  # two passes, as torch.var; written out because torch.var is ~10x slower on CPU here
     var = (dev * dev).sum(dim=(2, 3), keepdim=True) / (feat.shape[2] * feat.shape[3] - 1)  # unbiased
     return mean, (var + eps).sqrt()
+
+
+class _FusedMeanStd(torch.autograd.Function):
+    """:func:`mean_std` by the C++ kernel; see its docstring."""
+
+    @staticmethod
+    def forward(ctx, feat: torch.Tensor, eps: float, kernel: object) -> tuple[torch.Tensor, torch.Tensor]:
+        b, c = feat.shape[:2]
+        flat = feat.permute(0, 2, 3, 1).reshape(b, -1, c)  # (B, H*W, C), a view of a channels-last tensor
+        mean, std = kernel.moments_forward(flat, eps)
+        ctx.kernel = kernel
+        ctx.save_for_backward(feat, mean, std)
+        return mean.view(b, c, 1, 1), std.view(b, c, 1, 1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, gmean: torch.Tensor, gstd: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        feat, mean, std = ctx.saved_tensors
+        b, c, h, w = feat.shape
+        gmean = gmean.reshape(b, c).contiguous()
+        gstd = gstd.reshape(b, c).contiguous()
+        flat = feat.permute(0, 2, 3, 1).reshape(b, -1, c)
+        gx = ctx.kernel.moments_backward(flat, mean, std, gmean, gstd)
+        return gx.view(b, h, w, c).permute(0, 3, 1, 2), None, None
 
 
 def _mlp(channels: int, reduction: int) -> nn.Sequential:

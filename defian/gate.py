@@ -48,11 +48,7 @@ def _kernel_applies(x: Tensor, f: Tensor, *small: Tensor, spatial: bool = True) 
     b, c, h, w = f.shape
     shapes = [(b, 1, h, w), (b, c, 1, 1), (b, c, 1, 1)] if spatial else [(b, c, 1, 1)]
     return (
-        f.device.type == "cpu"
-        and not torch.compiler.is_compiling()  # torch.compile fuses the expression itself, without a graph break
-        and not torch.is_autocast_enabled("cpu")
-        and f.dtype in (torch.float32, torch.float64)
-        and all(t.dtype == f.dtype and t.device == f.device for t in (x, *small))
+        cppkernels.takes(x, f, *small)
         and x.shape == f.shape
         and all(t.is_contiguous(memory_format=torch.channels_last) for t in (x, f))
         and [tuple(t.shape) for t in small] == shapes

@@ -72,21 +72,26 @@ assert released.lr_step * released.epoch_updates == full.lr_step  # 100 epochs o
 # update at batch 16 and $48 \times 48$ (forward and backward, counted by
 # `benchmarks/bench_train.py`); at this machine's dense-convolution rate of roughly
 # 180 GFLOP/s that is 1.2 s per update at best. The released design took 2.4-2.8 s
-# on the two cores; with the fused Hessian filter (notebook 02), channels-last
-# weights and batches (`TrainConfig.channels_last`) and a leaner DAC, three runs of
-# the benchmark on 2026-11-22 measured 1.57-1.81 s (1.36-1.50 times the floor)
-# against the attention-free twin's 1.31-1.60 s: DeFiAN_S / twin = 1.12-1.20 within
-# a run (the machine is shared; compare ratios within a run). The Hessian filter
-# then also got a C++ kernel for CPU (`defian/csrc/mshf_cpu.cpp`, `defian.cppkernels`),
-# which halves its forward and backward (40 to 20 ms per DeFiAM at one thread, measured
-# interleaved with the PyTorch path); four runs on 2026-12-02 measured 1.41-1.76 s
-# (1.33-1.65 times the floor) against the twin's 1.30-1.47 s: DeFiAN_S / twin =
-# 1.09-1.23 within a run, against 1.22 for one run without the kernel. The run-to-run
-# spread of this shared machine is as large as the gain, and the aims of 1.10 times
-# the twin and 1.3 times the floor are not met reliably: the twin alone is 1.27-1.45
-# times the floor, since its 32-channel convolutions run below the 64-channel rate the
-# floor is measured at. An hour buys some 2,000 updates: far too few for the
-# comparison to mean anything.
+# on the two cores. What brought it down, each step measured with the benchmark (the
+# machine is shared, so compare ratios within one run, not seconds across runs):
+#
+# - the fused Hessian filter (notebook 02), channels-last weights and batches
+#   (`TrainConfig.channels_last`) and a leaner DAC: 1.57-1.81 s, 1.36-1.50 times the
+#   floor, DeFiAN_S / twin = 1.12-1.20 (three runs, 2026-11-22);
+# - a C++ kernel for the Hessian filter (`defian/csrc/mshf_cpu.cpp`,
+#   `defian.cppkernels`), which halves its forward and backward: 1.33-1.65 times the
+#   floor, DeFiAN_S / twin = 1.09-1.23 (four runs, 2026-12-02);
+# - the 1x1 convolutions on pooled statistics as matrix products (`defian.fem.Pointwise`)
+#   and the gated residual that ends every DeFiAM and every RCAB as one C++ pass each
+#   way (`defian.gate`): DeFiAN_S at 1.24-1.41 times the floor and the twin at
+#   1.12-1.28, DeFiAN_S / twin = 1.08-1.16 (six runs, later on 2026-12-02).
+#
+# The aims of 1.10 times the twin and 1.3 times the floor are met in some runs and
+# missed in others. What the attention branch still costs is mostly arithmetic below
+# the floor's rate: the encoder-decoder's convolutions with 3 to 24 channels (about
+# 17 ms per module forward and backward at two threads, 35-100 GFLOP/s against the
+# floor's 160-196) and the Hessian filter (about 10 ms). An hour buys some 2,300
+# updates: far too few for the comparison to mean anything.
 #
 # The cost of an update grows with the number of RCABs $N M$, the batch and the
 # patch area. The `cpu` schedule keeps what the comparison is about, the channel width

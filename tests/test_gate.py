@@ -33,36 +33,30 @@ def run(fn, tensors, weight):
     return (y, *torch.autograd.grad(y, tensors, weight))
 
 
-@needs_compiler
-@pytest.mark.parametrize("shape", [(3, 5, 7, 9), (2, 32, 11, 13), (1, 1, 1, 2)])
-def test_kernel_equals_the_expression_in_float64(shape: tuple[int, ...], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Output and all five gradients to rounding; pixel counts below, above and not a multiple
-    of the kernel's 64-pixel blocks."""
-    monkeypatch.setenv(cppkernels.ENV, "1")
-    assert cppkernels.kernel("gate_cpu") is not None  # where a compiler exists the kernel must build
-    tensors = inputs(*shape, torch.float64)
-    w = torch.randn(shape, dtype=torch.float64).contiguous(memory_format=CL)
-    got, want = run(gate.gated_residual, tensors, w), run(gate.reference, tensors, w)
-    assert got[0].is_contiguous(memory_format=CL)
-    for a, b in zip(got, want, strict=True):
-        assert a.shape == b.shape
-        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
-
-
 def channel(tensors):
     """(x, f, logits): the RCAB's gate takes the DeFiAM test inputs' mu_hat as its logits."""
     x, f, _, _, m = tensors
     return [x, f, m]
 
 
+#: (fused, expression, its inputs from inputs()) for the DeFiAM's and the RCAB's gate
+GATES = {"defiam": (gate.gated_residual, gate.reference, list),
+         "rcab": (gate.channel_gated_residual, gate.channel_reference, channel)}
+
+
 @needs_compiler
+@pytest.mark.parametrize("kind", sorted(GATES))
 @pytest.mark.parametrize("shape", [(3, 5, 7, 9), (2, 32, 11, 13), (1, 1, 1, 2)])
-def test_channel_kernel_equals_the_expression_in_float64(shape: tuple[int, ...],
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kernel_equals_the_expression_in_float64(kind: str, shape: tuple[int, ...],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Output and every gradient to rounding; pixel counts below, above and not a multiple
+    of the kernel's 64-pixel blocks."""
     monkeypatch.setenv(cppkernels.ENV, "1")
-    tensors = channel(inputs(*shape, torch.float64, seed=7))
+    assert cppkernels.kernel("gate_cpu") is not None  # where a compiler exists the kernel must build
+    fused, expression, pick = GATES[kind]
+    tensors = pick(inputs(*shape, torch.float64))
     w = torch.randn(shape, dtype=torch.float64).contiguous(memory_format=CL)
-    got, want = run(gate.channel_gated_residual, tensors, w), run(gate.channel_reference, tensors, w)
+    got, want = run(fused, tensors, w), run(expression, tensors, w)
     assert got[0].is_contiguous(memory_format=CL)
     for a, b in zip(got, want, strict=True):
         assert a.shape == b.shape
@@ -77,9 +71,8 @@ def test_kernel_float32_is_within_rounding_of_float64(monkeypatch: pytest.Monkey
     tensors = inputs(4, 32, 16, 16, torch.float32, seed=1, scale=6.0)
     w = torch.randn(4, 32, 16, 16).contiguous(memory_format=CL)
     as64 = lambda ts: [t.detach().double().requires_grad_() for t in ts]  # noqa: E731
-    for fused, expression, args in ((gate.gated_residual, gate.reference, tensors),
-                                    (gate.channel_gated_residual, gate.channel_reference, channel(tensors))):
-        got, want = run(fused, args, w), run(expression, as64(args), w.double())
+    for fused, expression, pick in GATES.values():
+        got, want = run(fused, pick(tensors), w), run(expression, as64(pick(tensors)), w.double())
         for a, b in zip(got, want, strict=True):
             assert bool(torch.isfinite(a).all())
             scale = b.abs().max().item()

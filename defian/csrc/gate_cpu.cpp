@@ -7,8 +7,12 @@
 // The backward recomputes the sigmoid a instead of storing it and returns
 //   grad_f = g * a,  gz = g * f * a * (1 - a),
 //   grad_m[b,c] = sum_p gz  and, spatial only,  grad_n[b,p] = sum_c gz * s[b,c],  grad_s[b,c] = sum_p gz * n[b,p];
-// grad_x = g is the caller's. The sums over p are taken per block of pixels and then added
-// in a fixed order, so the result does not depend on the number of threads.
+// grad_x = g is the caller's. The DAC's statistics of its referenced feature x (Eq. 21's
+// inputs) come from the same file: per sample and channel, mean = sum_p x / P and
+// std = sqrt(sum_p (x - mean)^2 / (P - 1) + eps) (two passes, double accumulators), and
+//   grad_x = grad_mean / P + grad_std * (x - mean) / ((P - 1) * std).
+// The sums over p are taken per block of pixels and then added in a fixed order, so the
+// results do not depend on the number of threads.
 #include <torch/extension.h>
 
 #include <ATen/Parallel.h>
@@ -21,6 +25,12 @@
 namespace {
 
 constexpr int64_t kBlock = 64;  // pixels per partial sum of the backward
+
+// Work items per thread of at::parallel_for: about 32768 elements, the grain of PyTorch's own
+// element-wise kernels (at::internal::GRAIN_SIZE), so that small tensors run on one thread.
+inline int64_t grain(int64_t elements_per_item) {
+  return std::max<int64_t>(1, int64_t(32768) / std::max<int64_t>(1, elements_per_item));
+}
 
 // exp for float in a form the compiler vectorises: exp(x) = 2^k exp(r), k = round(x / ln 2),
 // |r| <= ln(2) / 2, exp(r) by the minimax polynomial of Cephes' expf (about 1 ulp). The clamp
@@ -53,14 +63,15 @@ struct Shape {
   int64_t B, P, C;
 };
 
-Shape check_channel(const torch::Tensor& f, const torch::Tensor& m) {
+Shape check_channel(const torch::Tensor& f, const torch::Tensor& m, const char* fname = "f",
+                    const char* mname = "m") {
   TORCH_CHECK(f.dim() == 3 && f.is_contiguous() && f.device().is_cpu(),
-              "gate_cpu: f must be a contiguous (B, H*W, C) CPU tensor, got ", f.sizes());
+              "gate_cpu: ", fname, " must be a contiguous (B, H*W, C) CPU tensor, got ", f.sizes());
   TORCH_CHECK(f.scalar_type() == torch::kFloat || f.scalar_type() == torch::kDouble,
               "gate_cpu: float32 or float64 only, got ", f.scalar_type());
   const Shape sh{f.size(0), f.size(1), f.size(2)};
   TORCH_CHECK(m.sizes() == torch::IntArrayRef({sh.B, sh.C}) && m.is_contiguous() && m.scalar_type() == f.scalar_type(),
-              "gate_cpu: m must be a contiguous (B, C) tensor of f's dtype, got ", m.sizes());
+              "gate_cpu: ", mname, " must be a contiguous (B, C) tensor of ", fname, "'s dtype, got ", m.sizes());
   return sh;
 }
 
@@ -84,23 +95,21 @@ Shape check(const torch::Tensor& f, const torch::Tensor& n, const torch::Tensor&
 }
 
 // out[b, c] = the sum over k of part[b, k, c], in the order of k (double accumulators).
-template <typename T>
-void reduce_blocks(const std::vector<T>& part, T* out, int64_t B, int64_t nblk, int64_t C) {
-  at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) {
-      for (int64_t c = 0; c < C; ++c) {
-        double acc = 0;
-        for (int64_t k = 0; k < nblk; ++k) acc += part[(b * nblk + k) * C + c];
-        out[b * C + c] = T(acc);
-      }
+template <typename P, typename T>
+void reduce_blocks(const std::vector<P>& part, T* out, int64_t B, int64_t nblk, int64_t C) {
+  for (int64_t b = 0; b < B; ++b) {  // B * nblk * C additions: not worth a parallel region
+    for (int64_t c = 0; c < C; ++c) {
+      double acc = 0;
+      for (int64_t k = 0; k < nblk; ++k) acc += part[(b * nblk + k) * C + c];
+      out[b * C + c] = T(acc);
     }
-  });
+  }
 }
 
 template <typename T>
 void forward_impl(const T* x, const T* f, const T* n, const T* s, const T* m, T* y, const Shape sh) {
   const int64_t C = sh.C;
-  at::parallel_for(0, sh.B * sh.P, kBlock, [&](int64_t i0, int64_t i1) {
+  at::parallel_for(0, sh.B * sh.P, grain(C), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t b = i / sh.P;
       const T nv = n[i];
@@ -117,7 +126,7 @@ void backward_impl(const T* g, const T* f, const T* n, const T* s, const T* m, T
                    const Shape sh) {
   const int64_t C = sh.C, nblk = (sh.P + kBlock - 1) / kBlock;
   std::vector<T> part_s((size_t)(sh.B * nblk * C), T(0)), part_m(part_s.size(), T(0));
-  at::parallel_for(0, sh.B * nblk, 1, [&](int64_t j0, int64_t j1) {
+  at::parallel_for(0, sh.B * nblk, grain(kBlock * C), [&](int64_t j0, int64_t j1) {
     for (int64_t j = j0; j < j1; ++j) {
       const int64_t b = j / nblk, p0 = (j % nblk) * kBlock, p1 = std::min(sh.P, p0 + kBlock);
       const T *sb = s + b * C, *mb = m + b * C;
@@ -147,7 +156,7 @@ void backward_impl(const T* g, const T* f, const T* n, const T* s, const T* m, T
 template <typename T>
 void channel_forward_impl(const T* x, const T* f, const T* m, T* y, const Shape sh) {
   const int64_t C = sh.C;
-  at::parallel_for(0, sh.B, 1, [&](int64_t b0, int64_t b1) {
+  at::parallel_for(0, sh.B, grain(sh.P * C), [&](int64_t b0, int64_t b1) {
     std::vector<T> a((size_t)C);
     for (int64_t b = b0; b < b1; ++b) {
       for (int64_t c = 0; c < C; ++c) a[c] = sigmoid(m[b * C + c]);
@@ -166,7 +175,7 @@ void channel_backward_impl(const T* g, const T* f, const T* m, T* gf, T* gm, con
   const int64_t C = sh.C, nblk = (sh.P + kBlock - 1) / kBlock;
   std::vector<T> a((size_t)(sh.B * C)), part((size_t)(sh.B * nblk * C), T(0));
   for (int64_t j = 0; j < sh.B * C; ++j) a[j] = sigmoid(m[j]);
-  at::parallel_for(0, sh.B * nblk, 1, [&](int64_t j0, int64_t j1) {
+  at::parallel_for(0, sh.B * nblk, grain(kBlock * C), [&](int64_t j0, int64_t j1) {
     for (int64_t j = j0; j < j1; ++j) {
       const int64_t b = j / nblk, p0 = (j % nblk) * kBlock, p1 = std::min(sh.P, p0 + kBlock);
       const T* ab = a.data() + b * C;
@@ -184,6 +193,65 @@ void channel_backward_impl(const T* g, const T* f, const T* m, T* gf, T* gm, con
   });
   reduce_blocks(part, gm, sh.B, nblk, C);
   for (int64_t j = 0; j < sh.B * C; ++j) gm[j] *= a[j] * (T(1) - a[j]);  // through the sigmoid
+}
+
+// part[j, c] = sum over the pixels of block j of fn(x[b, p, c], c), in double.
+template <typename T, typename Fn>
+std::vector<double> block_sums(const T* x, const Shape sh, Fn fn) {
+  const int64_t C = sh.C, nblk = (sh.P + kBlock - 1) / kBlock;
+  std::vector<double> part((size_t)(sh.B * nblk * C), 0.0);
+  at::parallel_for(0, sh.B * nblk, grain(kBlock * C), [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      const int64_t b = j / nblk, p0 = (j % nblk) * kBlock, p1 = std::min(sh.P, p0 + kBlock);
+      double* pj = part.data() + j * C;
+      for (int64_t i = b * sh.P + p0; i < b * sh.P + p1; ++i) {
+        const T* xi = x + i * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) pj[c] += fn(xi[c], b * C + c);
+      }
+    }
+  });
+  return part;
+}
+
+template <typename T>
+void moments_forward_impl(const T* x, T* mean, T* sd, double eps, const Shape sh) {
+  const int64_t nblk = (sh.P + kBlock - 1) / kBlock;
+  std::vector<double> mu((size_t)(sh.B * sh.C));
+  auto sums = block_sums(x, sh, [](T v, int64_t) { return double(v); });
+  reduce_blocks(sums, mu.data(), sh.B, nblk, sh.C);
+  for (auto& m : mu) m /= double(sh.P);
+  const double* mp = mu.data();
+  auto squares = block_sums(x, sh, [mp](T v, int64_t k) {
+    const double d = double(v) - mp[k];
+    return d * d;
+  });
+  std::vector<double> var(mu.size());
+  reduce_blocks(squares, var.data(), sh.B, nblk, sh.C);
+  for (size_t k = 0; k < mu.size(); ++k) {
+    mean[k] = T(mu[k]);
+    sd[k] = T(std::sqrt(var[k] / double(sh.P - 1) + eps));
+  }
+}
+
+template <typename T>
+void moments_backward_impl(const T* x, const T* mean, const T* sd, const T* gmean, const T* gsd, T* gx,
+                           const Shape sh) {
+  const int64_t C = sh.C;
+  std::vector<T> alpha((size_t)(sh.B * C)), beta(alpha.size());
+  for (int64_t k = 0; k < sh.B * C; ++k) {
+    alpha[k] = gmean[k] / T(sh.P);
+    beta[k] = gsd[k] / (T(sh.P - 1) * sd[k]);
+  }
+  at::parallel_for(0, sh.B * sh.P, grain(C), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t b = i / sh.P;
+      const T *xi = x + i * C, *ab = alpha.data() + b * C, *bb = beta.data() + b * C, *mb = mean + b * C;
+      T* gi = gx + i * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) gi[c] = ab[c] + bb[c] * (xi[c] - mb[c]);
+    }
+  });
 }
 
 torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& f, const torch::Tensor& n,
@@ -233,6 +301,35 @@ std::vector<torch::Tensor> channel_backward(const torch::Tensor& g, const torch:
   return {gf, gm};
 }
 
+std::vector<torch::Tensor> moments_forward(const torch::Tensor& x, double eps) {
+  TORCH_CHECK(x.dim() == 3 && x.is_contiguous() && x.device().is_cpu(),
+              "gate_cpu: x must be a contiguous (B, H*W, C) CPU tensor, got ", x.sizes());
+  TORCH_CHECK(x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble,
+              "gate_cpu: float32 or float64 only, got ", x.scalar_type());
+  const Shape sh{x.size(0), x.size(1), x.size(2)};
+  TORCH_CHECK(sh.P >= 2, "gate_cpu: need at least 2 pixels for a variance, got ", sh.P);
+  auto mean = torch::empty({sh.B, sh.C}, x.options()), sd = torch::empty({sh.B, sh.C}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gate_cpu_moments_forward", [&] {
+    moments_forward_impl<scalar_t>(x.data_ptr<scalar_t>(), mean.data_ptr<scalar_t>(), sd.data_ptr<scalar_t>(), eps, sh);
+  });
+  return {mean, sd};
+}
+
+torch::Tensor moments_backward(const torch::Tensor& x, const torch::Tensor& mean, const torch::Tensor& sd,
+                               const torch::Tensor& gmean, const torch::Tensor& gsd) {
+  const Shape sh = check_channel(x, mean, "x", "mean");
+  for (const auto* t : {&sd, &gmean, &gsd}) {
+    TORCH_CHECK(t->sizes() == mean.sizes() && t->is_contiguous() && t->scalar_type() == x.scalar_type(),
+                "gate_cpu: the statistics and their gradients must be contiguous (B, C) tensors of x's dtype");
+  }
+  auto gx = torch::empty_like(x);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gate_cpu_moments_backward", [&] {
+    moments_backward_impl<scalar_t>(x.data_ptr<scalar_t>(), mean.data_ptr<scalar_t>(), sd.data_ptr<scalar_t>(),
+                                    gmean.data_ptr<scalar_t>(), gsd.data_ptr<scalar_t>(), gx.data_ptr<scalar_t>(), sh);
+  });
+  return gx;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -240,4 +337,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("backward", &backward, "the gradients of f, n, s and m");
   m.def("channel_forward", &channel_forward, "y = x + f * sigmoid(m) on (B, H*W, C) tensors, m (B, C)");
   m.def("channel_backward", &channel_backward, "the gradients of f and m");
+  m.def("moments_forward", &moments_forward, "per-sample, per-channel mean and sqrt(unbiased var + eps)");
+  m.def("moments_backward", &moments_backward, "their gradient with respect to x");
 }
