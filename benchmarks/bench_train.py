@@ -9,15 +9,14 @@ see the same machine load. Reports:
 * the step's FLOPs (``torch.utils.flop_counter``: convolutions and matmuls of the
   forward and backward pass; 1 MAC = 2 FLOPs) and the *arithmetic floor*: those
   FLOPs at this machine's dense-convolution rate, measured on a 64->64 3x3
-  convolution (forward + backward) in every round next to the two models; ratio
-  measured / floor (aim: <= 1.3 in fp32);
+  convolution (forward + backward) before and after the rounds; ratio measured /
+  floor (aim: <= 1.3 in fp32);
 * with ``--allocators``: the same DeFiAN_S update under glibc's default malloc,
   glibc with :func:`defian.distributed.tune_glibc_malloc`, and jemalloc/tcmalloc
   via ``LD_PRELOAD`` when installed (each in a fresh subprocess).
 
-Timings on a shared machine are noisy: the ratios are medians of per-round
-ratios (each round times DeFiAN_S, RCAN_S and the convolution back to back);
-read them, not absolute numbers across runs.
+Timings on a shared machine are noisy: DeFiAN_S / RCAN_S is the median of
+per-round ratios; read ratios, not absolute numbers across runs.
 
 Usage::
 
@@ -81,7 +80,7 @@ def _update_fn(name: str, args: argparse.Namespace):  # noqa: ANN202 (a closure)
 
 def _conv_step(precision: str, fmt: torch.memory_format):  # noqa: ANN202 (a closure)
     """One forward + backward of a 64->64 3x3 convolution on (16, 64, 96, 96) in layout ``fmt``:
-    the dense rate the floor is measured at (the better of NCHW and NHWC in each round)."""
+    the dense rate the floor is measured at (the better of NCHW and NHWC)."""
     conv = torch.nn.Conv2d(64, 64, 3, padding=1)
     conv.weight.data = conv.weight.data.contiguous(memory_format=fmt)
     x = torch.rand(16, 64, 96, 96).contiguous(memory_format=fmt).requires_grad_()
@@ -103,40 +102,39 @@ def _rate(step) -> float:  # noqa: ANN001
 
 
 def measure(args: argparse.Namespace) -> dict:
-    """Per-update times of DeFiAN_S and RCAN_S and the floor, each round measuring all three.
+    """Per-update times of DeFiAN_S and RCAN_S (alternating rounds) and the floor.
 
-    A round times DeFiAN_S, RCAN_S and the dense convolution (both layouts, once each) back to
-    back; the reported ratios are medians of the per-round ratios, so a change of load between
-    rounds moves numerator and denominator together.
+    DeFiAN_S / RCAN_S is the median of the per-round ratios, so a change of load between
+    rounds moves numerator and denominator together. The dense rate of the floor is the
+    best of three convolutions both before and after the rounds, not between them: the
+    convolution's large tensors would leave the next update a cold cache.
     """
     fns = {name: _update_fn(name, args) for name in ("defian_s", "rcan_s")}
     out: dict = {"config": {k: v for k, v in vars(args).items() if k not in ("allocators", "json", "allocator_label")},
                  "allocator": args.allocator_label,
                  "threads": torch.get_num_threads()}
+    convs = [_conv_step(args.precision, fmt) for fmt in (torch.contiguous_format, torch.channels_last)]
+    rates = [max(_rate(step) for step in convs for _ in range(4))]  # the first call of each is a warm-up
     for name, (update, flops) in fns.items():
         out[name] = {"flops_per_update": flops()}
         for _ in range(args.warmup):
             update()
-    convs = [_conv_step(args.precision, fmt) for fmt in (torch.contiguous_format, torch.channels_last)]
-    for step in convs:
-        step()  # warm-up
     times: dict[str, list[float]] = {n: [] for n in fns}
-    rates: list[float] = []
     for _ in range(args.rounds):
         for name, (update, _) in fns.items():
             t = time.perf_counter()
             for _ in range(args.steps):
                 update()
             times[name].append((time.perf_counter() - t) / args.steps)
-        rates.append(max(_rate(step) for step in convs))
-    out["dense_conv_gflops"] = statistics.median(rates) / 1e9
+    rates.append(max(_rate(step) for step in convs for _ in range(3)))
+    rate = max(rates)
+    out["dense_conv_gflops"] = rate / 1e9
+    out["dense_conv_gflops_before_after"] = [r / 1e9 for r in rates]
     for name in fns:
         t = statistics.median(times[name])
-        flops = out[name]["flops_per_update"]
-        out[name].update(s_per_update=t, samples_per_s=args.batch / t, floor_s=flops / statistics.median(rates),
-                         ratio_to_floor=statistics.median(ti * r / flops for ti, r in zip(times[name], rates)),
+        floor = out[name]["flops_per_update"] / rate
+        out[name].update(s_per_update=t, samples_per_s=args.batch / t, floor_s=floor, ratio_to_floor=t / floor,
                          rounds=times[name])
-    out["dense_conv_gflops_rounds"] = [r / 1e9 for r in rates]
     out["defian_over_rcan_time"] = statistics.median(a / b for a, b in zip(times["defian_s"], times["rcan_s"]))
     out["attention_flop_share"] = 1 - out["rcan_s"]["flops_per_update"] / out["defian_s"]["flops_per_update"]
     out["attention_time_share"] = 1 - 1 / out["defian_over_rcan_time"]

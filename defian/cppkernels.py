@@ -4,13 +4,13 @@ Parts of a DeFiAM are memory-bound chains of small element-wise operations that
 PyTorch runs as many passes over (B, C, H, W) tensors: the fused multi-scale
 Hessian filtering (:mod:`defian.mshf`, kernel ``mshf_cpu``), and the DAC's
 statistics and the gated residuals of the DeFiAM and the RCAB
-(:func:`defian.dac.mean_std`, :mod:`defian.gate`, kernel ``gate_cpu``). On CPU each
-also runs as a C++ kernel that makes one or two passes over channels-last
+(:func:`defian.dac.mean_std`, :mod:`defian.gate`, kernel ``gate_cpu``). On CPU
+each also runs as a C++ kernel that makes one or two passes over channels-last
 tensors. The PyTorch paths stay: they are the references the kernels are tested
-against (float64, ``tests/test_hessian.py``, ``tests/test_gate.py``,
-``tests/test_dac.py``), the paths
-on other devices, and the fallback when a kernel cannot be built (a warning says
-so). ``DEFIAN_CPP=0`` turns the kernels off.
+against (float64: ``tests/test_hessian.py``, ``tests/test_gate.py``,
+``tests/test_dac.py``), the paths on other devices, and the fallback when a
+kernel cannot be built (a warning says so). ``DEFIAN_CPP=0`` turns the kernels
+off.
 
 The build (:func:`torch.utils.cpp_extension.load`: a C++ compiler and ninja,
 about a minute per kernel, once per machine and source version) goes to

@@ -65,8 +65,9 @@ def gated_residual(x: Tensor, f: Tensor, normalised: Tensor, sd_hat: Tensor, mu_
         sd_hat, mu_hat: sigma^ and mu^ of Eq. (21), each (B, C, 1, 1).
 
     Returns:
-        y, (B, C, H, W). The C++ kernel runs for channels-last float32/float64 CPU
-        tensors outside autocast when it is available; otherwise :func:`reference`.
+        y, (B, C, H, W). The C++ kernel runs when it is available, ``x`` and ``f`` are
+        channels-last and :func:`defian.cppkernels.takes` the tensors (CPU, float32 or
+        float64, outside autocast and ``torch.compile``); otherwise :func:`reference`.
     """
     if f.dim() != 4:
         raise ValueError(f"f must be (B, C, H, W), got shape {tuple(f.shape)}")
