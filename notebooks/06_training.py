@@ -81,17 +81,23 @@ assert released.lr_step * released.epoch_updates == full.lr_step  # 100 epochs o
 # - a C++ kernel for the Hessian filter (`defian/csrc/mshf_cpu.cpp`,
 #   `defian.cppkernels`), which halves its forward and backward: 1.33-1.65 times the
 #   floor, DeFiAN_S / twin = 1.09-1.23 (four runs, 2026-12-02);
-# - the 1x1 convolutions on pooled statistics as matrix products (`defian.fem.Pointwise`)
-#   and the gated residual that ends every DeFiAM and every RCAB as one C++ pass each
-#   way (`defian.gate`): DeFiAN_S at 1.24-1.41 times the floor and the twin at
-#   1.12-1.28, DeFiAN_S / twin = 1.08-1.16 (six runs, later on 2026-12-02).
+# - the 1x1 convolutions on pooled statistics as matrix products (`defian.fem.Pointwise`),
+#   the DAC's statistics of $x$ and the gated residual that ends every DeFiAM and every
+#   RCAB as C++ passes (`defian.dac.mean_std`, `defian.gate`; `benchmarks/bench_gate.py`
+#   times them against the PyTorch expressions): in 15 runs later on 2026-12-02,
+#   DeFiAN_S / twin = 1.06-1.25 (median 1.12; at most 1.10 in 5 runs), DeFiAN_S at
+#   1.05-1.58 times the floor (median 1.30; at most 1.3 in 7 runs) and the twin at
+#   0.99-1.31 (median 1.22). The floor itself is measured next to the models and swung
+#   between 130 and 173 GFLOP/s across these runs, so its ratios are the noisier ones.
 #
 # The aims of 1.10 times the twin and 1.3 times the floor are met in some runs and
-# missed in others. What the attention branch still costs is mostly arithmetic below
-# the floor's rate: the encoder-decoder's convolutions with 3 to 24 channels (about
-# 17 ms per module forward and backward at two threads, 35-100 GFLOP/s against the
-# floor's 160-196) and the Hessian filter (about 10 ms). An hour buys some 2,300
-# updates: far too few for the comparison to mean anything.
+# missed in others; the median run misses the first by 0.02. What the attention branch
+# still costs is mostly arithmetic below the floor's rate: the encoder-decoder's
+# convolutions with 3 to 24 channels (about 17 ms per module forward and backward at
+# two threads, 35-100 GFLOP/s against the floor's 130-196) and the Hessian filter
+# (about 10 ms), and, on a loaded machine, the waits of their many small parallel
+# regions. An hour buys some 2,000 updates: far too few for the comparison to mean
+# anything.
 #
 # The cost of an update grows with the number of RCABs $N M$, the batch and the
 # patch area. The `cpu` schedule keeps what the comparison is about, the channel width
