@@ -84,7 +84,8 @@ assert released.lr_step * released.epoch_updates == full.lr_step  # 100 epochs o
 # - the 1x1 convolutions on pooled statistics as matrix products (`defian.fem.Pointwise`),
 #   the DAC's statistics of $x$ and the gated residual that ends every DeFiAM and every
 #   RCAB as C++ passes (`defian.dac.mean_std`, `defian.gate`; `benchmarks/bench_gate.py`
-#   times them against the PyTorch expressions): in 15 runs later on 2026-12-02,
+#   times them against the PyTorch expressions): in 15 runs later on 2026-12-02
+#   (records in `results/bench/`),
 #   DeFiAN_S / twin = 1.06-1.25 (median 1.12; at most 1.10 in 5 runs), DeFiAN_S at
 #   1.05-1.58 times the floor (median 1.30; at most 1.3 in 7 runs) and the twin at
 #   0.99-1.31 (median 1.22). The floor itself is measured next to the models and swung
