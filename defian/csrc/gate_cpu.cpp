@@ -34,11 +34,14 @@ inline int64_t grain(int64_t elements_per_item) {
 
 // exp for float in a form the compiler vectorises: exp(x) = 2^k exp(r), k = round(x / ln 2),
 // |r| <= ln(2) / 2, exp(r) by the minimax polynomial of Cephes' expf (about 1 ulp). The clamp
-// keeps 2^k a normal float; exp(-88.3) = 4.6e-39 stands for anything smaller, which a
-// sigmoid cannot tell from zero at float precision.
+// keeps 2^k a normal float: exp(88.3) = 2.0e38 stands for anything larger (a sigmoid of
+// z < -88.3 returns 5e-39 instead of a smaller subnormal) and exp(-87.3) = 1.2e-38 for anything
+// smaller (a sigmoid of z > 87.3 is 1 in float either way). A NaN stays NaN. Rounding by adding
+// 1.5 * 2^23 and the bit cast for 2^k keep the loop vectorisable (floor and std::memcpy do not).
 inline float exp_approx(float x) {
-  x = std::min(std::max(x, -87.3f), 88.3f);
-  const float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // rounded: + 1.5 * 2^23
+  x = std::min(std::max(x, -87.3f), 88.3f);  // NaN passes through
+  const float kx = (x == x) ? x : 0.0f;      // NaN-free, so that the conversion to int is defined
+  const float k = (kx * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   const float r = (x - k * 0.693359375f) - k * -2.12194440e-4f;  // ln 2 split in two (Cephes)
   const float r2 = r * r;
   float p = 1.9875691500e-4f;
@@ -48,8 +51,8 @@ inline float exp_approx(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r2 + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
-  return p * __builtin_bit_cast(float, bits);  // 2^k (std::memcpy or floor would stop the vectoriser)
+  const uint32_t bits = uint32_t(static_cast<int32_t>(k) + 127) << 23;
+  return p * __builtin_bit_cast(float, bits);
 }
 
 inline double exp_approx(double x) { return std::exp(x); }  // float64: the reference precision
