@@ -100,6 +100,30 @@ def test_stand_in_set_has_no_delta(tmp_path, no_counting) -> None:
     assert any("Set5 is not under the data root" in n for n in t.notes)
 
 
+def test_committed_evaluations_show_without_the_set(tmp_path, no_counting) -> None:
+    """A fresh clone has no Set5: every run's committed Set5 evaluation still fills the Set5 column (with its
+    Δ to the paper), nothing is evaluated, and a note says where the numbers come from."""
+    folder = tmp_path / "data" / "Set14"
+    folder.mkdir(parents=True)
+    Image.fromarray(np.full((24, 24, 3), 9, np.uint8)).save(folder / "a.png")
+    runs_dir = tmp_path / "runs"
+    _fake_run(runs_dir, "rcan_s", 3, {}, {"Set5": 21.0, "Set14": 20.0})
+    _fake_run(runs_dir, "defian_s", 3, {}, {"Set5": 21.5, "Set14": 20.2})
+    found = records.variant_runs(records.find_runs("smoke", root=runs_dir), "defian_s", records.variants("III"))
+    t = tables.table_ablation(found, profile="smoke", data_root=str(tmp_path / "data"), evaluate_missing=False)
+    f = t.frame.set_index("Variant")
+    assert f.loc["(a)", "Set5 PSNR ours"] == 21.0 and f.loc["(h)", "Set5 PSNR ours"] == 21.5
+    assert f.loc["(h)", "Δ Set5 (dB)"] == pytest.approx(21.5 - 34.22, abs=1e-12)
+    assert f.loc["(h)", "gain over (a), ours (dB)"] == pytest.approx(0.5, abs=1e-12)
+    assert any("Set5 is not under the data root: the 'ours' Set5 scores are read from the runs' committed" in n
+               for n in t.notes)
+    # one group without a Set5 evaluation: the whole column falls back to the stand-in set
+    _fake_run(runs_dir, "defian_s", 3, {"dac": False}, {"Set14": 19.0})
+    found = records.variant_runs(records.find_runs("smoke", root=runs_dir), "defian_s", records.variants("III"))
+    t = tables.table_ablation(found, profile="smoke", data_root=str(tmp_path / "data"), evaluate_missing=False)
+    assert "Set14 PSNR ours" in t.frame.columns and any("so no Set5 PSNR is measured" in n for n in t.notes)
+
+
 def test_tables_iv_v_without_runs_show_the_paper(tmp_path, no_counting) -> None:
     root = _data_root(tmp_path)
     t4 = tables.table_kernels({}, profile="cpu", data_root=root, evaluate_missing=False)
@@ -115,7 +139,7 @@ def test_table_ii_cited_and_measured_cells(tmp_path, monkeypatch, no_counting) -
     root, runs_dir = _data_root(tmp_path), tmp_path / "runs"
     monkeypatch.setattr(runrecord, "runs_root", lambda schedule: runs_dir)
     monkeypatch.setattr(tables, "evaluations_dir", lambda profile: tmp_path / "evaluations")
-    _fake_run(runs_dir, "defian_s", 2, {}, {"Set5": 30.5, "Set14": 28.0})
+    _fake_run(runs_dir, "defian_s", 2, {}, {"Set5": 30.5, "Set14": 28.0, "BSD100": 27.0})  # BSD100: not on disk
     _fake_run(runs_dir, "rcan_s", 2, {}, {"Set5": 30.25, "Set14": 27.5})
     t = tables.table_comparison("II", profile="smoke", data_root=root, evaluate_missing=False)
     f = t.frame
@@ -126,8 +150,12 @@ def test_table_ii_cited_and_measured_cells(tmp_path, monkeypatch, no_counting) -
             assert row[f"{s} PSNR"] == r.psnr[s] and row[f"{s} SSIM"] == r.ssim[s]
     ours = f[f["Method"] == "DeFiAN_S (ours, smoke)"].iloc[0]
     assert (ours["Scale"], ours["Set5 PSNR"], ours["Set14 PSNR"]) == ("x2", 30.5, 28.0)
-    assert ours["Set5 SSIM"] == 30.5 / 40 and np.isnan(ours["BSD100 PSNR"])
-    assert ours["Δ PSNR vs paper (dB)"] == pytest.approx(np.mean([30.5 - 38.03, 28.0 - 33.63]), abs=1e-12)
+    assert ours["Set5 SSIM"] == 30.5 / 40 and np.isnan(ours["Urban100 PSNR"])
+    assert ours["BSD100 PSNR"] == 27.0  # the committed evaluation of a set the data root lacks
+    paper = paper_tables.row(paper_tables.TABLE_II, "DeFiAN_S", 2).psnr
+    assert paper["Set5"] == 38.03 and paper["Set14"] == 33.63
+    assert ours["Δ PSNR vs paper (dB)"] == pytest.approx(
+        np.mean([30.5 - 38.03, 28.0 - 33.63, 27.0 - paper["BSD100"]]), abs=1e-12)
     twin = f[f["Method"] == "DeFiAN_S without attention (ours, smoke)"].iloc[0]
     assert twin["Set5 PSNR"] == 30.25 and np.isnan(twin["Δ PSNR vs paper (dB)"])
     gains = tables.attention_gains(t).set_index("Scale")
