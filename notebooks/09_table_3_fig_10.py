@@ -96,11 +96,14 @@ if ours[col].notna().all():
           ours.loc["(h)", "Provenance"])
 
 # %% [markdown]
-# Our PSNR column is only as good as its provenance: under smoke it comes from
-# networks with a few thousand parameters trained for seconds, and its ordering is
-# noise. The cpu study (reduced DeFiAN_S, a few thousand updates on the 291 images)
-# is the first profile whose ordering may mean something, and only where the gaps
-# exceed the spread between seeds measured in the study chapter.
+# Our PSNR column is only as good as its provenance (the Provenance column and its
+# notes). The table takes the best records there are (`defian.records`): runs of the
+# paper's setting (DeFiAN_L, `short` or `full` schedule) once someone commits them,
+# then the committed runs of the cpu study (reduced DeFiAN_S, a few thousand updates on
+# the 291 images), under any profile, and only otherwise a profile's own runs, which
+# under smoke are networks of a few thousand parameters trained for seconds, with an
+# ordering that is noise. Even the cpu study's ordering means something only where the gaps exceed
+# the spread between seeds measured in the study chapter.
 #
 # ## Fig. 10: the mean attention of the last DeFiAM
 #
