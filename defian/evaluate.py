@@ -231,9 +231,15 @@ def evaluation_dir(run_dir: str | os.PathLike[str], which: str = "last", protoco
     """Where :func:`evaluate_run` writes: ``<run>/evaluation/<which>_<protocol>[_x8][_first<limit>]``.
 
     A partial evaluation (``limit``) has its own folder, so it never replaces a complete one.
+    A partial evaluation of a committed record (under ``results/runs``) is a build's cache,
+    not part of the record: it goes to ``_build/evaluations/runs/<run>/``, so that building
+    the book never changes the committed tree.
     """
     tag = f"{which}_{protocol}{'_x8' if ensemble else ''}{f'_first{limit}' if limit else ''}"
-    return Path(run_dir) / "evaluation" / tag
+    run_dir = Path(run_dir)
+    if limit and run_dir.resolve().parent == paths.RUNS.resolve():
+        return paths.BUILD / "evaluations" / "runs" / run_dir.name / tag
+    return run_dir / "evaluation" / tag
 
 
 def evaluate_run(run_dir: str | os.PathLike[str], *, which: str = "last", data_root: str | None = None,

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from defian import benchmarks, checkpoint, evaluate, metrics, paper_tables, runrecord
+from defian import benchmarks, checkpoint, evaluate, metrics, paper_tables, paths, runrecord
 from defian.config import TrainConfig
 from defian.model import build_model
 
@@ -130,6 +130,23 @@ def test_evaluate_run_writes_into_the_run_and_reuses_it(tmp_path, monkeypatch) -
     monkeypatch.setattr(evaluate, "evaluate", lambda *a, **k: pytest.fail("should reuse the stored evaluation"))
     again = evaluate.evaluate_run(run, data_root=root)
     assert again.score("Set5", 2) == pytest.approx(ev.score("Set5", 2), abs=1e-12)
+
+
+def test_partial_evaluations_of_committed_records_stay_out_of_the_record(tmp_path, monkeypatch) -> None:
+    """A book build that scores a committed run on a first few images caches that under _build: the
+    committed tree (results/runs) only ever gains complete evaluations."""
+    monkeypatch.setattr(paths, "RUNS", tmp_path / "results" / "runs")
+    monkeypatch.setattr(paths, "BUILD", tmp_path / "_build")
+    committed = paths.RUNS / "defian_s_x2_cpu_s0"
+    assert evaluate.evaluation_dir(committed) == committed / "evaluation" / "last_paper"
+    assert evaluate.evaluation_dir(committed, limit=1) == tmp_path / "_build/evaluations/runs/defian_s_x2_cpu_s0/last_paper_first1"
+    scratch = tmp_path / "_build" / "runs" / "defian_s_x2_smoke_s0"  # a run of the build itself: its own folder
+    assert evaluate.evaluation_dir(scratch, limit=1) == scratch / "evaluation" / "last_paper_first1"
+    root = _data_root(tmp_path, n=2)
+    run, _ = _fake_run(tmp_path / "results")  # results/runs/<run>
+    evaluate.evaluate_run(run, data_root=root, limit=1)
+    assert not (run / "evaluation").exists()
+    assert (evaluate.evaluation_dir(run, limit=1) / "per_set.csv").is_file()
 
 
 def test_cli(tmp_path, capsys) -> None:
