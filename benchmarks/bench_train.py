@@ -114,7 +114,7 @@ def measure(args: argparse.Namespace) -> dict:
                  "allocator": args.allocator_label,
                  "threads": torch.get_num_threads()}
     convs = [_conv_step(args.precision, fmt) for fmt in (torch.contiguous_format, torch.channels_last)]
-    rates = [max(_rate(step) for step in convs for _ in range(4))]  # the first call of each is a warm-up
+    rates = [max(_rate(step) for step in convs for _ in range(4))]  # max: a slow first (warm-up) call never wins
     for name, (update, flops) in fns.items():
         out[name] = {"flops_per_update": flops()}
         for _ in range(args.warmup):

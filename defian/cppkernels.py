@@ -32,7 +32,7 @@ from types import ModuleType
 
 import torch
 
-__all__ = ["ENV", "SOURCES", "kernel", "takes"]
+__all__ = ["ENV", "SOURCES", "from_rows", "kernel", "rows", "takes"]
 
 #: Set to "0" to run the PyTorch expressions on CPU too.
 ENV = "DEFIAN_CPP"
@@ -62,6 +62,16 @@ def takes(*tensors: torch.Tensor) -> bool:
         and not torch.is_autocast_enabled("cpu")
         and not torch.compiler.is_compiling()
     )
+
+
+def rows(t: torch.Tensor) -> torch.Tensor:
+    """A channels-last (B, C, H, W) tensor as the kernels' (B, H*W, C) rows: a view, no copy."""
+    return t.permute(0, 2, 3, 1).reshape(t.shape[0], -1, t.shape[1])
+
+
+def from_rows(t: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """The inverse of :func:`rows`: (B, H*W, C) -> (B, C, H, W) with channels-last strides, a view."""
+    return t.view(t.shape[0], h, w, t.shape[2]).permute(0, 3, 1, 2)
 
 
 def kernel(name: str) -> ModuleType | None:

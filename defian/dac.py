@@ -69,8 +69,7 @@ class _FusedMeanStd(torch.autograd.Function):
     @staticmethod
     def forward(ctx, feat: torch.Tensor, eps: float, kernel: object) -> tuple[torch.Tensor, torch.Tensor]:
         b, c = feat.shape[:2]
-        flat = feat.permute(0, 2, 3, 1).reshape(b, -1, c)  # (B, H*W, C), a view of a channels-last tensor
-        mean, std = kernel.moments_forward(flat, eps)
+        mean, std = kernel.moments_forward(cppkernels.rows(feat), eps)
         ctx.kernel = kernel
         ctx.save_for_backward(feat, mean, std)
         return mean.view(b, c, 1, 1), std.view(b, c, 1, 1)
@@ -80,11 +79,9 @@ class _FusedMeanStd(torch.autograd.Function):
     def backward(ctx, gmean: torch.Tensor, gstd: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         feat, mean, std = ctx.saved_tensors
         b, c, h, w = feat.shape
-        gmean = gmean.reshape(b, c).contiguous()
-        gstd = gstd.reshape(b, c).contiguous()
-        flat = feat.permute(0, 2, 3, 1).reshape(b, -1, c)
-        gx = ctx.kernel.moments_backward(flat, mean, std, gmean, gstd)
-        return gx.view(b, h, w, c).permute(0, 3, 1, 2), None, None
+        gmean, gstd = (t.reshape(b, c).contiguous() for t in (gmean, gstd))
+        gx = ctx.kernel.moments_backward(cppkernels.rows(feat), mean, std, gmean, gstd)
+        return cppkernels.from_rows(gx, h, w), None, None
 
 
 def _mlp(channels: int, reduction: int) -> nn.Sequential:

@@ -12,14 +12,16 @@ As PyTorch expressions these are four memory-bound passes over (B, C, H, W)
 tensors forward and about seven backward. On CPU a C++ kernel
 (``defian/csrc/gate_cpu.cpp``, :mod:`defian.cppkernels`) makes one pass each
 way over channels-last tensors and recomputes the sigmoid instead of storing it
-(its own vectorised exp in float32). At batch 16, 48x48, C = 32 and two threads
-the DeFiAM's gate takes 1.5 ms forward and backward against the expression's
-5.4 and the RCAB's 1.1-1.7 against 1.8-2.6; DeFiAN_S has 50 RCABs and 5 DeFiAMs,
-so the RCAB's gate saves the more in all (``benchmarks/bench_train.py``: RCAN_S
-at 1.12-1.28 times the arithmetic floor in six runs, 1.27-1.45 before). :func:`reference` and :func:`channel_reference` are the expressions: the
-path on other devices, under autocast and ``torch.compile`` (which fuses them
-itself), for other layouts and when the kernel cannot be built, and what the
-kernel is tested against (float64, ``tests/test_gate.py``).
+(its own vectorised exp in float32); ``benchmarks/bench_gate.py`` times both
+against the expressions (at batch 16, 48x48, C = 32 and two threads the DeFiAM's
+gate took 0.12-0.38 and the RCAB's 0.64 of the expression's time, forward and
+backward), and notebook 06 what they give a training update. Since every model
+here has tens of RCABs, the RCAB's gate saves the more in all.
+
+:func:`reference` and :func:`channel_reference` are the expressions: the path on
+other devices, under autocast and ``torch.compile`` (which fuses them itself),
+for other layouts and when the kernel cannot be built, and what the kernel is
+tested against (float64, ``tests/test_gate.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from defian import cppkernels
+from defian.cppkernels import from_rows, rows
 
 __all__ = ["channel_gated_residual", "channel_reference", "gated_residual", "reference"]
 
@@ -98,35 +101,26 @@ def channel_gated_residual(x: Tensor, f: Tensor, logits: Tensor) -> Tensor:
     return channel_reference(x, f, logits)
 
 
-def _flat(t: Tensor) -> Tensor:
-    """(B, C, H, W) channels-last -> (B, H*W, C), a view."""
-    return t.permute(0, 2, 3, 1).reshape(t.shape[0], -1, t.shape[1])
-
-
 class _FusedGate(torch.autograd.Function):
     """:func:`reference` in one pass each way; see the module docstring."""
 
     @staticmethod
     def forward(ctx, x: Tensor, f: Tensor, normalised: Tensor, sd_hat: Tensor, mu_hat: Tensor,
                 kernel: object) -> Tensor:
-        b, c = f.shape[:2]
-        n, s, m = normalised.reshape(b, -1), sd_hat.reshape(b, c), mu_hat.reshape(b, c)
-        n, s, m = (t.contiguous() for t in (n, s, m))  # (B, 1, H, W) and (B, C, 1, 1): already dense
-        ctx.kernel, ctx.shapes = kernel, (f.shape, normalised.shape, sd_hat.shape)
+        b, c, h, w = f.shape
+        n, s, m = (t.reshape(b, -1).contiguous() for t in (normalised, sd_hat, mu_hat))  # (B, H*W), (B, C), (B, C)
+        ctx.kernel = kernel
         ctx.save_for_backward(f, n, s, m)  # the sigmoid is recomputed in the backward
-        y = kernel.forward(_flat(x), _flat(f), n, s, m)  # (B, H*W, C)
-        return y.view(b, f.shape[2], f.shape[3], c).permute(0, 3, 1, 2)  # (B, C, H, W), channels-last
+        return from_rows(kernel.forward(rows(x), rows(f), n, s, m), h, w)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
         f, n, s, m = ctx.saved_tensors
-        f_shape, n_shape, s_shape = ctx.shapes
+        b, c, h, w = f.shape
         g = grad.contiguous(memory_format=torch.channels_last)
-        gf, gn, gs, gm = ctx.kernel.backward(_flat(g), _flat(f), n, s, m)
-        b, c, h, w = f_shape
-        gf = gf.view(b, h, w, c).permute(0, 3, 1, 2)
-        return grad, gf, gn.view(n_shape), gs.view(s_shape), gm.view(s_shape), None
+        gf, gn, gs, gm = ctx.kernel.backward(rows(g), rows(f), n, s, m)
+        return grad, from_rows(gf, h, w), gn.view(b, 1, h, w), gs.view(b, c, 1, 1), gm.view(b, c, 1, 1), None
 
 
 class _FusedChannelGate(torch.autograd.Function):
@@ -138,7 +132,7 @@ class _FusedChannelGate(torch.autograd.Function):
         m = logits.reshape(b, c).contiguous()
         ctx.kernel = kernel
         ctx.save_for_backward(f, m)
-        return kernel.channel_forward(_flat(x), _flat(f), m).view(b, h, w, c).permute(0, 3, 1, 2)
+        return from_rows(kernel.channel_forward(rows(x), rows(f), m), h, w)
 
     @staticmethod
     @once_differentiable
@@ -146,5 +140,5 @@ class _FusedChannelGate(torch.autograd.Function):
         f, m = ctx.saved_tensors
         b, c, h, w = f.shape
         g = grad.contiguous(memory_format=torch.channels_last)
-        gf, gm = ctx.kernel.channel_backward(_flat(g), _flat(f), m)
-        return grad, gf.view(b, h, w, c).permute(0, 3, 1, 2), gm.view(b, c, 1, 1), None
+        gf, gm = ctx.kernel.channel_backward(rows(g), rows(f), m)
+        return grad, from_rows(gf, h, w), gm.view(b, c, 1, 1), None

@@ -394,9 +394,11 @@ def _variant_table(name: str, title: str, spec: list[_Spec], runs: dict[str, lis
     present (a stand-in named in the column), never compared with Δ.
     """
     present = list(benchmarks.find(paths.data_root(data_root)))
-    groups = [g for g in (runs.get(label, []) for label, *_ in spec) if g]
-    recorded = {s for s in sets if s not in present and groups
-                and all(score_runs(g, s, 3, evaluate_missing=False) is not None for g in groups)}
+    groups = {label: runs[label] for label, *_ in spec if runs.get(label)}
+    # sets missing here: the runs' committed complete evaluations of them, read once
+    committed = {s: {label: score_runs(g, s, 3, evaluate_missing=False) for label, g in groups.items()}
+                 for s in sets if s not in present}
+    recorded = {s for s, by in committed.items() if by and None not in by.values()}
     measured = {s: (s if s in present or s in recorded else present[0]) for s in sets}
     rows, used = [], {}
     for label, lead, cited, paper, sw in spec:
@@ -407,8 +409,11 @@ def _variant_table(name: str, title: str, spec: list[_Spec], runs: dict[str, lis
         row["#Params (K) regenerated"], row["#FLOPs (G) regenerated"] = complexity("defian_l", 3, **sw)
         group = runs.get(label, [])
         for s in sets:
-            sc = score_runs(group, measured[s], 3, data_root=data_root, limit=limit,
-                            evaluate_missing=evaluate_missing and s not in recorded) if group else None
+            if s in recorded:
+                sc = committed[s].get(label)  # None for a variant without runs
+            else:
+                sc = score_runs(group, measured[s], 3, data_root=data_root, limit=limit,
+                                evaluate_missing=evaluate_missing) if group else None
             if sc is not None and sc.limit:
                 used[label] = max(used.get(label, 0), sc.limit)
             row[f"{s} PSNR paper"] = _nan(paper.get(s))

@@ -117,6 +117,7 @@ def test_mean_std_kernel_equals_the_expression_in_float64(shape: tuple[int, ...]
         monkeypatch.setenv(cppkernels.ENV, flag)
         xr = x.clone().requires_grad_()
         mean, std = mean_std(xr)
+        assert mean.grad_fn.name().startswith("_Fused") == (flag == "1")  # kernel against expression
         out[flag] = (mean, std, *torch.autograd.grad((mean * wm).sum() + (std * ws).sum(), xr))
     for a, b in zip(out["1"], out["0"], strict=True):
         assert a.shape == b.shape

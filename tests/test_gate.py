@@ -33,6 +33,11 @@ def run(fn, tensors, weight):
     return (y, *torch.autograd.grad(y, tensors, weight))
 
 
+def fused(y: torch.Tensor) -> bool:
+    """Whether y came from the C++ kernel's autograd function (not the PyTorch expression)."""
+    return y.grad_fn is not None and y.grad_fn.name().startswith("_Fused")
+
+
 def channel(tensors):
     """(x, f, logits): the RCAB's gate takes the DeFiAM test inputs' mu_hat as its logits."""
     x, f, _, _, m = tensors
@@ -53,10 +58,11 @@ def test_kernel_equals_the_expression_in_float64(kind: str, shape: tuple[int, ..
     of the kernel's 64-pixel blocks."""
     monkeypatch.setenv(cppkernels.ENV, "1")
     assert cppkernels.kernel("gate_cpu") is not None  # where a compiler exists the kernel must build
-    fused, expression, pick = GATES[kind]
+    fused_fn, expression, pick = GATES[kind]
     tensors = pick(inputs(*shape, torch.float64))
     w = torch.randn(shape, dtype=torch.float64).contiguous(memory_format=CL)
-    got, want = run(fused, tensors, w), run(expression, tensors, w)
+    got, want = run(fused_fn, tensors, w), run(expression, tensors, w)
+    assert fused(got[0]) and not fused(want[0])  # the comparison is kernel against expression
     assert got[0].is_contiguous(memory_format=CL)
     for a, b in zip(got, want, strict=True):
         assert a.shape == b.shape
@@ -71,8 +77,9 @@ def test_kernel_float32_is_within_rounding_of_float64(monkeypatch: pytest.Monkey
     tensors = inputs(4, 32, 16, 16, torch.float32, seed=1, scale=6.0)
     w = torch.randn(4, 32, 16, 16).contiguous(memory_format=CL)
     as64 = lambda ts: [t.detach().double().requires_grad_() for t in ts]  # noqa: E731
-    for fused, expression, pick in GATES.values():
-        got, want = run(fused, pick(tensors), w), run(expression, as64(pick(tensors)), w.double())
+    for fused_fn, expression, pick in GATES.values():
+        got, want = run(fused_fn, pick(tensors), w), run(expression, as64(pick(tensors)), w.double())
+        assert fused(got[0])
         for a, b in zip(got, want, strict=True):
             assert bool(torch.isfinite(a).all())
             scale = b.abs().max().item()
@@ -92,6 +99,7 @@ def test_kernel_sums_do_not_depend_on_the_thread_count(monkeypatch: pytest.Monke
         two = [*run(gate.gated_residual, tensors, w), *run(gate.channel_gated_residual, channel(tensors), w)]
     finally:
         torch.set_num_threads(threads)
+    assert fused(one[0]) and fused(two[0])
     for a, b in zip(one, two, strict=True):
         assert torch.equal(a, b)
 
@@ -138,6 +146,7 @@ def test_defiam_forward_is_eq6(cpp: str, monkeypatch: pytest.MonkeyPatch) -> Non
     mod = to_channels_last(DeFiAM(16, 2).double())
     x = torch.randn(2, 16, 12, 10, dtype=torch.float64).contiguous(memory_format=CL)
     y = mod(x)
+    assert fused(y) == (cpp == "1")
     f = mod.fem(x)
     ref = x + f * mod.branch(x, f)["a"]
     torch.testing.assert_close(y, ref, rtol=1e-12, atol=1e-12)
@@ -155,6 +164,7 @@ def test_rcab_forward_is_eq7(cpp: str, monkeypatch: pytest.MonkeyPatch) -> None:
     block = to_channels_last(RCAB(32).double())
     x = torch.randn(2, 32, 9, 11, dtype=torch.float64).contiguous(memory_format=CL).requires_grad_()
     y = block(x)
+    assert fused(y) == (cpp == "1")
     r = block.conv2(block.relu(block.conv1(x)))
     ref = x + r * block.ca(r)
     torch.testing.assert_close(y, ref, rtol=1e-12, atol=1e-12)

@@ -66,13 +66,18 @@ struct Shape {
   int64_t B, P, C;
 };
 
+// t as (B, H*W, C) rows: a contiguous float32 or float64 CPU tensor.
+Shape check_rows(const torch::Tensor& t, const char* name) {
+  TORCH_CHECK(t.dim() == 3 && t.is_contiguous() && t.device().is_cpu(),
+              "gate_cpu: ", name, " must be a contiguous (B, H*W, C) CPU tensor, got ", t.sizes());
+  TORCH_CHECK(t.scalar_type() == torch::kFloat || t.scalar_type() == torch::kDouble,
+              "gate_cpu: float32 or float64 only, got ", t.scalar_type());
+  return Shape{t.size(0), t.size(1), t.size(2)};
+}
+
 Shape check_channel(const torch::Tensor& f, const torch::Tensor& m, const char* fname = "f",
                     const char* mname = "m") {
-  TORCH_CHECK(f.dim() == 3 && f.is_contiguous() && f.device().is_cpu(),
-              "gate_cpu: ", fname, " must be a contiguous (B, H*W, C) CPU tensor, got ", f.sizes());
-  TORCH_CHECK(f.scalar_type() == torch::kFloat || f.scalar_type() == torch::kDouble,
-              "gate_cpu: float32 or float64 only, got ", f.scalar_type());
-  const Shape sh{f.size(0), f.size(1), f.size(2)};
+  const Shape sh = check_rows(f, fname);
   TORCH_CHECK(m.sizes() == torch::IntArrayRef({sh.B, sh.C}) && m.is_contiguous() && m.scalar_type() == f.scalar_type(),
               "gate_cpu: ", mname, " must be a contiguous (B, C) tensor of ", fname, "'s dtype, got ", m.sizes());
   return sh;
@@ -95,6 +100,21 @@ Shape check(const torch::Tensor& f, const torch::Tensor& n, const torch::Tensor&
     TORCH_CHECK(t->scalar_type() == f.scalar_type(), "gate_cpu: all inputs need f's dtype ", f.scalar_type());
   }
   return sh;
+}
+
+int64_t n_blocks(const Shape sh) { return (sh.P + kBlock - 1) / kBlock; }
+
+// fn(j, b, i0, i1) for every block j of up to kBlock pixels, rows i0..i1 of sample b, in parallel;
+// block j of sample b is j = b * n_blocks + k, the index of its partial sums.
+template <typename Fn>
+void for_blocks(const Shape sh, Fn fn) {
+  const int64_t nblk = n_blocks(sh);
+  at::parallel_for(0, sh.B * nblk, grain(kBlock * sh.C), [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      const int64_t b = j / nblk, p0 = (j % nblk) * kBlock;
+      fn(j, b, b * sh.P + p0, b * sh.P + std::min(sh.P, p0 + kBlock));
+    }
+  });
 }
 
 // out[b, c] = the sum over k of part[b, k, c], in the order of k (double accumulators).
@@ -127,29 +147,26 @@ void forward_impl(const T* x, const T* f, const T* n, const T* s, const T* m, T*
 template <typename T>
 void backward_impl(const T* g, const T* f, const T* n, const T* s, const T* m, T* gf, T* gn, T* gs, T* gm,
                    const Shape sh) {
-  const int64_t C = sh.C, nblk = (sh.P + kBlock - 1) / kBlock;
+  const int64_t C = sh.C, nblk = n_blocks(sh);
   std::vector<T> part_s((size_t)(sh.B * nblk * C), T(0)), part_m(part_s.size(), T(0));
-  at::parallel_for(0, sh.B * nblk, grain(kBlock * C), [&](int64_t j0, int64_t j1) {
-    for (int64_t j = j0; j < j1; ++j) {
-      const int64_t b = j / nblk, p0 = (j % nblk) * kBlock, p1 = std::min(sh.P, p0 + kBlock);
-      const T *sb = s + b * C, *mb = m + b * C;
-      T *ps = part_s.data() + j * C, *pm = part_m.data() + j * C;
-      for (int64_t i = b * sh.P + p0; i < b * sh.P + p1; ++i) {
-        const T nv = n[i];
-        const T *gi = g + i * C, *fi = f + i * C;
-        T* gfi = gf + i * C;
-        T acc = 0;
+  for_blocks(sh, [&](int64_t j, int64_t b, int64_t i0, int64_t i1) {
+    const T *sb = s + b * C, *mb = m + b * C;
+    T *ps = part_s.data() + j * C, *pm = part_m.data() + j * C;
+    for (int64_t i = i0; i < i1; ++i) {
+      const T nv = n[i];
+      const T *gi = g + i * C, *fi = f + i * C;
+      T* gfi = gf + i * C;
+      T acc = 0;
 #pragma omp simd reduction(+ : acc)
-        for (int64_t c = 0; c < C; ++c) {
-          const T a = sigmoid(nv * sb[c] + mb[c]);
-          gfi[c] = gi[c] * a;
-          const T gz = gi[c] * fi[c] * a * (T(1) - a);
-          acc += gz * sb[c];
-          ps[c] += gz * nv;
-          pm[c] += gz;
-        }
-        gn[i] = acc;
+      for (int64_t c = 0; c < C; ++c) {
+        const T a = sigmoid(nv * sb[c] + mb[c]);
+        gfi[c] = gi[c] * a;
+        const T gz = gi[c] * fi[c] * a * (T(1) - a);
+        acc += gz * sb[c];
+        ps[c] += gz * nv;
+        pm[c] += gz;
       }
+      gn[i] = acc;
     }
   });
   reduce_blocks(part_s, gs, sh.B, nblk, C);
@@ -175,22 +192,19 @@ void channel_forward_impl(const T* x, const T* f, const T* m, T* y, const Shape 
 
 template <typename T>
 void channel_backward_impl(const T* g, const T* f, const T* m, T* gf, T* gm, const Shape sh) {
-  const int64_t C = sh.C, nblk = (sh.P + kBlock - 1) / kBlock;
+  const int64_t C = sh.C, nblk = n_blocks(sh);
   std::vector<T> a((size_t)(sh.B * C)), part((size_t)(sh.B * nblk * C), T(0));
   for (int64_t j = 0; j < sh.B * C; ++j) a[j] = sigmoid(m[j]);
-  at::parallel_for(0, sh.B * nblk, grain(kBlock * C), [&](int64_t j0, int64_t j1) {
-    for (int64_t j = j0; j < j1; ++j) {
-      const int64_t b = j / nblk, p0 = (j % nblk) * kBlock, p1 = std::min(sh.P, p0 + kBlock);
-      const T* ab = a.data() + b * C;
-      T* pg = part.data() + j * C;
-      for (int64_t i = b * sh.P + p0; i < b * sh.P + p1; ++i) {
-        const T *gi = g + i * C, *fi = f + i * C;
-        T* gfi = gf + i * C;
+  for_blocks(sh, [&](int64_t j, int64_t b, int64_t i0, int64_t i1) {
+    const T* ab = a.data() + b * C;
+    T* pg = part.data() + j * C;
+    for (int64_t i = i0; i < i1; ++i) {
+      const T *gi = g + i * C, *fi = f + i * C;
+      T* gfi = gf + i * C;
 #pragma omp simd
-        for (int64_t c = 0; c < C; ++c) {
-          gfi[c] = gi[c] * ab[c];
-          pg[c] += gi[c] * fi[c];
-        }
+      for (int64_t c = 0; c < C; ++c) {
+        gfi[c] = gi[c] * ab[c];
+        pg[c] += gi[c] * fi[c];
       }
     }
   });
@@ -201,17 +215,14 @@ void channel_backward_impl(const T* g, const T* f, const T* m, T* gf, T* gm, con
 // part[j, c] = sum over the pixels of block j of fn(x[b, p, c], c), in double.
 template <typename T, typename Fn>
 std::vector<double> block_sums(const T* x, const Shape sh, Fn fn) {
-  const int64_t C = sh.C, nblk = (sh.P + kBlock - 1) / kBlock;
-  std::vector<double> part((size_t)(sh.B * nblk * C), 0.0);
-  at::parallel_for(0, sh.B * nblk, grain(kBlock * C), [&](int64_t j0, int64_t j1) {
-    for (int64_t j = j0; j < j1; ++j) {
-      const int64_t b = j / nblk, p0 = (j % nblk) * kBlock, p1 = std::min(sh.P, p0 + kBlock);
-      double* pj = part.data() + j * C;
-      for (int64_t i = b * sh.P + p0; i < b * sh.P + p1; ++i) {
-        const T* xi = x + i * C;
+  const int64_t C = sh.C;
+  std::vector<double> part((size_t)(sh.B * n_blocks(sh) * C), 0.0);
+  for_blocks(sh, [&](int64_t j, int64_t b, int64_t i0, int64_t i1) {
+    double* pj = part.data() + j * C;
+    for (int64_t i = i0; i < i1; ++i) {
+      const T* xi = x + i * C;
 #pragma omp simd
-        for (int64_t c = 0; c < C; ++c) pj[c] += fn(xi[c], b * C + c);
-      }
+      for (int64_t c = 0; c < C; ++c) pj[c] += fn(xi[c], b * C + c);
     }
   });
   return part;
@@ -219,7 +230,7 @@ std::vector<double> block_sums(const T* x, const Shape sh, Fn fn) {
 
 template <typename T>
 void moments_forward_impl(const T* x, T* mean, T* sd, double eps, const Shape sh) {
-  const int64_t nblk = (sh.P + kBlock - 1) / kBlock;
+  const int64_t nblk = n_blocks(sh);
   std::vector<double> mu((size_t)(sh.B * sh.C));
   auto sums = block_sums(x, sh, [](T v, int64_t) { return double(v); });
   reduce_blocks(sums, mu.data(), sh.B, nblk, sh.C);
@@ -305,11 +316,7 @@ std::vector<torch::Tensor> channel_backward(const torch::Tensor& g, const torch:
 }
 
 std::vector<torch::Tensor> moments_forward(const torch::Tensor& x, double eps) {
-  TORCH_CHECK(x.dim() == 3 && x.is_contiguous() && x.device().is_cpu(),
-              "gate_cpu: x must be a contiguous (B, H*W, C) CPU tensor, got ", x.sizes());
-  TORCH_CHECK(x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble,
-              "gate_cpu: float32 or float64 only, got ", x.scalar_type());
-  const Shape sh{x.size(0), x.size(1), x.size(2)};
+  const Shape sh = check_rows(x, "x");
   TORCH_CHECK(sh.P >= 2, "gate_cpu: need at least 2 pixels for a variance, got ", sh.P);
   auto mean = torch::empty({sh.B, sh.C}, x.options()), sd = torch::empty({sh.B, sh.C}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gate_cpu_moments_forward", [&] {
