@@ -32,12 +32,15 @@ from types import ModuleType
 
 import torch
 
-__all__ = ["ENV", "SOURCES", "from_rows", "kernel", "rows", "takes"]
+__all__ = ["CFLAGS", "ENV", "SOURCES", "from_rows", "kernel", "rows", "takes"]
 
 #: Set to "0" to run the PyTorch expressions on CPU too.
 ENV = "DEFIAN_CPP"
 #: The kernels' sources, by name.
 SOURCES = {name: Path(__file__).with_name("csrc") / f"{name}.cpp" for name in ("mshf_cpu", "gate_cpu")}
+#: Compiler flags (part of the cache key). ``-fno-trapping-math`` lets GCC vectorise loops with
+#: selects (the clamps of ``gate_cpu``'s exp); it changes no result, only what may raise FP exceptions.
+CFLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp")
 
 
 def _cpu_flags() -> str:
@@ -85,12 +88,13 @@ def kernel(name: str) -> ModuleType | None:
 @functools.cache
 def _build(name: str) -> ModuleType | None:
     source = SOURCES[name]
-    tag = hashlib.sha256(source.read_bytes() + _cpu_flags().encode() + torch.__version__.encode()).hexdigest()[:12]
+    key = source.read_bytes() + " ".join(CFLAGS).encode() + _cpu_flags().encode() + torch.__version__.encode()
+    tag = hashlib.sha256(key).hexdigest()[:12]
     try:
         from torch.utils.cpp_extension import load
 
         return load(f"defian_{name}_{tag}", [str(source)], verbose=False,
-                    extra_cflags=["-O3", "-march=native", "-fno-math-errno", "-fopenmp"],
+                    extra_cflags=list(CFLAGS),
                     extra_ldflags=["-fopenmp"])  # OpenMP: torch's own libgomp (same soname), for at::parallel_for
     except Exception as err:  # no compiler, no ninja, a failed build: the PyTorch path gives the same numbers
         last = str(err).strip().splitlines()[-1] if str(err).strip() else ""

@@ -109,7 +109,8 @@ void backward_impl(const T* x, const T* grad, T* gx, const T* bd, const T* bc, c
             for (int64_t c = 0; c < C; ++c) {
               const T d = T(0.5) * (pc[c - oh] + pc[c + oh] - pc[c - ov] - pc[c + ov]) + bdk[c];
               const T e = pc[c - ev - eh] - pc[c - ev + eh] - pc[c + ev - eh] + pc[c + ev + eh] + bck[c];
-              const T t = gk / std::sqrt(std::max(d * d + e * e, tiny));
+              const T q = d * d + e * e;  // max(q, tiny) as a select: std::max's branch stops vectorisation
+              const T t = gk / std::sqrt(q < tiny ? tiny : q);
               dk[c] = t * d;
               qk[c] = t * e;
             }
