@@ -209,12 +209,14 @@ def test_fused_equals_reference(monkeypatch: pytest.MonkeyPatch, chunk: int, cpp
 def test_cpp_kernel_builds_and_equals_the_pytorch_path_in_float64(monkeypatch: pytest.MonkeyPatch) -> None:
     """Where a compiler exists the kernel must build (else CPU training silently runs the slow
     path); in float64 it equals the PyTorch path to rounding, forward and input gradient,
-    for the paper's and the released dilations, uneven sizes and a batch of one."""
+    for the paper's and the released dilations, uneven sizes, images smaller than the
+    stencils and a batch of one."""
     monkeypatch.setenv(cppkernels.ENV, "1")
     assert cppkernels.kernel("mshf_cpu") is not None
     g = torch.Generator().manual_seed(5)
     for shape, pairs in (((3, 5, 9, 14), ((1, 1), (2, 2), (3, 3))), ((1, 4, 13, 8), ((1, 1), (2, 1), (3, 1))),
-                         ((2, 33, 6, 7), ((3, 3),))):
+                         ((2, 33, 6, 7), ((3, 3),)), ((2, 3, 1, 5), ((1, 1), (3, 3))),
+                         ((1, 6, 21, 1), ((2, 2), (3, 3)))):  # one row; one column, three bands of rows
         x = torch.randn(shape, generator=g, dtype=F64)
         bias = torch.randn(len(pairs), 3, shape[1], generator=g, dtype=F64)
         w = torch.randn(shape[0], len(pairs), *shape[2:], generator=g, dtype=F64)
