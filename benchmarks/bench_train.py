@@ -105,7 +105,9 @@ def measure(args: argparse.Namespace) -> dict:
     """Per-update times of DeFiAN_S and RCAN_S (alternating rounds) and the floor.
 
     DeFiAN_S / RCAN_S is the median of the per-round ratios, so a change of load between
-    rounds moves numerator and denominator together. The dense rate of the floor is the
+    rounds moves numerator and denominator together; the order within a round alternates
+    (DeFiAN_S first in even rounds, RCAN_S first in odd ones), so that neither model
+    always runs after the other's memory traffic. The dense rate of the floor is the
     best of three convolutions both before and after the rounds, not between them: the
     convolution's large tensors would leave the next update a cold cache.
     """
@@ -120,8 +122,9 @@ def measure(args: argparse.Namespace) -> dict:
         for _ in range(args.warmup):
             update()
     times: dict[str, list[float]] = {n: [] for n in fns}
-    for _ in range(args.rounds):
-        for name, (update, _) in fns.items():
+    for i in range(args.rounds):
+        for name in (list(fns) if i % 2 == 0 else list(fns)[::-1]):  # ABBA: neither model always goes first
+            update = fns[name][0]
             t = time.perf_counter()
             for _ in range(args.steps):
                 update()
@@ -170,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="memory format of weights and batches (defian train: nhwc unless --no-channels-last)")
     p.add_argument("--compile", action="store_true", help="torch.compile both models (defian train --compile)")
     p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=4)
-    p.add_argument("--steps", type=int, default=2, help="updates per timed round")
+    p.add_argument("--rounds", type=int, default=8)
+    p.add_argument("--steps", type=int, default=1, help="updates per model per timed round")
     p.add_argument("--allocators", action="store_true", help="compare malloc implementations (subprocesses)")
     p.add_argument("--json", default=None, help="write the result as JSON to this file ('-': stdout)")
     args = p.parse_args(argv)
