@@ -9,8 +9,8 @@ see the same machine load. Reports:
 * the step's FLOPs (``torch.utils.flop_counter``: convolutions and matmuls of the
   forward and backward pass; 1 MAC = 2 FLOPs) and the *arithmetic floor*: those
   FLOPs at this machine's dense-convolution rate, measured on a 64->64 3x3
-  convolution (forward + backward) before and after the rounds; ratio measured /
-  floor (aim: <= 1.3 in fp32);
+  convolution (forward + backward) before and after the rounds, and after every
+  round; ratio measured / floor (aim: <= 1.3 in fp32);
 * with ``--allocators``: the same DeFiAN_S update under glibc's default malloc,
   glibc with :func:`defian.distributed.tune_glibc_malloc`, and jemalloc/tcmalloc
   via ``LD_PRELOAD`` when installed (each in a fresh subprocess).
@@ -108,8 +108,13 @@ def measure(args: argparse.Namespace) -> dict:
     rounds moves numerator and denominator together; the order within a round alternates
     (DeFiAN_S first in even rounds, RCAN_S first in odd ones), so that neither model
     always runs after the other's memory traffic. The dense rate of the floor is the
-    best of three convolutions both before and after the rounds, not between them: the
-    convolution's large tensors would leave the next update a cold cache.
+    best of the convolutions before and after the rounds (``ratio_to_floor``); on a
+    machine whose speed drifts, that best rate is an optimistic one that the rounds
+    seldom see, so the rate is also measured after every round (the better of one NCHW
+    and one NHWC convolution) and ``ratio_to_round_floor`` is the median over rounds of
+    each round's time over its own floor. (The convolution's large tensors leave the next
+    update a cold cache: a few milliseconds of refill in an update of seconds, shared by
+    both models through the ABBA order.)
     """
     fns = {name: _update_fn(name, args) for name in ("defian_s", "rcan_s")}
     out: dict = {"config": {k: v for k, v in vars(args).items() if k not in ("allocators", "json", "allocator_label")},
@@ -122,6 +127,7 @@ def measure(args: argparse.Namespace) -> dict:
         for _ in range(args.warmup):
             update()
     times: dict[str, list[float]] = {n: [] for n in fns}
+    round_rates: list[float] = []
     for i in range(args.rounds):
         for name in (list(fns) if i % 2 == 0 else list(fns)[::-1]):  # ABBA: neither model always goes first
             update = fns[name][0]
@@ -129,14 +135,18 @@ def measure(args: argparse.Namespace) -> dict:
             for _ in range(args.steps):
                 update()
             times[name].append((time.perf_counter() - t) / args.steps)
+        round_rates.append(max(_rate(step) for step in convs))
     rates.append(max(_rate(step) for step in convs for _ in range(3)))
     rate = max(rates)
     out["dense_conv_gflops"] = rate / 1e9
     out["dense_conv_gflops_before_after"] = [r / 1e9 for r in rates]
+    out["dense_conv_gflops_rounds"] = [r / 1e9 for r in round_rates]
     for name in fns:
         t = statistics.median(times[name])
-        floor = out[name]["flops_per_update"] / rate
+        flops = out[name]["flops_per_update"]
+        floor = flops / rate
         out[name].update(s_per_update=t, samples_per_s=args.batch / t, floor_s=floor, ratio_to_floor=t / floor,
+                         ratio_to_round_floor=statistics.median(ti * r / flops for ti, r in zip(times[name], round_rates)),
                          rounds=times[name])
     out["defian_over_rcan_time"] = statistics.median(a / b for a, b in zip(times["defian_s"], times["rcan_s"]))
     out["attention_flop_share"] = 1 - out["rcan_s"]["flops_per_update"] / out["defian_s"]["flops_per_update"]
@@ -201,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         r = res[name]
         print(f"  {name:>8}: {r['samples_per_s']:7.2f} samples/s, {r['s_per_update']:.3f} s/update, "
               f"{r['flops_per_update'] / 1e9:.1f} GFLOP/update, floor {r['floor_s']:.3f} s, "
-              f"x{r['ratio_to_floor']:.2f} the floor")
+              f"x{r['ratio_to_floor']:.2f} the floor (x{r['ratio_to_round_floor']:.2f} each round's floor)")
     print(f"  DeFiAN_S / RCAN_S time per update: {res['defian_over_rcan_time']:.2f} (aim <= 1.10); attention "
           f"branch: {100 * res['attention_flop_share']:.1f}% of FLOPs, {100 * res['attention_time_share']:.1f}% of time")
     print("  (shared machine: timings are noisy; compare ratios within one run)")

@@ -44,9 +44,11 @@ dtype.
 
 On CPU the same computation runs, by default, as a C++ kernel
 (``defian/csrc/mshf_cpu.cpp``, :mod:`defian.cppkernels`): one pass over a
-channels-last input for the forward and two for the backward, the channel mean
-a vector reduction over contiguous channels. It takes about half the time of
-the chunked PyTorch path above (``benchmarks/bench_mshf.py``), which stays the
+channels-last input for the forward (bands of rows) and one for the backward
+(down each sample's rows, ``g d / r`` and ``g c / r`` held in a ring of
+``2P + 1`` rows), the channel mean a vector reduction over contiguous channels.
+It takes a fraction of the time of the chunked PyTorch path above
+(``benchmarks/bench_mshf.py``, column ``mshf_vs_pytorch_path``), which stays the
 reference, the path on other devices and the fallback. Both agree to rounding
 (``tests/test_hessian.py``, float64).
 """

@@ -370,7 +370,9 @@ for _, r in speed.iterrows():
 # 5. *A C++ kernel on CPU.* The same arithmetic as one loop over a channels-last feature
 #    (`defian/csrc/mshf_cpu.cpp`, built on first use by `defian.cppkernels`): every tap
 #    is read from the feature itself and the channel mean is a vector reduction, so the
-#    forward is one pass and the backward two. Points 1-4 remain the PyTorch path, the
+#    forward is one pass (over bands of rows) and so is the backward: it runs down each
+#    sample's rows, keeping the last $2P + 1$ rows of its input and of $g\,d/r$, $g\,c/r$
+#    in small rings that stay in the core's cache. Points 1-4 remain the PyTorch path, the
 #    reference the kernel is tested against in float64, the path on GPUs and the
 #    fallback without a compiler; the column `mshf_vs_pytorch_path` is the kernel's time
 #    over that path's.

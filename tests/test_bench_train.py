@@ -1,0 +1,41 @@
+"""benchmarks/bench_train.py: its ratios are what its docstring says they are, on a tiny model."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+
+import pytest
+
+from defian import paths
+
+
+@pytest.fixture(scope="module")
+def bench():  # noqa: ANN201 (a module)
+    spec = importlib.util.spec_from_file_location("bench_train", paths.ROOT / "benchmarks" / "bench_train.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_measure_ratios_follow_the_rounds(bench) -> None:  # noqa: ANN001
+    args = argparse.Namespace(scale=2, batch=2, patch=8, switches=[("n_modules", 1), ("n_blocks", 1)],
+                              precision="fp32", layout="nhwc", compile=False, warmup=0, rounds=3, steps=1,
+                              allocator_label="test")
+    res = bench.measure(args)
+    d, r = res["defian_s"], res["rcan_s"]
+    assert len(d["rounds"]) == len(r["rounds"]) == len(res["dense_conv_gflops_rounds"]) == 3
+    # the attention branch adds FLOPs (MSHF has none: stencils, not convolutions) and its twin has none of it
+    assert d["flops_per_update"] > r["flops_per_update"] > 0
+    assert res["attention_flop_share"] == pytest.approx(1 - r["flops_per_update"] / d["flops_per_update"])
+    assert res["defian_over_rcan_time"] == pytest.approx(
+        statistics.median(a / b for a, b in zip(d["rounds"], r["rounds"], strict=True)))
+    for m in (d, r):
+        assert m["s_per_update"] == pytest.approx(statistics.median(m["rounds"]))
+        assert m["ratio_to_floor"] == pytest.approx(m["s_per_update"] * res["dense_conv_gflops"] * 1e9
+                                                    / m["flops_per_update"])
+        per_round = [t * g * 1e9 / m["flops_per_update"] for t, g in zip(m["rounds"], res["dense_conv_gflops_rounds"])]
+        assert m["ratio_to_round_floor"] == pytest.approx(statistics.median(per_round))
+    # the overall floor is at the best rate measured before and after the rounds
+    assert res["dense_conv_gflops"] == max(res["dense_conv_gflops_before_after"])
