@@ -145,9 +145,9 @@ def measure(args: argparse.Namespace) -> dict:
         t = statistics.median(times[name])
         flops = out[name]["flops_per_update"]
         floor = flops / rate
+        per_round = [ti * r / flops for ti, r in zip(times[name], round_rates, strict=True)]  # time / round floor
         out[name].update(s_per_update=t, samples_per_s=args.batch / t, floor_s=floor, ratio_to_floor=t / floor,
-                         ratio_to_round_floor=statistics.median(ti * r / flops for ti, r in zip(times[name], round_rates)),
-                         rounds=times[name])
+                         ratio_to_round_floor=statistics.median(per_round), rounds=times[name])
     out["defian_over_rcan_time"] = statistics.median(a / b for a, b in zip(times["defian_s"], times["rcan_s"]))
     out["attention_flop_share"] = 1 - out["rcan_s"]["flops_per_update"] / out["defian_s"]["flops_per_update"]
     out["attention_time_share"] = 1 - 1 / out["defian_over_rcan_time"]

@@ -39,6 +39,7 @@ import copy
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,16 @@ def _tensorboard(cfg: TrainConfig, run_dir: Path) -> Any:
 
 
 # --- the run -----------------------------------------------------------------------------------
+
+def cpu_has_bf16_kernels() -> bool:
+    """Whether oneDNN has bfloat16 convolution kernels for this CPU (AVX-512 BW/VL/DQ and up).
+
+    Without them (e.g. AVX2-only CPUs) bf16 autocast on CPU is correct but its
+    convolutions run tens of times slower than float32 (``benchmarks/bench_mshf.py``,
+    the ``bf16-autocast`` rows).
+    """
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
 def train(cfg: TrainConfig, runs_root: str | Path, *, name: str | None = None,
           restart: bool = False) -> runrecord.Run | None:
     """Train ``cfg`` and write its run record under ``runs_root``; resume if it has a checkpoint.
@@ -146,6 +157,11 @@ def train(cfg: TrainConfig, runs_root: str | Path, *, name: str | None = None,
     ctx = distributed.setup(cfg.device)
     if cfg.precision == "fp16" and ctx.device.type != "cuda":
         raise ValueError("precision='fp16' needs CUDA (GradScaler); use 'bf16' on CPU")
+    if cfg.precision == "bf16" and ctx.device.type == "cpu" and not cpu_has_bf16_kernels():
+        cap = torch.backends.cpu.get_cpu_capability()
+        warnings.warn(f"precision='bf16' on a CPU without oneDNN bfloat16 kernels (vector ISA {cap}): its "
+                      "convolutions take a slow path, tens of times slower than float32; use precision='fp32' "
+                      "here", RuntimeWarning, stacklevel=2)
     torch.backends.cudnn.benchmark = ctx.device.type == "cuda"
     threads_before = torch.get_num_threads()
     if cfg.threads:

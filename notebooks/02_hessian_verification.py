@@ -380,9 +380,12 @@ for _, r in speed.iterrows():
 # On the full-size tensor (profiles cpu and up) this puts MSHF-3-5-7 at about one dense
 # convolution's cost in float32, forward+backward, against several times that for the
 # released design (the lines above give this page's numbers; under smoke the tensor is
-# tiny and per-call overheads dominate). Under bf16 autocast the dense convolution gets
-# about twice as fast while MSHF deliberately stays in float32 (a second difference in
-# bfloat16 keeps only a few significant bits of a smooth feature), so its ratio is higher there.
+# tiny and per-call overheads dominate). Under bf16 autocast, on a CPU with oneDNN's
+# bfloat16 kernels (AVX-512 and newer), the dense convolution gets about twice as fast
+# while MSHF deliberately stays in float32 (a second difference in bfloat16 keeps only a
+# few significant bits of a smooth feature), so its ratio is higher there. On a CPU
+# without them (AVX2 only; `defian.train.cpu_has_bf16_kernels`) bfloat16 convolutions
+# take a slow path, tens of times slower than float32, and `defian train` warns.
 #
 # The ratios are taken on one thread, in CPU time. With several threads on cores that
 # other jobs keep busy, every parallel operation waits at an OpenMP barrier; the fused

@@ -89,16 +89,38 @@ assert released.lr_step * released.epoch_updates == full.lr_step  # 100 epochs o
 #   DeFiAN_S / twin = 1.06-1.25 (median 1.12; at most 1.10 in 5 runs), DeFiAN_S at
 #   1.05-1.58 times the floor (median 1.30; at most 1.3 in 7 runs) and the twin at
 #   0.99-1.31 (median 1.22). The floor itself is measured next to the models and swung
-#   between 130 and 173 GFLOP/s across these runs, so its ratios are the noisier ones.
+#   between 130 and 173 GFLOP/s across these runs, so its ratios are the noisier ones;
+# - two loops the compiler had left scalar, vectorised: the per-pixel sigmoid of the
+#   DeFiAM's gated residual (a branch in the clamps of its exp) and the first pass of the
+#   Hessian filter's backward (a branch in $\max(q, \text{tiny})$). The DeFiAM's gated
+#   residual, whose scalar forward had been slower than the PyTorch expression it
+#   replaces, now takes about half of that expression's time forward and 0.3 of it
+#   forward and backward (`benchmarks/bench_gate.py`). The Hessian
+#   filter's backward now runs down the rows once with its intermediate rows in small
+#   rings that stay in the core's cache, and its forward reads bands of rows instead of a
+#   zero-padded copy of the batch. Twelve runs of the benchmark on 2026-12-02 (records in
+#   `results/bench/`, on a development machine of another kind: Zen 3 cores with AVX2 and
+#   no AVX-512, dense convolutions at 87-118 GFLOP/s) give DeFiAN_S / twin = 1.04-1.20,
+#   median 1.08 (at most 1.10 in 7 of the 12 runs; the median of all 96 rounds' ratios is
+#   1.09), 3.2-4.1 s per update for DeFiAN_S. Against the floor these runs give
+#   1.49-1.95 times (median 1.70) and the twin 1.35-1.90 (median 1.60); measured against
+#   the dense rate of each round instead of the best one, 1.52-1.74 (median 1.57) and
+#   1.41-1.65 (median 1.53).
 #
-# The aims of 1.10 times the twin and 1.3 times the floor are met in some runs and
-# missed in others; the median run misses the first by 0.02. What the attention branch
-# still costs is mostly arithmetic below the floor's rate: the encoder-decoder's
-# convolutions with 3 to 24 channels (about 17 ms per module forward and backward at
-# two threads, 35-100 GFLOP/s against the floor's 130-196) and the Hessian filter
-# (about 10 ms), and, on a loaded machine, the waits of their many small parallel
-# regions. An hour buys some 2,000 updates: far too few for the comparison to mean
-# anything.
+# The aim of 1.10 times the twin is now met by the median run, though by a margin that
+# one run's noise exceeds; the aim of 1.3 times the floor is not met on the Zen 3
+# machine, and not for the attention branch's sake: the twin, which has none, is nearly
+# as far from it. Timed side by side, the RCABs' convolutions ($C = 32$ on
+# $48 \times 48$) run at least as fast per FLOP as the floor's 64-channel one on
+# $96 \times 96$; what the floor ratio measures there is how far below its best rate this
+# shared machine runs most of the time (the floor's rate swings by up to a factor of two
+# within one run, `dense_conv_gflops_rounds`), plus the step's work outside the
+# convolutions. What the attention branch still costs, some
+# 60 ms per module forward and backward, is mostly the encoder-decoder's convolutions
+# with 3 to 24 channels (about 40 ms: oneDNN's weight gradients of such narrow
+# convolutions run at a third of its forward rate), then the Hessian filter and the DAC
+# with its gated residual (about 8 ms each). An hour buys some 1,000-2,000 updates: far
+# too few for the comparison to mean anything.
 #
 # The cost of an update grows with the number of RCABs $N M$, the batch and the
 # patch area. The `cpu` schedule keeps what the comparison is about, the channel width

@@ -6,10 +6,12 @@ import dataclasses
 import itertools
 import math
 import os
+import platform
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -111,6 +113,7 @@ def test_non_finite_loss_stops_naming_the_update_and_keeps_the_last_good_checkpo
     assert all(torch.isfinite(v).all() for v in checkpoint.load(run / "last.pt")["model"].values())
 
 
+@pytest.mark.filterwarnings("ignore:precision='bf16' on a CPU without oneDNN bfloat16 kernels")
 def test_bf16_autocast_trains_to_the_fp32_loss(tmp_path: Path) -> None:
     """The bf16 option is usable: after the smoke schedule its loss is within 5% of fp32's."""
     losses = {}
@@ -120,6 +123,20 @@ def test_bf16_autocast_trains_to_the_fp32_loss(tmp_path: Path) -> None:
         run = train.train(cfg, tmp_path)
         losses[prec] = sum(r["loss"] for r in run.metrics[-2:]) / 2
     assert abs(losses["bf16"] - losses["fp32"]) <= 0.05 * losses["fp32"], losses
+
+
+def test_bf16_on_a_cpu_without_bf16_kernels_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if platform.machine() == "x86_64":  # oneDNN's bf16 kernels need AVX-512 (BW, VL, DQ) or newer
+        assert train.cpu_has_bf16_kernels() == torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+    cfg = config.schedule("smoke", model="rcan_s", precision="bf16", val_every=0, updates=2, log_every=1,
+                          ckpt_every=2)
+    monkeypatch.setattr(train, "cpu_has_bf16_kernels", lambda: False)
+    with pytest.warns(RuntimeWarning, match="without oneDNN bfloat16 kernels.*use precision='fp32'"):
+        train.train(cfg, tmp_path / "slow")
+    monkeypatch.setattr(train, "cpu_has_bf16_kernels", lambda: True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*bfloat16 kernels")
+        train.train(cfg, tmp_path / "fast")
 
 
 def test_finished_run_is_not_retrained_and_other_settings_are_refused(tmp_path: Path) -> None:
