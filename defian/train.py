@@ -124,8 +124,6 @@ def _tensorboard(cfg: TrainConfig, run_dir: Path) -> Any:
     return SummaryWriter(str(run_dir / "tensorboard"))
 
 
-# --- the run -----------------------------------------------------------------------------------
-
 def cpu_has_bf16_kernels() -> bool:
     """Whether oneDNN has bfloat16 convolution kernels for this CPU (AVX-512 BW/VL/DQ and up).
 
@@ -135,6 +133,8 @@ def cpu_has_bf16_kernels() -> bool:
     """
     return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
+
+# --- the run -----------------------------------------------------------------------------------
 def train(cfg: TrainConfig, runs_root: str | Path, *, name: str | None = None,
           restart: bool = False) -> runrecord.Run | None:
     """Train ``cfg`` and write its run record under ``runs_root``; resume if it has a checkpoint.

@@ -88,7 +88,7 @@ void forward_impl(const T* x, T* out, const T* bd, const T* bc, const T* lin_bia
 // computed into slot r mod (2P + 1) of a ring just before the first output row that needs it
 // (h = r - 2P), from padded input rows r - P .. r + P held in a second ring; the gather of output
 // row h then finds rows h .. h + 2P in the first. Both rings stay in the core's L2 cache (about
-// 0.35 MB at C = 32, 48 x 48), where per-sample planes of t d and t e would spill to L3.
+// 0.37 MB at C = 32, 48 x 48), where per-sample planes of t d and t e would spill to L3.
 template <typename T>
 void backward_impl(const T* x, const T* grad, T* gx, const T* bd, const T* bc, const Geometry g,
                    const std::vector<int64_t>& dl, const std::vector<int64_t>& ep) {
