@@ -11,6 +11,8 @@ see the same machine load. Reports:
   FLOPs at this machine's dense-convolution rate, measured on a 64->64 3x3
   convolution (forward + backward) before and after the rounds, and after every
   round; ratio measured / floor (aim: <= 1.3 in fp32);
+* with ``--profile``: where each model's update spends its time, convolutions
+  (and their FLOP rate) against everything else;
 * with ``--allocators``: the same DeFiAN_S update under glibc's default malloc,
   glibc with :func:`defian.distributed.tune_glibc_malloc`, and jemalloc/tcmalloc
   via ``LD_PRELOAD`` when installed (each in a fresh subprocess).
@@ -24,6 +26,7 @@ Usage::
     python benchmarks/bench_train.py --precision bf16
     python benchmarks/bench_train.py --batch 8 --patch 24 --switch n_modules=2 --switch n_blocks=4
     python benchmarks/bench_train.py --quick --allocators
+    python benchmarks/bench_train.py --profile
 """
 
 from __future__ import annotations
@@ -154,6 +157,29 @@ def measure(args: argparse.Namespace) -> dict:
     return out
 
 
+def profile_split(args: argparse.Namespace) -> dict:
+    """Where one update's time goes, per model: convolutions (every profiler event whose
+    name has "conv": forward, both gradients) against everything else (element-wise
+    passes, reductions, the optimizer), from :mod:`torch.profiler` self times over
+    ``args.steps`` updates after the warm-up; and the convolutions' own FLOP rate."""
+    from torch.profiler import profile
+
+    out = {}
+    for name in ("defian_s", "rcan_s"):
+        update, flops = _update_fn(name, args)
+        n = flops()
+        for _ in range(max(1, args.warmup)):
+            update()
+        with profile() as prof:
+            for _ in range(args.steps):
+                update()
+        events = prof.key_averages()
+        total = sum(e.self_cpu_time_total for e in events) / 1e6 / args.steps  # s per update
+        conv = sum(e.self_cpu_time_total for e in events if "conv" in e.key.lower()) / 1e6 / args.steps
+        out[name] = {"s_per_update": total, "conv_share": conv / total, "conv_gflops": n / conv / 1e9}
+    return out
+
+
 def allocators(argv: list[str]) -> list[dict]:
     """Re-run this benchmark in subprocesses under each available allocator."""
     libdir = Path("/usr/lib/x86_64-linux-gnu")
@@ -186,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=8)
     p.add_argument("--steps", type=int, default=1, help="updates per model per timed round")
     p.add_argument("--allocators", action="store_true", help="compare malloc implementations (subprocesses)")
+    p.add_argument("--profile", action="store_true",
+                   help="instead of the rounds: each model's share of time in convolutions, and their FLOP rate")
     p.add_argument("--json", default=None, help="write the result as JSON to this file ('-': stdout)")
     args = p.parse_args(argv)
     if args.quick:
@@ -199,6 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     args.allocator_label = os.environ.get("DEFIAN_BENCH_ALLOCATOR", distributed.preloaded_allocator())
     if os.environ.get("DEFIAN_BENCH_MALLOPT", "1") == "1" and distributed.tune_glibc_malloc():
         args.allocator_label = "glibc+mallopt"
+    if args.profile:
+        for name, r in profile_split(args).items():
+            print(f"{name:>8}: {r['s_per_update']:.3f} s/update (profiled), {100 * r['conv_share']:.0f}% in "
+                  f"convolutions at {r['conv_gflops']:.0f} GFLOP/s, {100 * (1 - r['conv_share']):.0f}% elsewhere")
+        return 0
     res = measure(args)
     if args.json == "-":
         print(json.dumps(res))

@@ -110,12 +110,15 @@ assert released.lr_step * released.epoch_updates == full.lr_step  # 100 epochs o
 # The aim of 1.10 times the twin is now met by the median run, though by a margin that
 # one run's noise exceeds; the aim of 1.3 times the floor is not met on the Zen 3
 # machine, and not for the attention branch's sake: the twin, which has none, is nearly
-# as far from it. Timed side by side, the RCABs' convolutions ($C = 32$ on
-# $48 \times 48$) run at least as fast per FLOP as the floor's 64-channel one on
-# $96 \times 96$; what the floor ratio measures there is how far below its best rate this
-# shared machine runs most of the time (the floor's rate swings by up to a factor of two
-# within one run, `dense_conv_gflops_rounds`), plus the step's work outside the
-# convolutions. What the attention branch still costs, some
+# as far from it. A profile of the twin's update on the idle machine
+# (`benchmarks/bench_train.py --profile`) puts about 85% of it in convolutions, which run
+# there at about 75 GFLOP/s against the 87-118 the floor takes as this machine's best
+# (its rate swings by up to a factor of two within one run, `dense_conv_gflops_rounds`),
+# and about 15% in memory-bound element-wise passes the floor does not count (residual
+# additions, the RCABs' gates, ReLU backward); timed side by
+# side with warm caches, the RCABs' convolutions ($C = 32$ on $48 \times 48$) are not
+# slower per FLOP than the floor's 64-channel one on $96 \times 96$. What the attention
+# branch still costs, some
 # 60 ms per module forward and backward, is mostly the encoder-decoder's convolutions
 # with 3 to 24 channels (about 40 ms: oneDNN's weight gradients of such narrow
 # convolutions run at a third of its forward rate), then the Hessian filter and the DAC

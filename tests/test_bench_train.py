@@ -39,3 +39,12 @@ def test_measure_ratios_follow_the_rounds(bench) -> None:  # noqa: ANN001
         assert m["ratio_to_round_floor"] == pytest.approx(statistics.median(per_round))
     # the overall floor is at the best rate measured before and after the rounds
     assert res["dense_conv_gflops"] == max(res["dense_conv_gflops_before_after"])
+
+
+def test_profile_split_shares(bench) -> None:  # noqa: ANN001
+    args = argparse.Namespace(scale=2, batch=2, patch=8, switches=[("n_modules", 1), ("n_blocks", 1)],
+                              precision="fp32", layout="nhwc", compile=False, warmup=0, steps=1)
+    split = bench.profile_split(args)
+    assert set(split) == {"defian_s", "rcan_s"}
+    for r in split.values():  # both models are mostly convolutions, never only
+        assert 0 < r["conv_share"] < 1 and r["s_per_update"] > 0 and r["conv_gflops"] > 0
