@@ -101,14 +101,14 @@ assert released.lr_step * released.epoch_updates == full.lr_step  # 100 epochs o
 #   zero-padded copy of the batch. Twelve runs of the benchmark on 2026-12-02 (records in
 #   `results/bench/`, on a development machine of another kind: Zen 3 cores with AVX2 and
 #   no AVX-512, dense convolutions at 87-118 GFLOP/s) give DeFiAN_S / twin = 1.04-1.20,
-#   median 1.08 (at most 1.10 in 7 of the 12 runs; the median of all 96 rounds' ratios is
-#   1.09), 3.2-4.1 s per update for DeFiAN_S. Against the floor these runs give
-#   1.49-1.95 times (median 1.70) and the twin 1.35-1.90 (median 1.60); measured against
-#   the dense rate of each round instead of the best one, 1.52-1.74 (median 1.57) and
-#   1.41-1.65 (median 1.53).
+#   median 1.08 (at most 1.10 in 7 of the 12 runs; the median of all 96 rounds' ratios
+#   is 1.095, and 49 of the 96 are at most 1.10), 3.2-4.1 s per update for DeFiAN_S.
+#   Against the floor these runs give 1.49-1.95 times (median 1.70) and the twin
+#   1.35-1.90 (median 1.60); measured against the dense rate of each round instead of
+#   the best one, 1.52-1.74 (median 1.57) and 1.41-1.65 (median 1.53).
 #
-# The aim of 1.10 times the twin is now met by the median run, though by a margin that
-# one run's noise exceeds; the aim of 1.3 times the floor is not met on the Zen 3
+# The aim of 1.10 times the twin is now met by the median run and, just, by the median
+# round, though by a margin that one run's noise exceeds; the aim of 1.3 times the floor is not met on the Zen 3
 # machine, and not for the attention branch's sake: the twin, which has none, is nearly
 # as far from it. A profile of the twin's update on the idle machine
 # (`benchmarks/bench_train.py --profile`) puts about 85% of it in convolutions, which run
