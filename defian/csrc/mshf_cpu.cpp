@@ -35,13 +35,16 @@ Geometry geometry(const torch::Tensor& x, const std::vector<int64_t>& dl, const 
   return g;
 }
 
-// Copy image rows first .. last - 1 of one sample xb (H, W, C) into the interior columns of a
-// zero-bordered buffer of (Wp, C) rows, buffer row i holding image row first + i; rows outside
-// the image are left as they are (zero).
+// Image row h of one sample xb (H, W, C) into the interior columns of a zero-bordered padded
+// row dst (Wp, C); zeros there when h is outside the image (zero padding). The P border
+// columns on each side are never written, so a buffer zeroed once keeps them zero.
 template <typename T>
-void load_rows(const T* xb, T* buf, const Geometry& g, int64_t first, int64_t last) {
-  for (int64_t h = std::max<int64_t>(first, 0); h < std::min(last, g.H); ++h) {
-    std::copy(xb + h * g.W * g.C, xb + (h + 1) * g.W * g.C, buf + ((h - first) * g.Wp + g.P) * g.C);
+void load_row(const T* xb, T* dst, const Geometry& g, int64_t h) {
+  T* interior = dst + g.P * g.C;
+  if (h < 0 || h >= g.H) {
+    std::fill(interior, interior + g.W * g.C, T(0));
+  } else {
+    std::copy(xb + h * g.W * g.C, xb + (h + 1) * g.W * g.C, interior);
   }
 }
 
@@ -55,11 +58,11 @@ void forward_impl(const T* x, T* out, const T* bd, const T* bc, const T* lin_bia
   const int64_t C = g.C, row = g.Wp * C, bands = (g.H + kBandRows - 1) / kBandRows;
   const T inv_c = T(1) / T(C);
   at::parallel_for(0, g.B * bands, 1, [&](int64_t j0, int64_t j1) {
-    std::vector<T> buf((size_t)((kBandRows + 2 * g.P) * row));  // padded rows h0 - P .. h1 + P
+    std::vector<T> buf((size_t)((kBandRows + 2 * g.P) * row), T(0));  // padded rows h0 - P .. h1 + P
     for (int64_t j = j0; j < j1; ++j) {
       const int64_t b = j / bands, h0 = (j % bands) * kBandRows, h1 = std::min(g.H, h0 + kBandRows);
-      std::fill(buf.begin(), buf.end(), T(0));  // zero borders = zero padding
-      load_rows(x + b * g.H * g.W * C, buf.data(), g, h0 - g.P, h1 + g.P);
+      const T* xb = x + b * g.H * g.W * C;
+      for (int64_t i = 0; i < h1 - h0 + 2 * g.P; ++i) load_row(xb, buf.data() + i * row, g, h0 - g.P + i);
       for (int64_t h = h0; h < h1; ++h) {
         for (int64_t w = 0; w < g.W; ++w) {
           const T* pc = buf.data() + (h - h0 + g.P) * row + (w + g.P) * C;
@@ -110,14 +113,7 @@ void backward_impl(const T* x, const T* grad, T* gx, const T* bd, const T* bc, c
           }
         }
       }
-      auto load = [&](int64_t r) {  // padded input row r into its slot; zero outside the image
-        T* s = x_row(r);
-        if (r < P || r >= P + g.H) {
-          std::fill(s, s + row, T(0));
-        } else {
-          std::copy(xb + (r - P) * g.W * C, xb + (r - P + 1) * g.W * C, s + P * C);
-        }
-      };
+      auto load = [&](int64_t r) { load_row(xb, x_row(r), g, r - P); };  // padded input row r into its slot
       auto fill = [&](int64_t r) {  // padded row r of [t d, t e]; zero outside the image
         if (r + P < g.Hp) load(r + P);  // overwrites input row r - P - 1, which no row from r on needs
         T* s = q_row(r);
