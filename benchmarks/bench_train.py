@@ -38,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -157,25 +158,32 @@ def measure(args: argparse.Namespace) -> dict:
     return out
 
 
-def profile_split(args: argparse.Namespace) -> dict:
-    """Where one update's time goes, per model: convolutions (every profiler event whose
-    name has "conv": forward, both gradients) against everything else (element-wise
-    passes, reductions, the optimizer), from :mod:`torch.profiler` self times over
-    ``args.steps`` updates after the warm-up; and the convolutions' own FLOP rate."""
+def conv_split(step: Callable[[], None], steps: int) -> tuple[float, float]:
+    """Seconds per call of ``step`` in total and in convolutions, from :mod:`torch.profiler`
+    self times over ``steps`` calls; a convolution is every event whose name has "conv"
+    (forward, both gradients, the autograd nodes around them)."""
     from torch.profiler import profile
 
+    with profile() as prof:
+        for _ in range(steps):
+            step()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events) / 1e6 / steps
+    conv = sum(e.self_cpu_time_total for e in events if "conv" in e.key.lower()) / 1e6 / steps
+    return total, conv
+
+
+def profile_split(args: argparse.Namespace) -> dict:
+    """Where one update's time goes, per model: :func:`conv_split` over ``args.steps``
+    updates after the warm-up, and the step's FLOPs (almost all of them convolutions')
+    over the convolutions' time."""
     out = {}
     for name in ("defian_s", "rcan_s"):
         update, flops = _update_fn(name, args)
         n = flops()
         for _ in range(max(1, args.warmup)):
             update()
-        with profile() as prof:
-            for _ in range(args.steps):
-                update()
-        events = prof.key_averages()
-        total = sum(e.self_cpu_time_total for e in events) / 1e6 / args.steps  # s per update
-        conv = sum(e.self_cpu_time_total for e in events if "conv" in e.key.lower()) / 1e6 / args.steps
+        total, conv = conv_split(update, args.steps)
         out[name] = {"s_per_update": total, "conv_share": conv / total, "conv_gflops": n / conv / 1e9}
     return out
 

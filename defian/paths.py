@@ -11,12 +11,17 @@ chooses. It is resolved in this order:
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
 
 #: Repository root (the folder holding ``pyproject.toml``).
 ROOT: Path = Path(__file__).resolve().parent.parent
 NOTEBOOKS: Path = ROOT / "notebooks"
+#: Benchmark scripts (``python benchmarks/<name>.py``; notebooks and tests load them with
+#: :func:`benchmark_script`).
+BENCHMARKS: Path = ROOT / "benchmarks"
 BOOK: Path = ROOT / "book"
 #: Committed outputs: run records, tables (CSV + Markdown), figures.
 RESULTS: Path = ROOT / "results"
@@ -58,3 +63,19 @@ def data_root(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     if not path.is_dir():
         raise FileNotFoundError(f"data root {str(path)!r} (from {source}) is not a folder")
     return path.resolve()
+
+
+def benchmark_script(name: str) -> ModuleType:
+    """The benchmark script ``benchmarks/<name>.py`` as a module (its functions, not its ``main``).
+
+    Raises:
+        FileNotFoundError: there is no such script; the message lists the ones there are.
+    """
+    path = BENCHMARKS / f"{name}.py"
+    if not path.is_file():
+        known = sorted(p.stem for p in BENCHMARKS.glob("bench_*.py"))
+        raise FileNotFoundError(f"no benchmark script {str(path)!r}; there are {known}")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -38,7 +38,6 @@ hessian_fig12_max_size: int = 4  # Fig. 12 spatial sweep 1, 2, 4, ... up to this
 hessian_loop_max_pixels: int = 64  # per-pixel solver loop (Eq. 24) only up to C*H*W pixels
 
 # %%
-import importlib.util
 
 import matplotlib.pyplot as plt
 import mpmath
@@ -49,9 +48,7 @@ from IPython.display import display
 
 from defian import benchmarks, figures, hessian, hessian_checks, images, paths, provenance
 
-spec = importlib.util.spec_from_file_location("bench_mshf", paths.ROOT / "benchmarks" / "bench_mshf.py")
-bench = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bench)  # the benchmark script: its tables are produced below
+bench = paths.benchmark_script("bench_mshf")  # the benchmark script: its tables are produced below
 torch.manual_seed(seed)
 gen = torch.Generator().manual_seed(seed)
 F64, EPS64, EPS32 = torch.float64, torch.finfo(torch.float64).eps, torch.finfo(torch.float32).eps

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 
 import pytest
+import torch
 
 from defian import paths
 
 
 @pytest.fixture(scope="module")
 def bench():  # noqa: ANN201 (a module)
-    spec = importlib.util.spec_from_file_location("bench_train", paths.ROOT / "benchmarks" / "bench_train.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return paths.benchmark_script("bench_train")
+
+
+def test_unknown_benchmark_script_is_named() -> None:
+    with pytest.raises(FileNotFoundError, match=r"bench_nope\.py.*there are \[.*'bench_train'"):
+        paths.benchmark_script("bench_nope")
 
 
 def test_measure_ratios_follow_the_rounds(bench) -> None:  # noqa: ANN001
@@ -39,6 +41,22 @@ def test_measure_ratios_follow_the_rounds(bench) -> None:  # noqa: ANN001
         assert m["ratio_to_round_floor"] == pytest.approx(statistics.median(per_round))
     # the overall floor is at the best rate measured before and after the rounds
     assert res["dense_conv_gflops"] == max(res["dense_conv_gflops_before_after"])
+
+
+def test_conv_split_tells_convolutions_from_the_rest(bench) -> None:  # noqa: ANN001
+    conv = torch.nn.Conv2d(8, 8, 3, padding=1)
+    x = torch.rand(2, 8, 32, 32, requires_grad=True)
+
+    def conv_step() -> None:
+        conv(x).sum().backward()
+
+    def elementwise_step() -> None:
+        ((x * 2 + 1).relu() ** 2).sum().backward()
+
+    total, in_conv = bench.conv_split(conv_step, steps=3)
+    assert 0 < in_conv <= total and in_conv / total > 0.5  # the sum and its backward are the rest
+    total, in_conv = bench.conv_split(elementwise_step, steps=3)
+    assert total > 0 and in_conv == 0
 
 
 def test_profile_split_shares(bench) -> None:  # noqa: ANN001
