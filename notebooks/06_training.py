@@ -93,37 +93,35 @@ assert released.lr_step * released.epoch_updates == full.lr_step  # 100 epochs o
 # - two loops the compiler had left scalar, vectorised: the per-pixel sigmoid of the
 #   DeFiAM's gated residual (a branch in the clamps of its exp) and the first pass of the
 #   Hessian filter's backward (a branch in $\max(q, \text{tiny})$). The DeFiAM's gated
-#   residual, whose scalar forward had been slower than the PyTorch expression it
-#   replaces, now takes about half of that expression's time forward and 0.3 of it
-#   forward and backward (`benchmarks/bench_gate.py`). The Hessian
-#   filter's backward now runs down the rows once with its intermediate rows in small
-#   rings that stay in the core's cache, and its forward reads bands of rows instead of a
-#   zero-padded copy of the batch. Twelve runs of the benchmark on 2026-12-02 (records in
-#   `results/bench/`, on a development machine of another kind: Zen 3 cores with AVX2 and
-#   no AVX-512, dense convolutions at 87-118 GFLOP/s) give DeFiAN_S / twin = 1.04-1.20,
-#   median 1.08 (at most 1.10 in 7 of the 12 runs; the median of all 96 rounds' ratios
-#   is 1.095, and 49 of the 96 are at most 1.10), 3.2-4.1 s per update for DeFiAN_S.
-#   Against the floor these runs give 1.49-1.95 times (median 1.70) and the twin
-#   1.35-1.90 (median 1.60); measured against the dense rate of each round instead of
-#   the best one, 1.52-1.74 (median 1.57) and 1.41-1.65 (median 1.53).
+#   residual had been slower than the PyTorch expression it replaces (1.92 times its
+#   time forward, 1.45 forward and backward, `benchmarks/bench_gate.py` at commit
+#   `0852227`) and now takes 0.47 and 0.29 of it. The Hessian filter's backward now runs
+#   down the rows once with its intermediate rows in small rings that stay in the core's
+#   cache, and its forward reads bands of rows instead of a zero-padded copy of the
+#   batch. Twelve runs of the benchmark on 2026-12-02 (records in `results/bench/`, on a
+#   development machine of another kind: Zen 3 cores with AVX2 and no AVX-512, dense
+#   convolutions at 87-118 GFLOP/s) give DeFiAN_S / twin = 1.04-1.20, median 1.08 (at
+#   most 1.10 in 7 of the 12 runs; the median of all 96 rounds' ratios is 1.095, and 49
+#   of the 96 are at most 1.10), 3.2-4.1 s per update for DeFiAN_S. Against the floor
+#   these runs give 1.49-1.95 times (median 1.70) and the twin 1.35-1.90 (median 1.60);
+#   measured against the dense rate of each round instead of the best one, 1.52-1.74
+#   (median 1.57) and 1.41-1.65 (median 1.53).
 #
 # The aim of 1.10 times the twin is now met by the median run and, just, by the median
-# round, though by a margin that one run's noise exceeds; the aim of 1.3 times the floor is not met on the Zen 3
-# machine, and not for the attention branch's sake: the twin, which has none, is nearly
-# as far from it. A profile of the twin's update on the idle machine
-# (`benchmarks/bench_train.py --profile`) puts about 85% of it in convolutions, which run
-# there at about 75 GFLOP/s against the 87-118 the floor takes as this machine's best
-# (its rate swings by up to a factor of two within one run, `dense_conv_gflops_rounds`),
-# and about 15% in memory-bound element-wise passes the floor does not count (residual
-# additions, the RCABs' gates, ReLU backward); timed side by
-# side with warm caches, the RCABs' convolutions ($C = 32$ on $48 \times 48$) are not
-# slower per FLOP than the floor's 64-channel one on $96 \times 96$. What the attention
-# branch still costs, some
-# 60 ms per module forward and backward, is mostly the encoder-decoder's convolutions
-# with 3 to 24 channels (about 40 ms: oneDNN's weight gradients of such narrow
-# convolutions run at a third of its forward rate), then the Hessian filter and the DAC
-# with its gated residual (about 8 ms each). An hour buys some 1,000-2,000 updates: far
-# too few for the comparison to mean anything.
+# round, though by a margin that one run's noise exceeds. The aim of 1.3 times the floor
+# is not met on the Zen 3 machine, and not for the attention branch's sake: the twin,
+# which has none, is nearly as far from it. A profile of both updates on the idle
+# machine (`benchmarks/bench_train.py --profile`, recorded in `results/bench/`) puts 87%
+# of the twin's in convolutions, which run there at 78 GFLOP/s against the 87-118 the
+# floor takes as this machine's best (that rate swings by up to a factor of two within
+# one run, `dense_conv_gflops_rounds`), and 13% in memory-bound element-wise passes the
+# floor does not count (residual additions, the RCABs' gates, ReLU backward). DeFiAN_S's
+# update is about as much convolution (83%) but runs it at 64 GFLOP/s: the
+# encoder-decoder's convolutions, 3 to 24 channels wide, are what the attention branch
+# mostly costs; its
+# Hessian filter and gated residual are timed on their own by `benchmarks/bench_mshf.py`
+# and `benchmarks/bench_gate.py`. An hour buys some 1,000-2,000 updates: far too few for
+# the comparison to mean anything.
 #
 # The cost of an update grows with the number of RCABs $N M$, the batch and the
 # patch area. The `cpu` schedule keeps what the comparison is about, the channel width
