@@ -31,6 +31,7 @@ from torch.autograd.function import once_differentiable
 
 from defian import cppkernels
 from defian.fem import Pointwise, hidden_width
+from defian.pooling import spatial_mean
 
 __all__ = ["DAC", "mean_std"]
 
@@ -57,7 +58,7 @@ def mean_std(feat: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch
         kernel = cppkernels.kernel("gate_cpu")
         if kernel is not None:
             return _FusedMeanStd.apply(feat, eps, kernel)
-    mean = feat.mean(dim=(2, 3), keepdim=True)
+    mean = spatial_mean(feat)
     dev = feat - mean  # two passes, as torch.var; written out because torch.var is ~10x slower on CPU here
     var = (dev * dev).sum(dim=(2, 3), keepdim=True) / (feat.shape[2] * feat.shape[3] - 1)  # unbiased
     return mean, (var + eps).sqrt()

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from defian import gate
+from defian.pooling import spatial_mean
 
 __all__ = ["RCAB", "ChannelAttention", "FEM", "Pointwise", "hidden_width"]
 
@@ -73,7 +74,7 @@ class ChannelAttention(nn.Module):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, C, 1, 1), the weights before their sigmoid."""
-        s = x.mean(dim=(2, 3), keepdim=True)  # (B, C, 1, 1): global average pool
+        s = spatial_mean(x)  # (B, C, 1, 1): global average pool
         return self.excite(self.relu(self.squeeze(s)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
