@@ -27,6 +27,7 @@ Usage::
     python benchmarks/bench_train.py --batch 8 --patch 24 --switch n_modules=2 --switch n_blocks=4
     python benchmarks/bench_train.py --quick --allocators
     python benchmarks/bench_train.py --profile
+    python benchmarks/bench_train.py --record results/bench/bench_train_<date>_<machine>.jsonl
 """
 
 from __future__ import annotations
@@ -46,12 +47,17 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from defian import distributed  # noqa: E402
+from defian import distributed, provenance  # noqa: E402
+from defian.atomic import write_atomic  # noqa: E402
 from defian.config import _parse_switch  # noqa: E402
 from defian.model import build_model, to_channels_last  # noqa: E402
 from defian.train import forward_backward  # noqa: E402
 
 AMP = {"fp32": None, "bf16": torch.bfloat16}
+#: How :func:`measure` times, as a record line states it (change it with the method).
+METHOD = ("DeFiAN_S / RCAN_S: median of per-round ratios, {rounds} rounds of {steps} update(s) each, ABBA order; "
+          "floor: best dense rate before and after the rounds (ratio_to_floor) and each round's own rate "
+          "(ratio_to_round_floor)")
 
 
 def _update_fn(name: str, args: argparse.Namespace):  # noqa: ANN202 (a closure)
@@ -63,7 +69,7 @@ def _update_fn(name: str, args: argparse.Namespace):  # noqa: ANN202 (a closure)
     eager = model  # FLOPs are counted on the eager module (it shares the compiled one's parameters)
     if args.compile:  # as `defian train --compile` does (the first updates, the warm-up, compile)
         model = torch.compile(model)
-    opt = torch.optim.Adam(params, lr=1e-4)
+    opt = torch.optim.Adam(params, lr=1e-4, foreach=True)  # as defian.train's
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     p, s = args.patch, args.scale
     lr_b, hr_b = torch.rand(args.batch, 3, p, p), torch.rand(args.batch, 3, s * p, s * p)
@@ -121,7 +127,8 @@ def measure(args: argparse.Namespace) -> dict:
     both models through the ABBA order.)
     """
     fns = {name: _update_fn(name, args) for name in ("defian_s", "rcan_s")}
-    out: dict = {"config": {k: v for k, v in vars(args).items() if k not in ("allocators", "json", "allocator_label")},
+    out: dict = {"config": {k: v for k, v in vars(args).items()
+                            if k not in ("allocators", "json", "record", "allocator_label")},
                  "allocator": args.allocator_label,
                  "threads": torch.get_num_threads()}
     convs = [_conv_step(args.precision, fmt) for fmt in (torch.contiguous_format, torch.channels_last)]
@@ -204,6 +211,19 @@ def allocators(argv: list[str]) -> list[dict]:
     return rows
 
 
+def record(res: dict, path: Path) -> dict:
+    """Append ``res`` to the JSON-lines file ``path`` (atomically: the file is rewritten), with
+    where it came from: run number in the file, UTC date, commit, timing method, CPU."""
+    path = Path(path)
+    lines = path.read_text().splitlines() if path.is_file() else []
+    cfg = res["config"]
+    row = {"run": len(lines) + 1, "date": provenance.environment()["utc"], "commit": provenance.git_commit(),
+           "method": METHOD.format(rounds=cfg["rounds"], steps=cfg["steps"]), "machine": provenance.cpu_model(),
+           "torch": torch.__version__, **res}
+    write_atomic(path, "\n".join([*lines, json.dumps(row)]) + "\n")
+    return row
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -223,9 +243,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", action="store_true",
                    help="instead of the rounds: each model's share of time in convolutions, and their FLOP rate")
     p.add_argument("--json", default=None, help="write the result as JSON to this file ('-': stdout)")
+    p.add_argument("--record", type=Path, default=None,
+                   help="append the result, with commit, date and CPU, as one line to this JSON-lines file")
     args = p.parse_args(argv)
     if args.quick:
         args.warmup, args.rounds, args.steps = 1, 2, 1
+    if args.record and (args.allocators or args.profile):
+        p.error("--record keeps the rounds' result; it does not apply to --allocators or --profile")
     if args.allocators:
         for r in allocators(argv):
             d = r["defian_s"]
@@ -245,7 +269,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(res))
         return 0
     if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=2))
+        write_atomic(args.json, json.dumps(res, indent=2))
+    if args.record:
+        print(f"recorded as run {record(res, args.record)['run']} of {args.record}")
     print(f"x{args.scale}, batch {args.batch}, {args.patch}x{args.patch} LR, {args.precision}, {args.layout}{', compiled' if args.compile else ''}, "
           f"{res['threads']} threads, allocator {res['allocator']}; dense conv {res['dense_conv_gflops']:.0f} GFLOP/s")
     for name in ("defian_s", "rcan_s"):

@@ -11,6 +11,7 @@ import datetime as _dt
 import os
 import platform
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from defian import paths
@@ -28,6 +29,32 @@ def git_commit() -> str:
     return head + ("+dirty" if dirty else "")
 
 
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """The CPU as timings need it named: model, family/model numbers, cores, vector ISA.
+
+    Machines of one cloud name ("AMD EPYC") differ by generation, and a benchmark's
+    seconds only compare on the same one: e.g. ``"AMD EPYC (family 25, model 17),
+    2 logical cores, ISA AVX512"``. ``cpuinfo`` is the text of ``/proc/cpuinfo``
+    (read when not given; where there is none, the platform's processor string).
+    """
+    import torch
+
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() not in fields:
+            fields[key.strip()] = value.strip()
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return f"{name}, {os.cpu_count()} logical cores, ISA {torch.backends.cpu.get_cpu_capability()}"
+
+
 def environment() -> dict[str, Any]:
     """Versions and device of this process (no host names, no user paths)."""
     import torch
@@ -39,6 +66,7 @@ def environment() -> dict[str, Any]:
         "torch": torch.__version__,
         "cuda": torch.version.cuda if cuda else None,
         "device": torch.cuda.get_device_name(0) if cuda else f"CPU ({os.cpu_count()} logical cores, {platform.machine()})",
+        "cpu": cpu_model(),
         "torch_threads": torch.get_num_threads(),
         "utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }

@@ -176,8 +176,10 @@ def _start(cfg: TrainConfig, ctx: distributed.DistContext, run_dir: Path, restar
     """The state update 0 starts from, or the run's last checkpoint (``restart``: discard it)."""
     model = _build(cfg, ctx.device)
     ema = copy.deepcopy(model).requires_grad_(False).eval() if cfg.ema > 0 else None
+    # foreach: the multi-tensor Adam, bit-identical to the per-tensor loop that is CPU's default and
+    # 10 instead of 15 ms a step over DeFiAN_S's 397 tensors here (fused=True: 3.6 ms, but rounds otherwise)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, betas=cfg.betas,
-                           eps=cfg.eps)
+                           eps=cfg.eps, foreach=True)
     st = TrainState(model, opt, trainstate.scheduler(opt, cfg),
                     torch.amp.GradScaler(ctx.device.type, enabled=cfg.precision == "fp16"), ema)
     last = run_dir / "last.pt"

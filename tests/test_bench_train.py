@@ -66,3 +66,33 @@ def test_profile_split_shares(bench) -> None:  # noqa: ANN001
     assert set(split) == {"defian_s", "rcan_s"}
     for r in split.values():  # both models are mostly convolutions, never only
         assert 0 < r["conv_share"] < 1 and r["s_per_update"] > 0 and r["conv_gflops"] > 0
+
+
+def test_record_appends_numbered_lines_with_their_provenance(bench, tmp_path) -> None:  # noqa: ANN001
+    import json
+
+    res = {"config": {"rounds": 3, "steps": 1}, "defian_over_rcan_time": 1.07}
+    path = tmp_path / "bench.jsonl"
+    first, second = bench.record(res, path), bench.record({**res, "defian_over_rcan_time": 1.11}, path)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert rows == [first, second]
+    assert [r["run"] for r in rows] == [1, 2]
+    assert [r["defian_over_rcan_time"] for r in rows] == [1.07, 1.11]  # the result itself, unchanged
+    assert "3 rounds of 1 update(s)" in rows[0]["method"]
+    assert "logical cores, ISA" in rows[0]["machine"] and rows[0]["commit"] and rows[0]["torch"] == torch.__version__
+
+
+def test_record_refuses_the_modes_without_rounds(bench, capsys) -> None:  # noqa: ANN001
+    with pytest.raises(SystemExit):
+        bench.main(["--profile", "--record", "x.jsonl"])
+    assert "--record" in capsys.readouterr().err
+
+
+def test_cpu_model_names_generation_and_isa() -> None:
+    from defian import provenance
+
+    info = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n" \
+           "processor\t: 1\nmodel name\t: AMD EPYC\n"
+    name = provenance.cpu_model(info)
+    assert name.startswith("AMD EPYC (family 25, model 17), ")
+    assert name.endswith(f"logical cores, ISA {torch.backends.cpu.get_cpu_capability()}")
