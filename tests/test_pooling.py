@@ -42,3 +42,11 @@ def test_gradient_is_a_broadcast_view_so_accumulation_keeps_channels_last():
 def test_rejects_other_ranks():
     with pytest.raises(ValueError, match=r"\(B, C, H, W\).*\(4, 5\)"):
         spatial_mean(torch.zeros(4, 5))
+
+
+def test_benchmark_compares_equal_gradients() -> None:
+    from defian import paths
+
+    rows = paths.benchmark_script("bench_pool").rows((2, 8, 6, 6), rounds=1)
+    assert [r["dtype"] for r in rows] == ["float32", "bfloat16"]
+    assert all(r["equal_gradients"] and r["spatial_mean_ms"] > 0 and r["mean_ms"] > 0 for r in rows)
