@@ -13,6 +13,9 @@ see the same machine load. Reports:
   round; ratio measured / floor (aim: <= 1.3 in fp32);
 * with ``--profile``: where each model's update spends its time, convolutions
   (and their FLOP rate) against everything else;
+* with ``--device cuda``: the same on a GPU (cudnn.benchmark, timed after a synchronise,
+  ``--precision fp16`` with a GradScaler as ``defian train``), plus each model's peak
+  memory during an update;
 * with ``--allocators``: the same DeFiAN_S update under glibc's default malloc,
   glibc with :func:`defian.distributed.tune_glibc_malloc`, and jemalloc/tcmalloc
   via ``LD_PRELOAD`` when installed (each in a fresh subprocess).
@@ -27,6 +30,7 @@ Usage::
     python benchmarks/bench_train.py --batch 8 --patch 24 --switch n_modules=2 --switch n_blocks=4
     python benchmarks/bench_train.py --quick --allocators
     python benchmarks/bench_train.py --profile
+    python benchmarks/bench_train.py --device cuda --precision bf16   # on a GPU: samples/s, peak memory
     python benchmarks/bench_train.py --record results/bench/bench_train_<date>_<machine>.jsonl
 """
 
@@ -53,16 +57,23 @@ from defian.config import _parse_switch  # noqa: E402
 from defian.model import build_model, to_channels_last  # noqa: E402
 from defian.train import forward_backward  # noqa: E402
 
-AMP = {"fp32": None, "bf16": torch.bfloat16}
+AMP = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}  # fp16: CUDA only, with a GradScaler
 #: How :func:`measure` times, as a record line states it (change it with the method).
 METHOD = ("DeFiAN_S / RCAN_S: median of per-round ratios, {rounds} rounds of {steps} update(s) each, ABBA order; "
           "floor: best dense rate before and after the rounds (ratio_to_floor) and each round's own rate "
           "(ratio_to_round_floor)")
 
 
+def _sync(device: torch.device) -> None:
+    """Wait for the device's queued work, so that the clock reads finished work (CUDA is asynchronous)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def _update_fn(name: str, args: argparse.Namespace):  # noqa: ANN202 (a closure)
     torch.manual_seed(0)
-    model = build_model(name, args.scale, **dict(args.switches or []))
+    device = torch.device(args.device)
+    model = build_model(name, args.scale, **dict(args.switches or [])).to(device)
     if args.layout == "nhwc":  # as `defian train` does (TrainConfig.channels_last)
         to_channels_last(model)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -70,15 +81,16 @@ def _update_fn(name: str, args: argparse.Namespace):  # noqa: ANN202 (a closure)
     if args.compile:  # as `defian train --compile` does (the first updates, the warm-up, compile)
         model = torch.compile(model)
     opt = torch.optim.Adam(params, lr=1e-4, foreach=True)  # as defian.train's
-    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    scaler = torch.amp.GradScaler(device.type, enabled=args.precision == "fp16")  # as defian.train's
     p, s = args.patch, args.scale
-    lr_b, hr_b = torch.rand(args.batch, 3, p, p), torch.rand(args.batch, 3, s * p, s * p)
+    lr_b, hr_b = torch.rand(args.batch, 3, p, p, device=device), torch.rand(args.batch, 3, s * p, s * p, device=device)
     if args.layout == "nhwc":
         lr_b = lr_b.contiguous(memory_format=torch.channels_last)
 
     def update() -> None:
         forward_backward(model, opt, scaler, params, lr_b, hr_b, AMP[args.precision], 0.0)
-        opt.step()
+        scaler.step(opt)  # opt.step() unless fp16
+        scaler.update()
 
     def flops() -> int:
         with FlopCounterMode(display=False) as counter:
@@ -88,17 +100,18 @@ def _update_fn(name: str, args: argparse.Namespace):  # noqa: ANN202 (a closure)
     return update, flops
 
 
-def _conv_step(precision: str, fmt: torch.memory_format):  # noqa: ANN202 (a closure)
+def _conv_step(precision: str, fmt: torch.memory_format, device: torch.device):  # noqa: ANN202 (a closure)
     """One forward + backward of a 64->64 3x3 convolution on (16, 64, 96, 96) in layout ``fmt``:
     the dense rate the floor is measured at (the better of NCHW and NHWC)."""
-    conv = torch.nn.Conv2d(64, 64, 3, padding=1)
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1).to(device)
     conv.weight.data = conv.weight.data.contiguous(memory_format=fmt)
-    x = torch.rand(16, 64, 96, 96).contiguous(memory_format=fmt).requires_grad_()
+    x = torch.rand(16, 64, 96, 96, device=device).contiguous(memory_format=fmt).requires_grad_()
 
     def step() -> None:
-        with torch.autocast("cpu", dtype=AMP[precision] or torch.float32, enabled=AMP[precision] is not None):
+        with torch.autocast(device.type, dtype=AMP[precision] or torch.float32, enabled=AMP[precision] is not None):
             y = conv(x)
         y.float().sum().backward()
+        _sync(device)
 
     return step
 
@@ -106,7 +119,7 @@ def _conv_step(precision: str, fmt: torch.memory_format):  # noqa: ANN202 (a clo
 def _rate(step) -> float:  # noqa: ANN001
     """FLOP/s of one timed call of a :func:`_conv_step`."""
     flops = 3 * 2 * 16 * 96 * 96 * 64 * 64 * 9  # forward, grad-input, grad-weight
-    t = time.perf_counter()
+    t = time.perf_counter()  # the step synchronises at its end, and the last call before it did too
     step()
     return flops / (time.perf_counter() - t)
 
@@ -126,17 +139,27 @@ def measure(args: argparse.Namespace) -> dict:
     update a cold cache: a few milliseconds of refill in an update of seconds, shared by
     both models through the ABBA order.)
     """
+    device = torch.device(args.device)
     fns = {name: _update_fn(name, args) for name in ("defian_s", "rcan_s")}
     out: dict = {"config": {k: v for k, v in vars(args).items()
                             if k not in ("allocators", "json", "record", "allocator_label")},
                  "allocator": args.allocator_label,
                  "threads": torch.get_num_threads()}
-    convs = [_conv_step(args.precision, fmt) for fmt in (torch.contiguous_format, torch.channels_last)]
+    convs = [_conv_step(args.precision, fmt, device) for fmt in (torch.contiguous_format, torch.channels_last)]
     rates = [max(_rate(step) for step in convs for _ in range(4))]  # max: a slow first (warm-up) call never wins
     for name, (update, flops) in fns.items():
         out[name] = {"flops_per_update": flops()}
         for _ in range(args.warmup):
             update()
+        if device.type == "cuda":  # both models stay resident: the update's own peak is reported apart
+            _sync(device)
+            before = torch.cuda.memory_allocated(device)
+            torch.cuda.reset_peak_memory_stats(device)
+            update()
+            _sync(device)
+            peak = torch.cuda.max_memory_allocated(device)
+            out[name].update(peak_memory_bytes=peak, update_peak_memory_bytes=peak - before)
+    _sync(device)
     times: dict[str, list[float]] = {n: [] for n in fns}
     round_rates: list[float] = []
     for i in range(args.rounds):
@@ -145,6 +168,7 @@ def measure(args: argparse.Namespace) -> dict:
             t = time.perf_counter()
             for _ in range(args.steps):
                 update()
+            _sync(device)
             times[name].append((time.perf_counter() - t) / args.steps)
         round_rates.append(max(_rate(step) for step in convs))
     rates.append(max(_rate(step) for step in convs for _ in range(3)))
@@ -211,6 +235,13 @@ def allocators(argv: list[str]) -> list[dict]:
     return rows
 
 
+def _machine(device: str) -> str:
+    """The CPU (:func:`defian.provenance.cpu_model`), and the GPU when the benchmark ran on one."""
+    if device.startswith("cuda"):
+        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}); host {provenance.cpu_model()}"
+    return provenance.cpu_model()
+
+
 def record(res: dict, path: Path) -> dict:
     """Append ``res`` to the JSON-lines file ``path`` (atomically: the file is rewritten), with
     where it came from: run number in the file, UTC date, commit, timing method, CPU."""
@@ -218,7 +249,7 @@ def record(res: dict, path: Path) -> dict:
     lines = path.read_text().splitlines() if path.is_file() else []
     cfg = res["config"]
     row = {"run": len(lines) + 1, "date": provenance.environment()["utc"], "commit": provenance.git_commit(),
-           "method": METHOD.format(rounds=cfg["rounds"], steps=cfg["steps"]), "machine": provenance.cpu_model(),
+           "method": METHOD.format(rounds=cfg["rounds"], steps=cfg["steps"]), "machine": _machine(cfg["device"]),
            "torch": torch.__version__, **res}
     write_atomic(path, "\n".join([*lines, json.dumps(row)]) + "\n")
     return row
@@ -232,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=16)  # paper IV-B2
     p.add_argument("--patch", type=int, default=48)  # paper IV-A1
     p.add_argument("--switch", dest="switches", action="append", type=_parse_switch, metavar="KEY=VALUE")
-    p.add_argument("--precision", choices=sorted(AMP), default="fp32")
+    p.add_argument("--precision", choices=sorted(AMP), default="fp32", help="fp16: CUDA only")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:k] (a GPU: samples/s and peak memory)")
     p.add_argument("--layout", choices=("nhwc", "nchw"), default="nhwc",
                    help="memory format of weights and batches (defian train: nhwc unless --no-channels-last)")
     p.add_argument("--compile", action="store_true", help="torch.compile both models (defian train --compile)")
@@ -248,6 +280,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.quick:
         args.warmup, args.rounds, args.steps = 1, 2, 1
+    if args.precision == "fp16" and not args.device.startswith("cuda"):
+        p.error("--precision fp16 needs --device cuda (a GradScaler); use bf16 on CPU")
+    if args.device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            p.error(f"--device {args.device}: CUDA is not available here")
+        torch.backends.cudnn.benchmark = True  # as defian.train on CUDA
+    if args.profile and args.device != "cpu":
+        p.error("--profile splits CPU time; on a GPU use torch.profiler's CUDA activities instead")
     if args.record and (args.allocators or args.profile):
         p.error("--record keeps the rounds' result; it does not apply to --allocators or --profile")
     if args.allocators:
@@ -272,13 +312,17 @@ def main(argv: list[str] | None = None) -> int:
         write_atomic(args.json, json.dumps(res, indent=2))
     if args.record:
         print(f"recorded as run {record(res, args.record)['run']} of {args.record}")
-    print(f"x{args.scale}, batch {args.batch}, {args.patch}x{args.patch} LR, {args.precision}, {args.layout}{', compiled' if args.compile else ''}, "
-          f"{res['threads']} threads, allocator {res['allocator']}; dense conv {res['dense_conv_gflops']:.0f} GFLOP/s")
+    where = (torch.cuda.get_device_name(args.device) if args.device.startswith("cuda")
+             else f"{res['threads']} threads, allocator {res['allocator']}")
+    print(f"x{args.scale}, batch {args.batch}, {args.patch}x{args.patch} LR, {args.precision}, {args.layout}"
+          f"{', compiled' if args.compile else ''}, {where}; dense conv {res['dense_conv_gflops']:.0f} GFLOP/s")
     for name in ("defian_s", "rcan_s"):
         r = res[name]
         print(f"  {name:>8}: {r['samples_per_s']:7.2f} samples/s, {r['s_per_update']:.3f} s/update, "
               f"{r['flops_per_update'] / 1e9:.1f} GFLOP/update, floor {r['floor_s']:.3f} s, "
-              f"x{r['ratio_to_floor']:.2f} the floor (x{r['ratio_to_round_floor']:.2f} each round's floor)")
+              f"x{r['ratio_to_floor']:.2f} the floor (x{r['ratio_to_round_floor']:.2f} each round's floor)"
+              + (f", peak memory {r['peak_memory_bytes'] / 2**30:.2f} GiB ({r['update_peak_memory_bytes'] / 2**30:.2f}"
+                 " GiB above the resident models)" if "peak_memory_bytes" in r else ""))
     print(f"  DeFiAN_S / RCAN_S time per update: {res['defian_over_rcan_time']:.2f} (aim <= 1.10); attention "
           f"branch: {100 * res['attention_flop_share']:.1f}% of FLOPs, {100 * res['attention_time_share']:.1f}% of time")
     print("  (shared machine: timings are noisy; compare ratios within one run)")

@@ -57,7 +57,13 @@ models = ("defian_s", "defian_l")
 # given again, repeating the uninterrupted run update by update. On CUDA the loop
 # uses channels-last tensors, cuDNN autotuning, pinned memory with non-blocking
 # copies, and optionally bf16 or fp16 autocast (fp16 with a gradient scaler) and
-# `torch.compile` (`--compile`).
+# `torch.compile` (`--compile`). What one update costs there, before committing GPU
+# hours: `python benchmarks/bench_train.py --device cuda --precision bf16` times
+# DeFiAN_S against its attention-free twin at the paper's batch and patch and reports
+# samples/s and each model's peak memory (`--record FILE` keeps the result with the GPU's
+# name). No GPU has been lent to this project's development so far, so the book has no
+# such numbers yet; each run record's `summary.json` holds its samples/s and
+# `peak_gpu_memory_bytes`.
 
 # %%
 if full_schedule in ("short", "full"):

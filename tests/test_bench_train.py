@@ -23,7 +23,7 @@ def test_unknown_benchmark_script_is_named() -> None:
 
 def test_measure_ratios_follow_the_rounds(bench) -> None:  # noqa: ANN001
     args = argparse.Namespace(scale=2, batch=2, patch=8, switches=[("n_modules", 1), ("n_blocks", 1)],
-                              precision="fp32", layout="nhwc", compile=False, warmup=0, rounds=3, steps=1,
+                              precision="fp32", layout="nhwc", compile=False, device="cpu", warmup=0, rounds=3, steps=1,
                               allocator_label="test")
     res = bench.measure(args)
     d, r = res["defian_s"], res["rcan_s"]
@@ -61,7 +61,7 @@ def test_conv_split_tells_convolutions_from_the_rest(bench) -> None:  # noqa: AN
 
 def test_profile_split_shares(bench) -> None:  # noqa: ANN001
     args = argparse.Namespace(scale=2, batch=2, patch=8, switches=[("n_modules", 1), ("n_blocks", 1)],
-                              precision="fp32", layout="nhwc", compile=False, warmup=0, steps=1)
+                              precision="fp32", layout="nhwc", compile=False, device="cpu", warmup=0, steps=1)
     split = bench.profile_split(args)
     assert set(split) == {"defian_s", "rcan_s"}
     for r in split.values():  # both models are mostly convolutions, never only
@@ -71,7 +71,7 @@ def test_profile_split_shares(bench) -> None:  # noqa: ANN001
 def test_record_appends_numbered_lines_with_their_provenance(bench, tmp_path) -> None:  # noqa: ANN001
     import json
 
-    res = {"config": {"rounds": 3, "steps": 1}, "defian_over_rcan_time": 1.07}
+    res = {"config": {"rounds": 3, "steps": 1, "device": "cpu"}, "defian_over_rcan_time": 1.07}
     path = tmp_path / "bench.jsonl"
     first, second = bench.record(res, path), bench.record({**res, "defian_over_rcan_time": 1.11}, path)
     rows = [json.loads(line) for line in path.read_text().splitlines()]
@@ -86,6 +86,16 @@ def test_record_refuses_the_modes_without_rounds(bench, capsys) -> None:  # noqa
     with pytest.raises(SystemExit):
         bench.main(["--profile", "--record", "x.jsonl"])
     assert "--record" in capsys.readouterr().err
+
+
+def test_fp16_and_a_missing_gpu_are_refused_by_name(bench, capsys) -> None:  # noqa: ANN001
+    with pytest.raises(SystemExit):
+        bench.main(["--precision", "fp16"])
+    assert "fp16 needs --device cuda" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit):
+            bench.main(["--device", "cuda:0"])
+        assert "--device cuda:0: CUDA is not available" in capsys.readouterr().err
 
 
 def test_cpu_model_names_generation_and_isa() -> None:
