@@ -108,9 +108,9 @@ assert released.lr_step * released.epoch_updates == full.lr_step  # 100 epochs o
 #   (median 1.57) and 1.41-1.65 (median 1.53).
 # - the global average pool of every RCAB's channel attention and of the DAC's
 #   statistics with a backward that broadcasts its gradient (`defian.pooling`): PyTorch's
-#   own hands autograd an NCHW tensor to add into a channels-last one, a strided loop
-#   that cost 0.4 ms in float32 and 1.4 ms in bfloat16, 50 times an update
-#   (`benchmarks/bench_pool.py`: 0.67 and 0.41 of the time with `x.mean`). Eight runs on
+#   own hands autograd an NCHW tensor to add into a channels-last one, a strided loop,
+#   50 times an update (`benchmarks/bench_pool.py`: where the two gradients meet, the
+#   new pool takes 0.67 of the time in float32 and 0.41 in bfloat16). Eight runs on
 #   2026-12-02 on a third machine kind (Zen 4 cores with AVX-512 and its bfloat16
 #   instructions, dense convolutions at 147-193 GFLOP/s; records in `results/bench/`,
 #   written by `bench_train.py --record`) give 1.47-1.68 s per update for DeFiAN_S,
