@@ -77,8 +77,11 @@ def rows(shape: tuple[int, int, int, int] = DEFAULT_SHAPE, rounds: int = 20, clo
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def timing_cli(description: str, argv: list[str] | None
+               ) -> tuple[argparse.Namespace, tuple[int, int, int, int], int]:
+    """The command line of the element-wise benchmarks (this one, bench_pool.py): --quick, --threads
+    (set here), --rounds, --clock; returns the arguments, the feature shape and the rounds."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--quick", action="store_true", help="small tensor, few rounds (a check, not a measurement)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=None, help="timing rounds (default 20, quick 2)")
@@ -86,7 +89,11 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     shape = (2, 32, 12, 12) if args.quick else DEFAULT_SHAPE
-    rounds = args.rounds or (2 if args.quick else 20)
+    return args, shape, args.rounds or (2 if args.quick else 20)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args, shape, rounds = timing_cli(__doc__.split("\n\n")[0], argv)
     print(f"shape {shape}, {args.threads} threads, {args.clock} clock, min over {rounds} interleaved rounds")
     for r in rows(shape, rounds, args.clock):
         print(f"  {r['part']:20s} fwd {r['kernel_fwd_ms']:6.2f} / {r['expression_fwd_ms']:6.2f} ms "

@@ -10,7 +10,6 @@ minima over interleaved rounds, their ratio, and whether the two gradients are e
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +19,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_mshf import CLOCKS, DEFAULT_SHAPE, _min_times  # noqa: E402
+from bench_gate import timing_cli  # noqa: E402
+from bench_mshf import DEFAULT_SHAPE, _min_times  # noqa: E402
 
 from defian.pooling import spatial_mean  # noqa: E402
 
@@ -51,15 +51,7 @@ def rows(shape: tuple[int, int, int, int] = DEFAULT_SHAPE, rounds: int = 20, clo
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="small tensor, few rounds (a check, not a measurement)")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=None, help="timing rounds (default 20, quick 2)")
-    ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
-    args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    shape = (2, 32, 12, 12) if args.quick else DEFAULT_SHAPE
-    rounds = args.rounds or (2 if args.quick else 20)
+    args, shape, rounds = timing_cli(__doc__.split("\n\n")[0], argv)
     print(f"shape {shape}, {args.threads} threads, {args.clock} clock, min over {rounds} interleaved rounds; "
           "r * sigmoid(pool(r) * w), forward + backward")
     for r in rows(shape, rounds, args.clock):
