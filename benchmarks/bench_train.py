@@ -55,9 +55,9 @@ from defian import distributed, provenance  # noqa: E402
 from defian.atomic import write_atomic  # noqa: E402
 from defian.config import _parse_switch  # noqa: E402
 from defian.model import build_model, to_channels_last  # noqa: E402
-from defian.train import forward_backward  # noqa: E402
+from defian.train import AUTOCAST as AMP  # noqa: E402
+from defian.train import adam, forward_backward, grad_scaler  # noqa: E402
 
-AMP = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}  # fp16: CUDA only, with a GradScaler
 #: How :func:`measure` times, as a record line states it (change it with the method).
 METHOD = ("DeFiAN_S / RCAN_S: median of per-round ratios, {rounds} rounds of {steps} update(s) each, ABBA order; "
           "floor: best dense rate before and after the rounds (ratio_to_floor) and each round's own rate "
@@ -80,8 +80,7 @@ def _update_fn(name: str, args: argparse.Namespace):  # noqa: ANN202 (a closure)
     eager = model  # FLOPs are counted on the eager module (it shares the compiled one's parameters)
     if args.compile:  # as `defian train --compile` does (the first updates, the warm-up, compile)
         model = torch.compile(model)
-    opt = torch.optim.Adam(params, lr=1e-4, foreach=True)  # as defian.train's
-    scaler = torch.amp.GradScaler(device.type, enabled=args.precision == "fp16")  # as defian.train's
+    opt, scaler = adam(params, lr=1e-4), grad_scaler(device.type, args.precision)  # as defian.train's
     p, s = args.patch, args.scale
     lr_b, hr_b = torch.rand(args.batch, 3, p, p, device=device), torch.rand(args.batch, 3, s * p, s * p, device=device)
     if args.layout == "nhwc":
@@ -235,22 +234,16 @@ def allocators(argv: list[str]) -> list[dict]:
     return rows
 
 
-def _machine(device: str) -> str:
-    """The CPU (:func:`defian.provenance.cpu_model`), and the GPU when the benchmark ran on one."""
-    if device.startswith("cuda"):
-        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}); host {provenance.cpu_model()}"
-    return provenance.cpu_model()
-
-
 def record(res: dict, path: Path) -> dict:
     """Append ``res`` to the JSON-lines file ``path`` (atomically: the file is rewritten), with
     where it came from: run number in the file, UTC date, commit, timing method, CPU."""
     path = Path(path)
     lines = path.read_text().splitlines() if path.is_file() else []
-    cfg = res["config"]
-    row = {"run": len(lines) + 1, "date": provenance.environment()["utc"], "commit": provenance.git_commit(),
-           "method": METHOD.format(rounds=cfg["rounds"], steps=cfg["steps"]), "machine": _machine(cfg["device"]),
-           "torch": torch.__version__, **res}
+    cfg, env = res["config"], provenance.environment()
+    machine = env["cpu"] if torch.device(cfg["device"]).type == "cpu" else f"{env['device']} (CUDA {env['cuda']}); host {env['cpu']}"
+    row = {"run": len(lines) + 1, "date": env["utc"], "commit": env["git_commit"],
+           "method": METHOD.format(rounds=cfg["rounds"], steps=cfg["steps"]), "machine": machine,
+           "torch": env["torch"], **res}
     write_atomic(path, "\n".join([*lines, json.dumps(row)]) + "\n")
     return row
 
@@ -280,13 +273,17 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.quick:
         args.warmup, args.rounds, args.steps = 1, 2, 1
-    if args.precision == "fp16" and not args.device.startswith("cuda"):
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        p.error(f"--device {args.device!r} is not a device: cpu or cuda[:k]")
+    if args.precision == "fp16" and device.type != "cuda":
         p.error("--precision fp16 needs --device cuda (a GradScaler); use bf16 on CPU")
-    if args.device.startswith("cuda"):
+    if device.type == "cuda":
         if not torch.cuda.is_available():
             p.error(f"--device {args.device}: CUDA is not available here")
         torch.backends.cudnn.benchmark = True  # as defian.train on CUDA
-    if args.profile and args.device != "cpu":
+    if args.profile and device.type != "cpu":
         p.error("--profile splits CPU time; on a GPU use torch.profiler's CUDA activities instead")
     if args.record and (args.allocators or args.profile):
         p.error("--record keeps the rounds' result; it does not apply to --allocators or --profile")
@@ -312,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         write_atomic(args.json, json.dumps(res, indent=2))
     if args.record:
         print(f"recorded as run {record(res, args.record)['run']} of {args.record}")
-    where = (torch.cuda.get_device_name(args.device) if args.device.startswith("cuda")
+    where = (torch.cuda.get_device_name(device) if device.type == "cuda"
              else f"{res['threads']} threads, allocator {res['allocator']}")
     print(f"x{args.scale}, batch {args.batch}, {args.patch}x{args.patch} LR, {args.precision}, {args.layout}"
           f"{', compiled' if args.compile else ''}, {where}; dense conv {res['dense_conv_gflops']:.0f} GFLOP/s")

@@ -32,6 +32,8 @@ from types import ModuleType
 
 import torch
 
+from defian import provenance
+
 __all__ = ["CFLAGS", "ENV", "SOURCES", "from_rows", "kernel", "rows", "takes"]
 
 #: Set to "0" to run the PyTorch expressions on CPU too.
@@ -45,13 +47,7 @@ CFLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fop
 
 def _cpu_flags() -> str:
     """This CPU's instruction-set flags (a cached ``-march=native`` build is only reused on the same)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return line
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return provenance.cpuinfo().get("flags") or platform.processor() or platform.machine()
 
 
 def takes(*tensors: torch.Tensor) -> bool:

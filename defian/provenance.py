@@ -29,26 +29,33 @@ def git_commit() -> str:
     return head + ("+dirty" if dirty else "")
 
 
-def cpu_model(cpuinfo: str | None = None) -> str:
+def cpuinfo(text: str | None = None) -> dict[str, str]:
+    """The first processor's fields of ``/proc/cpuinfo`` ("model name", "flags", ...), or of
+    ``text`` when given; empty where there is no such file."""
+    if text is None:
+        try:
+            text = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            text = ""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() not in fields:
+            fields[key.strip()] = value.strip()
+    return fields
+
+
+def cpu_model(cpuinfo_text: str | None = None) -> str:
     """The CPU as timings need it named: model, family/model numbers, cores, vector ISA.
 
     Machines of one cloud name ("AMD EPYC") differ by generation, and a benchmark's
     seconds only compare on the same one: e.g. ``"AMD EPYC (family 25, model 17),
-    2 logical cores, ISA AVX512"``. ``cpuinfo`` is the text of ``/proc/cpuinfo``
-    (read when not given; where there is none, the platform's processor string).
+    2 logical cores, ISA AVX512"``. ``cpuinfo_text`` stands for ``/proc/cpuinfo``
+    (:func:`cpuinfo`; without one, the platform's processor string names the CPU).
     """
     import torch
 
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            cpuinfo = ""
-    fields: dict[str, str] = {}
-    for line in cpuinfo.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip() not in fields:
-            fields[key.strip()] = value.strip()
+    fields = cpuinfo(cpuinfo_text)
     name = fields.get("model name") or platform.processor() or platform.machine()
     if "cpu family" in fields and "model" in fields:
         name += f" (family {fields['cpu family']}, model {fields['model']})"
