@@ -4,11 +4,11 @@ Run ``python benchmarks/bench_data.py`` (``--quick`` for a seconds-long check;
 ``--data-root DIR`` or ``$DEFIAN_DATA`` for real data, else the embedded default).
 It prints:
 
-1. samples/s of a ``DataLoader`` over :class:`defian.data.TrainSet` (x2, 48x48
+1. samples/s of a ``DataLoader`` over :class:`defian.data.trainset.TrainSet` (x2, 48x48
    LR patches, batch 16, flips/rotations on), for 0, 1, 2, ... workers, with the
    decoded images held in memory and read from disk per sample, and the speed-up
    of each setting over the single-process in-memory loader;
-2. the time :func:`defian.imresize.imresize` takes for one DIV2K-sized image
+2. the time :func:`defian.data.imresize.imresize` takes for one DIV2K-sized image
    (2040x1356 RGB) at 1/2, 1/3, 1/4, and what that means for the 800 DIV2K
    images (the one-off LR cache).
 
@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from defian import data, images, paths
-from defian.imresize import imresize
+from defian import paths
+from defian.data import trainset, images
+from defian.data.imresize import imresize
 
 
 def loader_rows(files: list[Path], cache: Path, workers: list[int], batches: int, batch: int = 16,
@@ -36,9 +37,9 @@ def loader_rows(files: list[Path], cache: Path, workers: list[int], batches: int
     """samples/s of the DataLoader for each worker count, in memory and from disk."""
     rows = []
     for in_memory in (True, False):
-        ds = data.TrainSet(files, scale, patch, seed=0, cache_dir=cache, in_memory=in_memory)
+        ds = trainset.TrainSet(files, scale, patch, seed=0, cache_dir=cache, in_memory=in_memory)
         for w in workers:
-            sampler = data.TrainSampler(len(ds), seed=0, total=(batches + 2) * batch)
+            sampler = trainset.TrainSampler(len(ds), seed=0, total=(batches + 2) * batch)
             loader = torch.utils.data.DataLoader(ds, batch_size=batch, sampler=sampler, num_workers=w,
                                                  persistent_workers=False, prefetch_factor=4 if w else None)
             it = iter(loader)
@@ -75,7 +76,7 @@ def main() -> None:
     ap.add_argument("--max-workers", type=int, default=min(8, os.cpu_count() or 1))
     args = ap.parse_args()
     root = paths.data_root(args.data_root or None)
-    files = data.embedded_images("train") if root is None else data.find_training_images(root)[0]
+    files = trainset.embedded_images("train") if root is None else trainset.find_training_images(root)[0]
     workers = [0, 2] if args.quick else sorted({0, 1, 2, 4, args.max_workers} & set(range(args.max_workers + 1)))
     batches = 10 if args.quick else 60
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():

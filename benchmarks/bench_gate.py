@@ -1,8 +1,8 @@
 """Speed of the gate kernel (``gate_cpu``): C++ vs PyTorch expression, for its three parts.
 
 Run ``python benchmarks/bench_gate.py`` (``--quick`` for a seconds-long check). For
-the DeFiAM's gated residual (Eqs. 22 and 6, :mod:`defian.gate`), the RCAB's (Eq. 7)
-and the DAC's statistics (:func:`defian.dac.mean_std`) on a DeFiAN_S feature batch
+the DeFiAM's gated residual (Eqs. 22 and 6, :mod:`defian.kernels.gate`), the RCAB's (Eq. 7)
+and the DAC's statistics (:func:`defian.kernels.moments.mean_std`) on a DeFiAN_S feature batch
 it prints the forward and the forward+backward time of the C++ kernel and of
 the PyTorch expression (``DEFIAN_CPP=0``), minima over interleaved rounds, and
 their ratio, plus the largest difference of the outputs. Only the ratios are
@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_mshf import CLOCKS, DEFAULT_SHAPE, _min_times  # noqa: E402
 
-from defian import cppkernels, gate  # noqa: E402
-from defian.dac import mean_std  # noqa: E402
+from defian.kernels import extension, gate  # noqa: E402
+from defian.kernels.moments import mean_std  # noqa: E402
 
 
 def _cases(shape: tuple[int, int, int, int], seed: int) -> dict[str, tuple[Callable, list[torch.Tensor]]]:
@@ -42,9 +42,9 @@ def _cases(shape: tuple[int, int, int, int], seed: int) -> dict[str, tuple[Calla
 def rows(shape: tuple[int, int, int, int] = DEFAULT_SHAPE, rounds: int = 20, clock: str = "wall",
          seed: int = 0) -> list[dict]:
     """One row per part: kernel and expression times (ms), their ratio, the max output difference."""
-    if cppkernels.kernel("gate_cpu") is None:
+    if extension.kernel("gate_cpu") is None:
         raise RuntimeError("the gate_cpu kernel is not available here (no compiler, or DEFIAN_CPP=0)")
-    flag_before = os.environ.get(cppkernels.ENV)
+    flag_before = os.environ.get(extension.ENV)
     out = []
     for name, (fn, tensors) in _cases(shape, seed).items():
         leaves = [t.clone().requires_grad_() for t in tensors]
@@ -54,7 +54,7 @@ def rows(shape: tuple[int, int, int, int] = DEFAULT_SHAPE, rounds: int = 20, clo
         def run(flag: str, backward: bool, fn: Callable = fn, leaves: list = leaves,
                 weight: torch.Tensor = weight) -> Callable[[], object]:
             def call() -> object:
-                os.environ[cppkernels.ENV] = flag
+                os.environ[extension.ENV] = flag
                 if not backward:
                     with torch.no_grad():
                         return fn(*leaves)
@@ -67,9 +67,9 @@ def rows(shape: tuple[int, int, int, int] = DEFAULT_SHAPE, rounds: int = 20, clo
             yk, ye = run("1", False)(), run("0", False)()
         finally:
             if flag_before is None:
-                os.environ.pop(cppkernels.ENV, None)
+                os.environ.pop(extension.ENV, None)
             else:
-                os.environ[cppkernels.ENV] = flag_before
+                os.environ[extension.ENV] = flag_before
         out.append({"part": name, "kernel_fwd_ms": 1e3 * t["kf"], "expression_fwd_ms": 1e3 * t["ef"],
                     "fwd_ratio": t["kf"] / t["ef"], "kernel_fwd_bwd_ms": 1e3 * t["kb"],
                     "expression_fwd_bwd_ms": 1e3 * t["eb"], "fwd_bwd_ratio": t["kb"] / t["eb"],

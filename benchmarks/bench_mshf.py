@@ -3,15 +3,15 @@
 Run ``python benchmarks/bench_mshf.py`` (``--quick`` for a seconds-long check).
 It prints, in one run:
 
-1. MSHF-3-5-7 (:class:`defian.hessian.MSHF`, fused path) forward and
+1. MSHF-3-5-7 (:class:`defian.nn.hessian.MSHF`, fused path) forward and
    forward+backward time as a ratio to one dense 3x3 convolution C->C on the
    same tensor (forward, resp. forward+backward with its weight gradient) and
    to the released design (nine frozen depthwise convolutions with bias, the
-   plain Eq. 12 and three channel means: :func:`defian.hessian.mshf_reference`
+   plain Eq. 12 and three channel means: :func:`defian.nn.hessian.mshf_reference`
    with ``plain=True``), in float32 and under ``torch.autocast`` bfloat16
    (inputs then bfloat16, as a preceding convolution under autocast makes them);
 2. the same MSHF on its chunked PyTorch path (``DEFIAN_CPP=0``), as a ratio: on CPU
-   the fused path runs the C++ kernel of :mod:`defian.cppkernels` by default;
+   the fused path runs the C++ kernel of :mod:`defian.kernels.extension` by default;
 3. the max abs difference between the fused and the reference outputs.
 
 :func:`fig12_rows` redoes Fig. 12 (closed form vs an eigen-solver per pixel);
@@ -32,8 +32,9 @@ from collections.abc import Callable
 
 import torch
 
-from defian import cppkernels
-from defian.hessian import MSHF, hessian_filter, max_eigenvalue, max_eigenvalue_eigvalsh
+from defian.kernels import extension
+from defian.kernels import accelerate  # noqa: E402
+from defian.nn.hessian import MSHF, hessian_filter, max_eigenvalue, max_eigenvalue_eigvalsh
 
 #: The tensor of the performance target in issue 3: a DeFiAN_S feature batch.
 DEFAULT_SHAPE = (16, 32, 48, 48)
@@ -72,14 +73,14 @@ def mshf_ratio_rows(shape: tuple[int, int, int, int] = DEFAULT_SHAPE, rounds: in
         One dict per (precision, pass): ``precision, pass, conv_ms, mshf_ms,
         released_ms, mshf_vs_conv, mshf_vs_released, released_vs_conv, pytorch_path_ms,
         mshf_vs_pytorch_path, max_abs_diff``
-        (fused output vs :func:`~defian.hessian.mshf_reference` in float32 on the
+        (fused output vs :func:`~defian.nn.hessian.mshf_reference` in float32 on the
         same, possibly bfloat16, input).
     """
     gen = torch.Generator().manual_seed(seed)
     B, C, H, W = shape
     x32 = torch.randn(shape, generator=gen)
     conv = torch.nn.Conv2d(C, C, 3, padding=1)
-    mshf = MSHF(C)
+    mshf = accelerate(MSHF(C))  # the fused path, as in training
     with torch.no_grad():  # the released convs keep PyTorch's default bias init, U(-1/3, 1/3)
         mshf.bias.copy_(torch.rand(mshf.bias.shape, generator=gen) * 2 / 3 - 1 / 3)
     rows = []
@@ -100,12 +101,12 @@ def mshf_ratio_rows(shape: tuple[int, int, int, int] = DEFAULT_SHAPE, rounds: in
         released = lambda t: mshf.reference(t, plain=True)  # noqa: E731
 
         def pytorch_path(t: torch.Tensor) -> torch.Tensor:  # the fused MSHF without the C++ kernel
-            before = os.environ.get(cppkernels.ENV)
-            os.environ[cppkernels.ENV] = "0"
+            before = os.environ.get(extension.ENV)
+            os.environ[extension.ENV] = "0"
             try:
                 return mshf(t)
             finally:
-                os.environ.pop(cppkernels.ENV) if before is None else os.environ.update({cppkernels.ENV: before})
+                os.environ.pop(extension.ENV) if before is None else os.environ.update({extension.ENV: before})
         for backward in (False, True):
             inp = xg if backward else x
             t = _min_times({"conv": run(conv, inp, backward), "mshf": run(mshf, inp, backward),
@@ -136,7 +137,7 @@ def fig12_rows(channels: tuple[int, ...] = (1, 4, 16, 64), sizes: tuple[int, ...
     """Fig. 12 redone: the largest eigenvalue by the closed form vs by eigen-solvers.
 
     All methods start from the same filtered maps of Eq. (9)
-    (:func:`~defian.hessian.hessian_filter`, timed on its own as ``filter_ms``);
+    (:func:`~defian.nn.hessian.hessian_filter`, timed on its own as ``filter_ms``);
     they differ in how they get the largest eigenvalue: Eq. (12)
     (:func:`max_eigenvalue`), ``torch.linalg.eigvalsh`` on the batch of 2x2
     matrices, or one solver call per pixel (Eq. 24; only while

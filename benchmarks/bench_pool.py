@@ -1,4 +1,4 @@
-"""Speed of the global average pool's backward: :func:`defian.pooling.spatial_mean` vs ``x.mean``.
+"""Speed of the global average pool's backward: :func:`defian.kernels.pooling.spatial_mean` vs ``x.mean``.
 
 Run ``python benchmarks/bench_pool.py`` (``--quick`` for a seconds-long check). On a
 DeFiAN_S feature batch (channels-last) it times the forward and backward of the part
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_gate import timing_cli  # noqa: E402
 from bench_mshf import DEFAULT_SHAPE, _min_times  # noqa: E402
 
-from defian.pooling import spatial_mean  # noqa: E402
+from defian.kernels.pooling import spatial_mean  # noqa: E402
 
 POOLS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "spatial_mean": spatial_mean, "x.mean": lambda x: x.mean(dim=(2, 3), keepdim=True)}

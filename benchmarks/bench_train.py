@@ -1,6 +1,6 @@
 """Training throughput of DeFiAN_S vs its attention-free twin (RCAN_S), and the arithmetic floor.
 
-Measures one training update exactly as :func:`defian.train.forward_backward` plus
+Measures one training update exactly as :func:`defian.train.loop.forward_backward` plus
 the Adam step does it (synthetic patches: the data pipeline has its own benchmark),
 for DeFiAN_S and RCAN_S in the *same* process, alternating rounds so that both
 see the same machine load. Reports:
@@ -17,7 +17,7 @@ see the same machine load. Reports:
   ``--precision fp16`` with a GradScaler as ``defian train``), plus each model's peak
   memory during an update;
 * with ``--allocators``: the same DeFiAN_S update under glibc's default malloc,
-  glibc with :func:`defian.distributed.tune_glibc_malloc`, and jemalloc/tcmalloc
+  glibc with :func:`defian.train.distributed.tune_glibc_malloc`, and jemalloc/tcmalloc
   via ``LD_PRELOAD`` when installed (each in a fresh subprocess).
 
 Timings on a shared machine are noisy: DeFiAN_S / RCAN_S is the median of
@@ -51,12 +51,14 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from defian import distributed, provenance  # noqa: E402
+from defian import provenance  # noqa: E402
+from defian.train import distributed
 from defian.atomic import write_atomic  # noqa: E402
-from defian.config import _parse_switch  # noqa: E402
-from defian.model import build_model, to_channels_last  # noqa: E402
-from defian.train import AUTOCAST as AMP  # noqa: E402
-from defian.train import adam, forward_backward, grad_scaler  # noqa: E402
+from defian.train.config import _parse_switch  # noqa: E402
+from defian.kernels import accelerate  # noqa: E402
+from defian.nn.model import build_model, to_channels_last  # noqa: E402
+from defian.train.loop import AUTOCAST as AMP  # noqa: E402
+from defian.train.loop import adam, forward_backward, grad_scaler  # noqa: E402
 
 #: How :func:`measure` times, as a record line states it (change it with the method).
 METHOD = ("DeFiAN_S / RCAN_S: median of per-round ratios, {rounds} rounds of {steps} update(s) each, ABBA order; "
@@ -73,14 +75,14 @@ def _sync(device: torch.device) -> None:
 def _update_fn(name: str, args: argparse.Namespace):  # noqa: ANN202 (a closure)
     torch.manual_seed(0)
     device = torch.device(args.device)
-    model = build_model(name, args.scale, **dict(args.switches or [])).to(device)
+    model = accelerate(build_model(name, args.scale, **dict(args.switches or []))).to(device)  # as defian train
     if args.layout == "nhwc":  # as `defian train` does (TrainConfig.channels_last)
         to_channels_last(model)
     params = [p for p in model.parameters() if p.requires_grad]
     eager = model  # FLOPs are counted on the eager module (it shares the compiled one's parameters)
     if args.compile:  # as `defian train --compile` does (the first updates, the warm-up, compile)
         model = torch.compile(model)
-    opt, scaler = adam(params, lr=1e-4), grad_scaler(device.type, args.precision)  # as defian.train's
+    opt, scaler = adam(params, lr=1e-4), grad_scaler(device.type, args.precision)  # as defian.train.loop's
     p, s = args.patch, args.scale
     lr_b, hr_b = torch.rand(args.batch, 3, p, p, device=device), torch.rand(args.batch, 3, s * p, s * p, device=device)
     if args.layout == "nhwc":
@@ -282,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda":
         if not torch.cuda.is_available():
             p.error(f"--device {args.device}: CUDA is not available here")
-        torch.backends.cudnn.benchmark = True  # as defian.train on CUDA
+        torch.backends.cudnn.benchmark = True  # as defian.train.loop on CUDA
     if args.profile and device.type != "cpu":
         p.error("--profile splits CPU time; on a GPU use torch.profiler's CUDA activities instead")
     if args.record and (args.allocators or args.profile):

@@ -13,7 +13,7 @@ __all__ = ["build_model", "__version__"]
 
 
 def build_model(name: str, scale: int, **switches: Any):  # noqa: ANN201 (torch.nn.Module)
-    """Build a named model preset; see :func:`defian.model.build_model`."""
-    from defian.model import build_model as _build
+    """Build a named model preset; see :func:`defian.nn.model.build_model`."""
+    from defian.nn.model import build_model as _build
 
     return _build(name, scale, **switches)

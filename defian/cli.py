@@ -1,8 +1,8 @@
 """The ``defian`` command: one entry point, one module per sub-command.
 
 ``defian book|train|evaluate|data|study ...`` dispatches to ``main(argv)`` of
-:mod:`defian.book`, :mod:`defian.train`, :mod:`defian.evaluate`,
-:mod:`defian.download` and :mod:`defian.study`; each parses its own arguments.
+:mod:`defian.runner.book`, :mod:`defian.train.loop`, :mod:`defian.report.evaluate`,
+:mod:`defian.data.download` and :mod:`defian.report.study`; each parses its own arguments.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import sys
 
 #: sub-command -> (module, one-line help). Explicit, so a reader can grep it.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "book": ("defian.book", "execute the notebooks under a profile and build the book"),
-    "train": ("defian.train", "train a model and write a run record"),
-    "evaluate": ("defian.evaluate", "evaluate a checkpoint on the benchmarks"),
-    "data": ("defian.download", "download DIV2K or the benchmark sets"),
-    "study": ("defian.study", "list, run or publish the cpu study (the book's trained numbers)"),
+    "book": ("defian.runner.book", "execute the notebooks under a profile and build the book"),
+    "train": ("defian.train.loop", "train a model and write a run record"),
+    "evaluate": ("defian.report.evaluate", "evaluate a checkpoint on the benchmarks"),
+    "data": ("defian.data.download", "download DIV2K or the benchmark sets"),
+    "study": ("defian.report.study", "list, run or publish the cpu study (the book's trained numbers)"),
 }
 
 

@@ -6,7 +6,7 @@ chooses. It is resolved in this order:
 1. an explicit argument (a notebook's ``data_root`` parameter, ``--data-root``);
 2. the environment variable ``DEFIAN_DATA``;
 3. nothing: callers then fall back to the embedded default data (a small
-   split of scikit-image's bundled photographs, see :mod:`defian.data`).
+   split of scikit-image's bundled photographs, see :mod:`defian.data.trainset`).
 """
 
 from __future__ import annotations

@@ -40,7 +40,8 @@ data_root: str = ""  # "" -> $DEFIAN_DATA, else the embedded default data
 # %%
 import pandas as pd
 
-from defian import profiles, provenance
+from defian import provenance
+from defian.runner import profiles
 
 print("profile:", profile)
 print("data:", provenance.data_label(data_root))
@@ -49,7 +50,7 @@ print("data:", provenance.data_label(data_root))
 # ## The profiles
 #
 # Every knob that differs between a CI run and the paper's schedule lives in
-# `defian/profiles.py`, once. The runner injects into each notebook exactly the
+# `defian/runner/profiles.py`, once. The runner injects into each notebook exactly the
 # values it declares in its `parameters` cell.
 
 # %%
@@ -64,11 +65,11 @@ assert profiles.values(profile)["profile"] == profile, "runner and profile disag
 # ## The claims in numbers (quoted from the paper)
 #
 # The paper's own rows for DeFiAN_L (Table I), DeFiAN_S (Table II) and the
-# strongest competitor of each, read from `defian/paper_tables.py` (typed as
+# strongest competitor of each, read from `defian/report/paper_tables.py` (typed as
 # printed; nothing on this page is measured). Later chapters regenerate them.
 
 # %%
-from defian import paper_tables
+from defian.report import paper_tables
 
 rows = []
 for table, ours, rival in ((paper_tables.TABLE_I, "DeFiAN_L", "RCAN"), (paper_tables.TABLE_II, "DeFiAN_S", "CARN")):

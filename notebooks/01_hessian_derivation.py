@@ -20,7 +20,7 @@
 # 1. derives Eqs. (10)-(12) symbolically, and proves that $\lambda_1$ is real and
 #    $\lambda_1 \ge \lambda_2$;
 # 2. differentiates Eq. (12) and shows where the gradient does not exist (and
-#    which subgradient `defian.hessian.max_eigenvalue` uses there);
+#    which subgradient `defian.nn.hessian.max_eigenvalue` uses there);
 # 3. prints the scaled kernels of both variants, the paper's (Eq. (16)) and
 #    the released code's, and the pixel offsets they sample (Eqs. (13), (15), (17));
 # 4. states what the paper-vs-code difference in $\mathbf{G}_{hv}$ changes, exactly
@@ -39,7 +39,10 @@ import sympy as sp
 import torch
 from IPython.display import Math, display
 
-from defian import benchmarks, data, hessian, hessian_checks, images, paths, provenance
+from defian import paths, provenance
+from defian.data import testsets, trainset, images
+from defian.nn import hessian
+from defian.runner import hessian_checks
 
 print("profile:", profile)
 print("data:", provenance.data_label(data_root))
@@ -244,11 +247,11 @@ for r in rows:
 # and the correlation of the maps.
 
 # %%
-present = benchmarks.find(paths.data_root(data_root or None))
+present = testsets.find(paths.data_root(data_root or None))
 if "Set5" in present:
     source = next(p for p in present["Set5"] if p.stem == "butterfly")
 else:
-    source = data.embedded_images("test")[0]  # scikit-image's astronaut
+    source = trainset.embedded_images("test")[0]  # scikit-image's astronaut
 print("image:", source.name, "(Set5)" if "Set5" in present else "(embedded scikit-image photograph)")
 rgb = torch.tensor(images.to_rgb(images.load_image(source)), dtype=torch.float64).permute(2, 0, 1)[None] / 255
 maps = {variant: hessian.MSHF(3, variant=variant).double()(rgb)[0] for variant in hessian.VARIANTS}

@@ -46,7 +46,12 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from defian import benchmarks, figures, hessian, hessian_checks, images, paths, provenance
+from defian import paths, provenance
+from defian.data import testsets, images
+from defian.kernels import accelerate
+from defian.nn import hessian
+from defian.report import figures
+from defian.runner import hessian_checks
 
 bench = paths.benchmark_script("bench_mshf")  # the benchmark script: its tables are produced below
 torch.manual_seed(seed)
@@ -90,7 +95,7 @@ assert rows["random float64"]["max err / |lam| (|lam| >= 1e-3 ||H||)"] <= 1e-12 
 # `hessian_samples` pixels per scale, drawn at random (the `n` column).
 
 # %%
-present = benchmarks.find(paths.data_root(data_root or None))
+present = testsets.find(paths.data_root(data_root or None))
 set_name = "Set5" if "Set5" in present else next(iter(present))
 print("images:", set_name, [p.name for p in present[set_name]])
 test_images = {p.stem: torch.tensor(images.to_rgb(images.load_image(p)), dtype=F64).permute(2, 0, 1)[None] / 255
@@ -175,7 +180,7 @@ assert err32 <= 4 * EPS32  # float32 rounding level too
 # %%
 abc = [torch.randn(64, generator=gen, dtype=F64).requires_grad_() for _ in range(3)]
 assert torch.autograd.gradcheck(hessian.max_eigenvalue, abc)
-m = hessian.MSHF(3).double()
+m = accelerate(hessian.MSHF(3).double())  # the fused MSHF (defian.kernels), as in training
 m.bias.uniform_(-1 / 3, 1 / 3, generator=gen)  # the released convs' random bias, to exercise that path too
 assert torch.autograd.gradcheck(m, (torch.randn(1, 3, 8, 8, generator=gen, dtype=F64, requires_grad=True),))
 print("gradcheck passed: max_eigenvalue and MSHF (with and without bias paths)")
@@ -189,7 +194,7 @@ print("gradcheck passed: max_eigenvalue and MSHF (with and without bias paths)")
 # discriminant $(b_{hh} - b_{vv})^2 + 4 b_{hv}^2 > 0$: that is why it works in float32.
 
 # %%
-ours, plain = hessian.MSHF(8), hessian.MSHF(8)
+ours, plain = accelerate(hessian.MSHF(8)), hessian.MSHF(8)
 for name, x0 in {"constant image": torch.full((2, 8, 12, 12), 0.7), "zero features": torch.zeros(2, 8, 12, 12)}.items():
     x1, x2 = x0.clone().requires_grad_(), x0.clone().requires_grad_()
     ours(x1).sum().backward()
@@ -224,7 +229,7 @@ for draw in range(1, 9):
 assert zeros["torch.bfloat16"].sum() > 0  # bfloat16 hits Delta = 0 (seeded: deterministic)
 
 # %%
-m_rel = hessian.MSHF(64)
+m_rel = accelerate(hessian.MSHF(64))
 m_rel.bias.copy_(released_bias)
 batch = feat[zeros["torch.bfloat16"] > 0]  # the samples holding such a pixel (each sample is separate)
 nan_grads = {}
@@ -240,7 +245,7 @@ assert nan_grads["released formula"] > 0 and nan_grads["ours"] == 0
 # %% [markdown]
 # `MSHF` computes the filtered values and the eigenvalue in float32 whatever the
 # input precision (and returns float32 maps), and its backward is finite
-# everywhere, so the network trains under bf16 autocast (`tests/test_hessian.py`
+# everywhere, so the network trains under bf16 autocast (`tests/nn/test_hessian.py`
 # runs SGD steps on a flat-region input under autocast).
 #
 # ## 3. What the filters see (Fig. 1 style)
@@ -343,7 +348,7 @@ for _, r in speed.iterrows():
           f"released design = {r['released_vs_conv']:.2f} x dense conv")
 
 # %% [markdown]
-# **What made it fast** (details in `defian/mshf.py`):
+# **What made it fast** (details in `defian/kernels/mshf.py`):
 #
 # 1. *No convolutions.* The kernels of Eqs. (14)-(17) are 3- and 4-tap difference
 #    stencils, so every filtered map is a sum of shifted slices of one zero-padded
@@ -365,7 +370,7 @@ for _, r in speed.iterrows():
 #    backward (the released design keeps about a dozen full-size tensors).
 #
 # 5. *A C++ kernel on CPU.* The same arithmetic as one loop over a channels-last feature
-#    (`defian/csrc/mshf_cpu.cpp`, built on first use by `defian.cppkernels`): every tap
+#    (`defian/kernels/csrc/mshf_cpu.cpp`, built on first use by `defian.kernels.extension`): every tap
 #    is read from the feature itself and the channel mean is a vector reduction, so the
 #    forward is one pass (over bands of rows) and so is the backward: it runs down each
 #    sample's rows, keeping the last $2P + 1$ rows of its input and of $g\,d/r$, $g\,c/r$
@@ -381,7 +386,7 @@ for _, r in speed.iterrows():
 # bfloat16 kernels (AVX-512 and newer), the dense convolution gets about twice as fast
 # while MSHF deliberately stays in float32 (a second difference in bfloat16 keeps only a
 # few significant bits of a smooth feature), so its ratio is higher there. On a CPU
-# without them (AVX2 only; `defian.train.cpu_has_bf16_kernels`) bfloat16 convolutions
+# without them (AVX2 only; `defian.train.loop.cpu_has_bf16_kernels`) bfloat16 convolutions
 # take a slow path, tens of times slower than float32, and `defian train` warns.
 #
 # The ratios are taken on one thread, in CPU time. With several threads on cores that

@@ -41,9 +41,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from defian import benchmarks, complexity, images, paths, provenance
-from defian.diendec import EncoderDecoder, accumulated_receptive_fields, paper_arf
-from defian.model import build_model
+from defian import paths, provenance
+from defian.data import testsets, images
+from defian.nn import complexity
+from defian.nn.diendec import EncoderDecoder, accumulated_receptive_fields, paper_arf
+from defian.nn.model import build_model
 
 torch.manual_seed(seed)
 torch.set_grad_enabled(False)  # this page only runs forward passes
@@ -60,10 +62,10 @@ print("data:", provenance.data_label(data_root))
 # convolution to $C = 32$ channels: the input $\mathbf{x}$ of the first DeFiAM.
 
 # %%
-sets = benchmarks.find(paths.data_root(data_root or None))
+sets = testsets.find(paths.data_root(data_root or None))
 candidates = [p for p in sets.get("Set5", []) if p.stem.startswith("butterfly")]
 hr_path = candidates[0] if candidates else next(iter(sets.values()))[0]
-lr = benchmarks.downscale(images.mod_crop(images.to_rgb(images.load_image(hr_path)), 2), 2)
+lr = testsets.downscale(images.mod_crop(images.to_rgb(images.load_image(hr_path)), 2), 2)
 top, left = (lr.shape[0] - blocks_crop) // 2, (lr.shape[1] - blocks_crop) // 2
 crop = lr[max(top, 0) : max(top, 0) + blocks_crop, max(left, 0) : max(left, 0) + blocks_crop]
 image = torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 255  # (1, 3, h, w) in [0, 1]

@@ -27,7 +27,7 @@ profile: str = "smoke"  # which profile produced this page (set by the runner)
 # %%
 import pandas as pd
 
-from defian import complexity
+from defian.nn import complexity
 
 print("profile:", profile)
 
@@ -36,7 +36,7 @@ print("profile:", profile)
 #
 # The released repository ships the counter its `main.py` runs,
 # `flops_counter.py` (ptflops-like, forward hooks on `nn` modules). Reading it
-# gives the rules below; `defian.complexity` applies them with
+# gives the rules below; `defian.nn.complexity` applies them with
 # `torch.utils.flop_counter` for the convolutions (it reports $2\times$ the
 # multiply-accumulates of a convolution, so we halve it; for a transposed
 # convolution it counts per input pixel, as the released counter does) and

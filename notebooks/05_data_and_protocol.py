@@ -37,10 +37,12 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from defian import benchmarks, data, images, imresize, metrics, paper_tables, paths, provenance
+from defian import paths, provenance
+from defian.data import testsets, trainset, images, imresize, metrics
+from defian.report import paper_tables
 
 root = paths.data_root(data_root or None)
-present = benchmarks.find(root)  # {set: files}; the embedded test photographs without a data root
+present = testsets.find(root)  # {set: files}; the embedded test photographs without a data root
 paper_sets = [s for s in present if s in paper_tables.SETS]
 print("profile:", profile)
 print("data:", provenance.data_label(data_root))
@@ -58,11 +60,11 @@ print("benchmark sets found:", {k: len(v) for k, v in present.items()})
 
 # %%
 if root is None:
-    train_files, train_desc = data.embedded_images("train"), "embedded default (scikit-image photographs)"
+    train_files, train_desc = trainset.embedded_images("train"), "embedded default (scikit-image photographs)"
 else:
-    train_files, train_desc = data.find_training_images(root)
+    train_files, train_desc = trainset.find_training_images(root)
 print("training data:", train_desc)
-print("embedded default split: train =", data.EMBEDDED_TRAIN, "test =", data.EMBEDDED_TEST)
+print("embedded default split: train =", trainset.EMBEDDED_TRAIN, "test =", trainset.EMBEDDED_TEST)
 
 # %% [markdown]
 # The paper subtracts "the mean RGB value of the training sets". The model does it
@@ -70,11 +72,11 @@ print("embedded default split: train =", data.EMBEDDED_TRAIN, "test =", data.EMB
 # code uses ImageNet's mean and standard deviation instead (an option of the model).
 
 # %%
-mean = data.rgb_mean(train_files)
+mean = trainset.rgb_mean(train_files)
 pd.DataFrame(
-    {"R": [mean[0], data.DIV2K_MEAN[0], data.NORMALISATIONS["released"].mean[0]],
-     "G": [mean[1], data.DIV2K_MEAN[1], data.NORMALISATIONS["released"].mean[1]],
-     "B": [mean[2], data.DIV2K_MEAN[2], data.NORMALISATIONS["released"].mean[2]]},
+    {"R": [mean[0], trainset.DIV2K_MEAN[0], trainset.NORMALISATIONS["released"].mean[0]],
+     "G": [mean[1], trainset.DIV2K_MEAN[1], trainset.NORMALISATIONS["released"].mean[1]],
+     "B": [mean[2], trainset.DIV2K_MEAN[2], trainset.NORMALISATIONS["released"].mean[2]]},
     index=[f"this page's training data ({len(train_files)} images)", "DIV2K (EDSR/RCAN)",
            "ImageNet (released code)"],
 ).round(4)
@@ -89,7 +91,7 @@ pd.DataFrame(
 # training images.
 
 # %%
-pairs_ds = data.TrainSet(train_files[:4], 4, patch=48, seed=seed,
+pairs_ds = trainset.TrainSet(train_files[:4], 4, patch=48, seed=seed,
                          cache_dir=images.cache_root(root) if root is not None else paths.CACHE / "lr" / "embedded",
                          names=[str(f.relative_to(root)) if root is not None else f.name for f in train_files[:4]])
 fig, axes = plt.subplots(2, 4, figsize=(10, 5))
@@ -142,10 +144,10 @@ plt.show()
 
 # %%
 demo_set = "Set5" if "Set5" in present else next(iter(present))
-demo = {p.name: p for p in benchmarks.load_pairs(root, demo_set, 4)}
+demo = {p.name: p for p in testsets.load_pairs(root, demo_set, 4)}
 demo = demo.get("butterfly", next(iter(demo.values())))
-up = benchmarks.upscale(demo.lr, 4)
-torch_lr = benchmarks.downscale(demo.hr, 4, "torch")
+up = testsets.upscale(demo.lr, 4)
+torch_lr = testsets.downscale(demo.hr, 4, "torch")
 panels = {"HR": demo.hr, "LR x4 (MATLAB)": demo.lr, "bicubic x4 upscale": up, "LR x4 (torch, no antialias)": torch_lr}
 fig, axes = plt.subplots(1, 4, figsize=(12, 3.3))
 for ax, (title, img) in zip(axes, panels.items(), strict=True):
@@ -170,7 +172,7 @@ print(f"{demo_set}/{demo.name}: bicubic x4 PSNR {demo_psnr:.2f} dB, SSIM {demo_s
 
 # %%
 cmp_sets = [s for s in (compare_sets.split(",") if compare_sets else present) if s in present] or list(present)
-gaps = pd.DataFrame([benchmarks.lr_discrepancy(root, s, sc, m) for s in cmp_sets for sc in (2, 4)
+gaps = pd.DataFrame([testsets.lr_discrepancy(root, s, sc, m) for s in cmp_sets for sc in (2, 4)
                      for m in ("pil", "torch", "torch-aa", "matlab-float")])
 gaps.round(3)
 
@@ -190,7 +192,7 @@ assert (gaps[gaps.method.isin(["pil", "torch-aa", "matlab-float"])].mean_abs < 0
 
 # %%
 conventions = ["paper", "python-port-lr", "torch-lr", "released", "y-unrounded", "rgb", "shave-scale+6"]
-conv_rows = pd.DataFrame(benchmarks.bicubic_rows(root, cmp_sets, (2, 4), [metrics.PROTOCOLS[n] for n in conventions],
+conv_rows = pd.DataFrame(testsets.bicubic_rows(root, cmp_sets, (2, 4), [metrics.PROTOCOLS[n] for n in conventions],
                                                  with_ssim=False))  # PSNR only: SSIM is the slow part
 conv_table = conv_rows.pivot_table(index=["set", "scale"], columns="protocol", values="psnr")[conventions]
 conv_table.round(3)
@@ -210,7 +212,7 @@ assert (shift["shave-scale+6"].abs() < 0.3).all()  # depends on the images' bord
 # ## The metric protocol
 #
 # The field's MATLAB scripts, which reproduce the paper's Bicubic rows, score
-# 8-bit images as follows (`defian.metrics`, protocol `"paper"`):
+# 8-bit images as follows (`defian.data.metrics`, protocol `"paper"`):
 #
 # 1. $Y = \operatorname{round}\big(16 + (65.481 R + 128.553 G + 24.966 B)/255\big)$
 #    stored as 8 bits (MATLAB's `rgb2ycbcr`); a single-channel file (Set14's
@@ -221,7 +223,7 @@ assert (shift["shave-scale+6"].abs() < 0.3).all()  # depends on the images' bord
 # 4. SSIM with an $11 \times 11$ Gaussian window ($\sigma = 1.5$), $K_1 = 0.01$,
 #    $K_2 = 0.03$, averaged over the valid region.
 #
-# The other conventions above are labelled options of `defian.metrics.PROTOCOLS`:
+# The other conventions above are labelled options of `defian.data.metrics.PROTOCOLS`:
 # `y-unrounded` (Y kept in float, as BasicSR), `rgb`, `shave-scale+6` (older
 # scripts), `python-port-lr`, `torch-lr` and `released` (the authors' code: float
 # LR, float Y).
@@ -238,7 +240,7 @@ pd.DataFrame([vars(p) for p in metrics.PROTOCOLS.values()]).set_index("name")
 # print the same Bicubic rows.
 
 # %%
-rows = pd.DataFrame(benchmarks.bicubic_rows(root, list(present), (2, 3, 4)))
+rows = pd.DataFrame(testsets.bicubic_rows(root, list(present), (2, 3, 4)))
 for col in ("psnr", "ssim"):
     rows[f"paper_{col}"] = [paper_tables.row(paper_tables.TABLE_I, "Bicubic", r.scale).__getattribute__(col).get(r.set)
                             for r in rows.itertuples()]

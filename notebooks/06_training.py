@@ -17,18 +17,18 @@
 #
 # with Adam, mini-batches of $K = 16$ pairs of $48 \times 48$ LR patches, a learning
 # rate of $10^{-4}$ halved every $2 \times 10^5$ updates and $6 \times 10^5$ updates in
-# all (Sec. IV-B2). This page states that schedule as `defian.config` holds it, then
+# all (Sec. IV-B2). This page states that schedule as `defian.train.config` holds it, then
 # trains the pair the book needs most, DeFiAN_S and the same trunk with the attention
 # branch removed (RCAN_S, the first column of Table III), under this profile's
 # schedule, and plots their training loss and validation PSNR. Both runs are saved as
-# run records (`defian.runrecord`) that later pages read.
+# run records (`defian.train.run_record`) that later pages read.
 
 # %% tags=["parameters"]
 profile: str = "smoke"  # which profile produced this page (set by the runner)
 data_root: str = ""  # "" -> $DEFIAN_DATA, else the embedded default data
 device: str = "auto"  # "auto" picks CUDA when present, else CPU
 seed: int = 0  # seeds initial weights, patch positions and augmentation
-train_schedule: str = "smoke"  # defian.config schedule to train: smoke, cpu, short or full
+train_schedule: str = "smoke"  # defian.train.config schedule to train: smoke, cpu, short or full
 
 # %%
 import dataclasses
@@ -37,7 +37,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from defian import config, paper_tables, runrecord, train
+from defian.report import paper_tables
+from defian.train import config, run_record, loop
 
 # %% [markdown]
 # ## The schedules
@@ -78,12 +79,12 @@ assert released.lr_step * released.epoch_updates == full.lr_step  # 100 epochs o
 # - the fused Hessian filter (notebook 02), channels-last weights and batches
 #   (`TrainConfig.channels_last`) and a leaner DAC: 1.57-1.81 s, 1.36-1.50 times the
 #   floor, DeFiAN_S / twin = 1.12-1.20 (three runs, 2026-11-22);
-# - a C++ kernel for the Hessian filter (`defian/csrc/mshf_cpu.cpp`,
-#   `defian.cppkernels`), which halves its forward and backward: 1.33-1.65 times the
+# - a C++ kernel for the Hessian filter (`defian/kernels/csrc/mshf_cpu.cpp`,
+#   `defian.kernels.extension`), which halves its forward and backward: 1.33-1.65 times the
 #   floor, DeFiAN_S / twin = 1.09-1.23 (four runs, 2026-12-02);
-# - the 1x1 convolutions on pooled statistics as matrix products (`defian.fem.Pointwise`),
+# - the 1x1 convolutions on pooled statistics as matrix products (`defian.nn.fem.Pointwise`),
 #   the DAC's statistics of $x$ and the gated residual that ends every DeFiAM and every
-#   RCAB as C++ passes (`defian.dac.mean_std`, `defian.gate`; `benchmarks/bench_gate.py`
+#   RCAB as C++ passes (`defian.nn.dac.mean_std`, `defian.kernels.gate`; `benchmarks/bench_gate.py`
 #   times them against the PyTorch expressions): in 15 runs later on 2026-12-02
 #   (records in `results/bench/`),
 #   DeFiAN_S / twin = 1.06-1.25 (median 1.12; at most 1.10 in 5 runs), DeFiAN_S at
@@ -107,7 +108,7 @@ assert released.lr_step * released.epoch_updates == full.lr_step  # 100 epochs o
 #   measured against the dense rate of each round instead of the best one, 1.52-1.74
 #   (median 1.57) and 1.41-1.65 (median 1.53).
 # - the global average pool of every RCAB's channel attention and of the DAC's
-#   statistics with a backward that broadcasts its gradient (`defian.pooling`): PyTorch's
+#   statistics with a backward that broadcasts its gradient (`defian.kernels.pooling`): PyTorch's
 #   own hands autograd an NCHW tensor to add into a channels-last one, a strided loop,
 #   50 times an update (`benchmarks/bench_pool.py`: where the two gradients meet, the
 #   new pool takes 0.67 of the time in float32 and 0.41 in bfloat16). Eight runs on
@@ -156,7 +157,7 @@ assert released.lr_step * released.epoch_updates == full.lr_step  # 100 epochs o
 #
 # Validation: the first images of Set5 (centre crops, to keep validation a small part
 # of the budget), scored with the paper's protocol (Y channel, `scale` border pixels
-# cropped, `defian.metrics.psnr`).
+# cropped, `defian.data.metrics.psnr`).
 
 # %%
 cfg = config.schedule(train_schedule, data_root=data_root, device=device, seed=seed, progress=False)
@@ -167,13 +168,13 @@ pd.Series({f.name: str(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}, 
 # %% [markdown]
 # ## Training
 #
-# `train.train` resumes a run from its `last.pt` when one exists (a killed run
-# continues update by update as if never stopped: `tests/test_train.py` kills one
+# `loop.train` resumes a run from its `last.pt` when one exists (a killed run
+# continues update by update as if never stopped: `tests/train/test_loop.py` kills one
 # with SIGKILL and compares) and returns a finished run's record without retraining.
 
 # %%
-root = runrecord.runs_root(profile)
-runs = {model: train.train(dataclasses.replace(cfg, model=model), root) for model in ("defian_s", "rcan_s")}
+root = run_record.runs_root(profile)
+runs = {model: loop.train(dataclasses.replace(cfg, model=model), root) for model in ("defian_s", "rcan_s")}
 env = runs["defian_s"].environment
 print(f"training data: {env['train_data']}\nvalidation data: {env['val_data']}")
 for model, run in runs.items():

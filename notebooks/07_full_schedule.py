@@ -24,7 +24,7 @@ profile: str = "smoke"  # which profile produced this page (set by the runner)
 data_root: str = ""  # "" -> $DEFIAN_DATA, else the embedded default data
 device: str = "auto"  # "auto" picks CUDA when present, else CPU
 seed: int = 0  # seeds initial weights, patch positions and augmentation
-full_schedule: str = "smoke"  # defian.config schedule to train; empty: only read committed run records
+full_schedule: str = "smoke"  # defian.train.config schedule to train; empty: only read committed run records
 full_scales: str = "2,3,4"  # comma-separated upscaling factors
 
 # %%
@@ -33,7 +33,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from defian import config, paper_tables, paths, runrecord, train
+from defian import paths
+from defian.report import paper_tables
+from defian.train import config, run_record, loop
 
 scales = [int(s) for s in full_scales.split(",") if s.strip()]
 models = ("defian_s", "defian_l")
@@ -44,7 +46,7 @@ models = ("defian_s", "defian_l")
 # Each run is one command; on a machine with $K$ GPUs, `torchrun` starts one process
 # per GPU and splits every mini-batch of 16 over them (rank $r$ takes samples
 # $r, r+K, \dots$ of each batch; the gradient is the same mean over 16 samples as on
-# one GPU, see `defian.distributed`):
+# one GPU, see `defian.train.distributed`):
 #
 # ```
 # defian train --schedule full --model defian_l --scale 2 --precision bf16
@@ -70,18 +72,18 @@ if full_schedule in ("short", "full"):
     assert torch.cuda.is_available(), (
         f"the {full_schedule} schedule trains 6 models for {config.SCHEDULES[full_schedule].updates:,} updates "
         "each: run it on a GPU (set full_schedule='' to only read committed run records)")
-root = runrecord.runs_root(profile)
+root = run_record.runs_root(profile)
 runs = {}
 if full_schedule:
     for model in models:
         for scale in scales:
             cfg = config.schedule(full_schedule, model=model, scale=scale, data_root=data_root, device=device,
                                   seed=seed, progress=False)
-            runs[model, scale] = train.train(cfg, root)
+            runs[model, scale] = loop.train(cfg, root)
 else:
     for model in models:
         for scale in scales:
-            found = runrecord.find(paths.RUNS, model=model, scale=scale, schedule="full")
+            found = run_record.find(paths.RUNS, model=model, scale=scale, schedule="full")
             if found and found[0].summary is not None:
                 runs[model, scale] = found[0]
 print(f"{len(runs)} run records ({full_schedule or 'committed full-schedule records'})")

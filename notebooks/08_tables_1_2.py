@@ -16,10 +16,10 @@
 # (Sec. IV-C). This page regenerates both tables. Each has two kinds of rows:
 #
 # * **quoted** rows (source `paper`): every number the paper prints, read from
-#   `defian.paper_tables`, never rerun; bold and underline mark the best and
+#   `defian.report.paper_tables`, never rerun; bold and underline mark the best and
 #   second-best of these rows per scale, recomputed from the printed numbers;
 # * **our** rows (shaded, source `ours`): Bicubic, DeFiAN and its attention-free
-#   twin, scored by `defian.evaluate` with the paper's protocol (Y channel,
+#   twin, scored by `defian.report.evaluate` with the paper's protocol (Y channel,
 #   `scale` border pixels cropped, MATLAB bicubic LR) and read back from the
 #   evaluation CSVs stored with each run record. The `Provenance` column names the
 #   schedule, model size, updates, training data and seeds behind each number, and
@@ -42,11 +42,14 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from defian import benchmarks, evaluate, inference, paper_tables, paths, provenance, records, tables
-from defian.model import build_model
+from defian import paths, provenance
+from defian.data import testsets
+from defian.report import evaluate, inference, paper_tables, table_runs, tables
+from defian.kernels import accelerate
+from defian.nn.model import build_model
 
 limit = eval_limit or None
-present = list(benchmarks.find(paths.data_root(data_root)))
+present = list(testsets.find(paths.data_root(data_root)))
 print("profile:", profile, "| data:", provenance.data_label(data_root))
 print("test sets present:", ", ".join(present), "| images per set:", eval_limit or "all")
 
@@ -55,7 +58,7 @@ print("test sets present:", ", ".join(present), "| images per set:", eval_limit 
 #
 # Our DeFiAN rows show the *best available* run records, labelled with their
 # schedule: those of the most-trained schedule that has any (full, short, cpu,
-# and on smoke pages smoke; `defian.records.schedules_for`), so a committed cpu
+# and on smoke pages smoke; `defian.report.table_runs.schedules_for`), so a committed cpu
 # study appears in the smoke-built book too; scratch smoke runs never appear on
 # the pages of another profile. Under smoke this page also proves the pipeline end to end: if notebook
 # 06 left no smoke runs, two tiny ones (DeFiAN_S and its twin at x2) are trained
@@ -64,10 +67,10 @@ print("test sets present:", ", ".join(present), "| images per set:", eval_limit 
 # %%
 twin = {"mshf": False, "diendec": False, "dac": False}
 if profile == "smoke":
-    records.ensure_runs({"DeFiAN_S": {}, "twin": twin}, schedule="smoke", model="defian_s", scale=2,
+    table_runs.ensure_runs({"DeFiAN_S": {}, "twin": twin}, schedule="smoke", model="defian_s", scale=2,
                        updates=ablation_updates, data_root=data_root, train_missing=True)
 pd.DataFrame([{"model": f"DeFiAN_{fam.upper()}", "scale": f"x{c}",
-               "records from": tables.best_schedule(fam, c, records.schedules_for(profile))}
+               "records from": tables.best_schedule(fam, c, table_runs.schedules_for(profile))}
               for fam in ("s", "l") for c in (2, 3, 4)])
 
 # %% [markdown]
@@ -134,7 +137,7 @@ pd.DataFrame({f"x{c}": [cited_margin(paper_tables.TABLE_I, "DeFiAN_L", "RCAN", "
 #
 # ## The complexity columns
 #
-# `defian.complexity.count` counts #Params and #FLOPs (multiply-accumulates for a
+# `defian.nn.complexity.count` counts #Params and #FLOPs (multiply-accumulates for a
 # 480x360 output, Sec. IV-A2) of our DeFiAN_S and DeFiAN_L at the paper's sizes.
 # They reproduce the printed columns; the one printed digit we miss (DeFiAN_L x4
 # #FLOPs, 169.4 vs 169.5 G) is discussed in notebook 04.
@@ -187,7 +190,7 @@ gains.round(3) if len(gains) else print("no DeFiAN_S / twin pair trained alike u
 # %% [markdown]
 # ## Inference time and memory
 #
-# `defian.inference.tiled_forward` runs DeFiAN stage by stage on overlapping tiles
+# `defian.report.inference.tiled_forward` runs DeFiAN stage by stage on overlapping tiles
 # and takes the global statistics (channel attention, DAC) over the whole map, so
 # it returns the untiled forward exactly (the usual crop-and-stitch does not: the
 # crops see other means). Its peak memory is a few LR feature maps instead of the
@@ -198,7 +201,7 @@ gains.round(3) if len(gains) else print("no DeFiAN_S / twin pair trained alike u
 # off only on large images (the cpu profile measures a 180-pixel side).
 
 # %%
-net = build_model("defian_s", 4).eval()
+net = accelerate(build_model("defian_s", 4)).eval()  # the fused blocks, as defian evaluate runs them
 side = bench_lr_side
 x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0))
 with torch.no_grad():

@@ -38,7 +38,8 @@ fig_crop: int = 64  # side of the LR centre crop Fig. 10 is drawn on, 0 for the 
 import pandas as pd
 from IPython.display import Markdown, display
 
-from defian import figures, paper_tables, provenance, records, studystats, tables
+from defian import provenance
+from defian.report import figures, paper_tables, table_runs, study_stats, tables
 
 limit = eval_limit or None
 print("profile:", profile, "| data:", provenance.data_label(data_root))
@@ -46,8 +47,8 @@ print("profile:", profile, "| data:", provenance.data_label(data_root))
 # %% [markdown]
 # ## The eight variants and their runs
 #
-# `defian.records.variants("III")` derives each column's switches from the paper's
-# table (`defian.paper_tables.TABLE_III`); `ensure_runs` finds the finished runs of
+# `defian.report.table_runs.variants("III")` derives each column's switches from the paper's
+# table (`defian.report.paper_tables.TABLE_III`); `ensure_runs` finds the finished runs of
 # each variant under the profile's schedule (matching on the attention wiring, so a
 # run made with `defian train --switch ...` counts too) and, where this profile
 # trains, makes the missing ones (under smoke: tiny networks, a few updates). The
@@ -56,7 +57,7 @@ print("profile:", profile, "| data:", provenance.data_label(data_root))
 # smoke pages only) the smoke runs (`best_available`); the provenance says which.
 
 # %%
-variants, runs, report = records.gather("III", profile=profile, schedule=ablation_schedule, model=ablation_model,
+variants, runs, report = table_runs.gather("III", profile=profile, schedule=ablation_schedule, model=ablation_model,
                                          updates=ablation_updates, data_root=data_root, train_missing=ablation_train)
 print(report)
 
@@ -73,7 +74,7 @@ display(Markdown(t3.notes_markdown()))
 # The complexity columns need no training: they are counted for DeFiAN_L (N=10,
 # M=20, C=64) at x3 with each column's switches and equal the paper's to the
 # printed digit. This also fixes the wiring of the incomplete variants (e.g. DiEnDec
-# without MSHF): `defian.defiam` removes exactly each part's own parameters.
+# without MSHF): `defian.nn.defiam` removes exactly each part's own parameters.
 
 # %%
 assert not t3.complexity_mismatches(), t3.complexity_mismatches()  # to the printed 0.1 K / 0.1 G
@@ -90,14 +91,14 @@ assert all(paper[k] > paper["(a)"] for k in paper if k != "(a)")  # each part he
 print(f"paper: (h) - (a) = {paper['(h)'] - paper['(a)']:.2f} dB")
 ours = t3.frame.set_index("Variant")
 col = next(c for c in ours.columns if c.endswith("PSNR ours"))
-print("ours:", studystats.single_runs(ours[col]))
+print("ours:", study_stats.single_runs(ours[col]))
 if ours[col].notna().all():
     print(f"ours: (h) - (a) = {ours.loc['(h)', col] - ours.loc['(a)', col]:+.3f} dB; provenance:",
           ours.loc["(h)", "Provenance"])
 
 # %% [markdown]
 # Our PSNR column is only as good as its provenance (the Provenance column and its
-# notes). The table takes the best records there are (`defian.records`): runs of the
+# notes). The table takes the best records there are (`defian.report.table_runs`): runs of the
 # paper's setting (DeFiAN_L, `short` or `full` schedule) once someone commits them,
 # then the committed runs of the cpu study (reduced DeFiAN_S, a few thousand updates on
 # the 291 images), under any profile, and only otherwise a profile's own runs, which

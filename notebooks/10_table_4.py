@@ -21,7 +21,7 @@
 # Its #Params say what the variants are: "w/o HF" has exactly the trunk's count
 # (Table III (a)) and ker=(3,5,7) exactly Table III's MSHF-only column (b); each
 # scale adds $N \cdot 3(9C + C) = 19.2$ K. So Table IV's networks have MSHF but no
-# DiEnDec and no DAC; `defian.records.variants("IV")` builds them that way, and the
+# DiEnDec and no DAC; `defian.report.table_runs.variants("IV")` builds them that way, and the
 # two shared columns reuse Table III's runs.
 
 # %% tags=["parameters"]
@@ -36,17 +36,19 @@ ablation_train: bool = True  # train missing variant runs here; False only reads
 # %%
 from IPython.display import Markdown, display
 
-from defian import benchmarks, paper_tables, paths, provenance, records, studystats, tables
+from defian import paths, provenance
+from defian.data import testsets
+from defian.report import paper_tables, table_runs, study_stats, tables
 
 limit = eval_limit or None
-present = list(benchmarks.find(paths.data_root(data_root)))
+present = list(testsets.find(paths.data_root(data_root)))
 print("profile:", profile, "| data:", provenance.data_label(data_root), "| sets:", ", ".join(present))
 
 # %% [markdown]
 # ## The runs
 
 # %%
-variants, runs, report = records.gather("IV", profile=profile, schedule=ablation_schedule, model=ablation_model,
+variants, runs, report = table_runs.gather("IV", profile=profile, schedule=ablation_schedule, model=ablation_model,
                                          updates=ablation_updates, data_root=data_root, train_missing=ablation_train)
 print(report)
 
@@ -96,7 +98,7 @@ print({k: v for k, v in sorted(set5.items(), key=lambda kv: kv[1])})
 # %%
 ours = t4.frame.set_index("Variant")
 col = next(c for c in ours.columns if c.endswith("PSNR ours"))
-print("ours:", studystats.single_runs(ours[col]))
+print("ours:", study_stats.single_runs(ours[col]))
 if ours[col].notna().all():
     print(f"ours: (3,5,7) - w/o HF = {ours.loc['ker=(3,5,7)', col] - ours.loc['w/o HF', col]:+.3f} dB; provenance:",
           ours.loc["ker=(3,5,7)", "Provenance"])

@@ -33,7 +33,8 @@ ablation_train: bool = True  # train missing variant runs here; False only reads
 # %%
 from IPython.display import Markdown, display
 
-from defian import paper_tables, provenance, records, studystats, tables
+from defian import provenance
+from defian.report import paper_tables, table_runs, study_stats, tables
 
 limit = eval_limit or None
 print("profile:", profile, "| data:", provenance.data_label(data_root))
@@ -44,7 +45,7 @@ print("profile:", profile, "| data:", provenance.data_label(data_root))
 # Twelve columns, three of them shared with Table III ((d), (f) and (h)).
 
 # %%
-variants, runs, report = records.gather("V", profile=profile, schedule=ablation_schedule, model=ablation_model,
+variants, runs, report = table_runs.gather("V", profile=profile, schedule=ablation_schedule, model=ablation_model,
                                          updates=ablation_updates, data_root=data_root, train_missing=ablation_train)
 print(report)
 
@@ -53,7 +54,7 @@ print(report)
 #
 # The paper prints no complexity for Table V ("comparative #Params and #FLOPs");
 # ours are counted for DeFiAN_L at x3. The three types have identical #Params at
-# equal $d$ (`defian.diendec`: same layers, only dilation and pooling differ), and
+# equal $d$ (`defian.nn.diendec`: same layers, only dilation and pooling differ), and
 # HGEnDec's #FLOPs are lower because its deeper layers run on pooled maps.
 
 # %%
@@ -91,6 +92,6 @@ print({d: {k: float(paper[f"{k} d={d}"]) for k in ("DiEnDec", "HGenDec", "ConvEn
 
 # %%
 col = next(c for c in f.columns if c.endswith("PSNR ours"))
-print("ours:", studystats.single_runs(f[col]))
+print("ours:", study_stats.single_runs(f[col]))
 if f[col].notna().any():
     print("provenance, e.g.:", f.loc[f[col].idxmax(), "Provenance"])

@@ -15,7 +15,7 @@
 # the Hessian maps and the attention of a DeFiAM (Fig. 1), the stages of DiEnDec
 # (Fig. 13) and the distributions the DAC aligns (Fig. 14). This page draws all
 # three from a trained checkpoint of the profile, with forward hooks
-# (`defian.figures.capture`), and for each one measures the property the paper
+# (`defian.report.figures.capture`), and for each one measures the property the paper
 # reads off its picture, so the caption can say whether *our* picture shows it.
 # Fig. 10 is on the Table III page, Fig. 12 (speed of the Hessian filtering) on the
 # Hessian verification page; Fig. 11 (PSNR against model size) closes this page
@@ -32,7 +32,8 @@ fig_crop: int = 64  # side of the LR centre crop the figures are drawn on, 0 for
 import pandas as pd
 from IPython.display import Markdown, display
 
-from defian import evaluate, figures, provenance, records, tables
+from defian import provenance
+from defian.report import evaluate, figures, table_runs, tables
 
 print("profile:", profile, "| data:", provenance.data_label(data_root))
 
@@ -46,14 +47,14 @@ print("profile:", profile, "| data:", provenance.data_label(data_root))
 
 # %%
 if profile == "smoke":
-    records.ensure_runs({"DeFiAN_S": {}}, schedule="smoke", model="defian_s", scale=2, updates=ablation_updates,
+    table_runs.ensure_runs({"DeFiAN_S": {}}, schedule="smoke", model="defian_s", scale=2, updates=ablation_updates,
                        data_root=data_root, train_missing=True)
-run = tables.best_run("s", records.schedules_for(profile))
+run = tables.best_run("s", table_runs.schedules_for(profile))
 if run is not None:
     model, info = evaluate.load_model(run.dir / "last.pt")
     scale = model.scale
     print(f"{run.name}: update {info['update']}, weights {info['weights']}")
-    print("provenance:", records.run_label([run]))
+    print("provenance:", table_runs.run_label([run]))
     label, lr, hr = figures.figure_image(data_root, scale, fig_crop)
     print("image:", label)
 else:
@@ -152,7 +153,7 @@ if model is not None:
 # nothing to plot.
 
 # %%
-for schedule in records.schedules_for(profile):  # the best available schedule with two sizes or more
+for schedule in table_runs.schedules_for(profile):  # the best available schedule with two sizes or more
     points = tables.model_size_points(schedule, scale=3, data_root=data_root, limit=eval_limit or None)
     if len(points) >= 2:
         fig = figures.fig11(points)

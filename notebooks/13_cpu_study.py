@@ -18,7 +18,7 @@
 # ($N = 3$ modules of $M = 5$ RCABs, $C = 32$, batch 16, $24\times24$ LR patches,
 # 6,000 updates) on the 291 images of T91 + BSDS200 instead of DIV2K.
 #
-# It asks four questions (`defian.study`; what the runs show is `defian.studystats`):
+# It asks four questions (`defian.report.study`; what the runs show is `defian.report.study_stats`):
 #
 # 1. the central claim: does the detail-fidelity attention beat the same trunk
 #    without it (the twin, Table III (a)) at x2, and by more than the noise of
@@ -45,9 +45,10 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from defian import paper_tables, runrecord, study, studystats
+from defian.report import paper_tables, study, study_stats
+from defian.train import run_record
 
-root = runs_root or runrecord.runs_root(study_schedule)
+root = runs_root or run_record.runs_root(study_schedule)
 print("profile:", profile, "| records read from:", root)
 
 # %% [markdown]
@@ -68,7 +69,7 @@ st = study.status(root, study_schedule)
 done = st[(st["state"] == "finished") & st["evaluated"]]
 with pd.option_context("display.max_colwidth", 90):
     display(st)
-runs = [runrecord.read(root / name) for name in done["run"]]
+runs = [run_record.read(root / name) for name in done["run"]]
 hours = sum(r.summary["wall_s"] for r in runs) / 3600
 per_run = hours / max(len(runs), 1)  # hours of one core per run
 print(f"{len(done)} of {len(st)} runs finished and evaluated; their training took {hours:.1f} h "
@@ -88,12 +89,12 @@ if runs:
 # depends only on the seed), so the difference of a pair removes that part of the
 # noise; what is left is the initialisation and the path through training. Each row
 # is the PSNR of the last checkpoint on the whole test set (paper protocol: Y channel,
-# `scale` border pixels cropped, `defian.metrics`).
+# `scale` border pixels cropped, `defian.data.metrics`).
 
 # %%
-gains = studystats.paired_gains(root, study_schedule)
+gains = study_stats.paired_gains(root, study_schedule)
 display(gains.round(4))
-summary = studystats.summarize(gains)
+summary = study_stats.summarize(gains)
 display(summary.round(4))
 
 # %% [markdown]
@@ -121,7 +122,7 @@ if sets:
 # images on which DeFiAN_S beats its twin, and the median gain.
 
 # %%
-img = studystats.image_gains(root, study_schedule)
+img = study_stats.image_gains(root, study_schedule)
 per_image = (img.groupby(["set", "seed"], sort=False)["gain"]
              .agg(images="count", median="median", share_better=lambda g: float((g > 0).mean())).reset_index())
 display(per_image.round(3))
@@ -135,10 +136,10 @@ for s_name, g in img.groupby("set"):
 # loss is higher).
 
 # %%
-losses = studystats.final_losses(root, study_schedule)
+losses = study_stats.final_losses(root, study_schedule)
 display(losses.round(5))
 params = {r.config["model"]: r.summary["params"]
-          for pair in studystats.pairs(root, study_schedule).values() for r in pair}
+          for pair in study_stats.pairs(root, study_schedule).values() for r in pair}
 if len(params) == 2:
     print(f"parameters: DeFiAN_S {params['defian_s']:,}, twin {params['rcan_s']:,} "
           f"(+{(params['defian_s'] / params['rcan_s'] - 1) * 100:.1f} %)")
@@ -172,7 +173,7 @@ if pair_runs:
 # over the last few thousand updates.
 
 # %%
-gaps = studystats.validation_gaps(root, study_schedule)
+gaps = study_stats.validation_gaps(root, study_schedule)
 if len(gaps):
     ax = gaps.plot(marker="o", figsize=(7, 3.2), title="validation PSNR, DeFiAN_S - twin (dB)")
     ax.axhline(0, color="grey", lw=0.8)
@@ -207,7 +208,7 @@ class Plain(str):
 lines = []
 for _, row in summary.iterrows():
     s = row["set"]
-    v = studystats.verdict(row)
+    v = study_stats.verdict(row)
     lines.append(f"- **{s}**: {row['mean gain']:+.3f} dB (sd {row['sd gain']:.3f} over {row['seeds']} seeds, "
                  f"95 % interval {row['ci low']:+.3f} to {row['ci high']:+.3f}): {v}")
     for key in ("mean gain", "sd gain", "ci low", "ci high", "sd defian_s", "sd rcan_s"):
@@ -251,7 +252,7 @@ if len(summary) and summary["seeds"].min() > 1:
     glue("noise_2sd", 2 * noise, display=False)
     t3_diffs = np.abs(np.diff(sorted(paper_cols["Table III"])))  # neighbours in the paper's ranking
     typical = float(np.median(t3_diffs))
-    need = studystats.seeds_needed(noise, typical)
+    need = study_stats.seeds_needed(noise, typical)
     print(f"the paper's Table III variants lie a median {typical:.3f} dB apart (neighbours in its ranking); "
           f"resolving that at 2 standard errors takes {need} seeds per variant at this noise")
     glue("t3_typical_diff", typical, display=False)
@@ -274,7 +275,7 @@ else:
 # it, the spread of the paper's numbers over the same columns.
 
 # %%
-spreads = studystats.table_spreads(root, study_schedule)  # on Set5, as the tables
+spreads = study_stats.table_spreads(root, study_schedule)  # on Set5, as the tables
 display(spreads.round(3))
 for _, row in spreads.iterrows():
     key = {"Table III": "t3", "Table IV": "t4", "Table V": "t5"}[row["table"]]
@@ -286,7 +287,7 @@ for _, row in spreads.iterrows():
 full = spreads[spreads["measured"] == spreads["variants"]]
 if len(full):  # a complete table: its variants are closer together than the paper's ...
     assert (full["span ours"] < full["span paper"]).all(), full
-    one_run = 2 * studystats.paired_noise(root, study_schedule)
+    one_run = 2 * study_stats.paired_noise(root, study_schedule)
     if np.isfinite(one_run):  # ... and than the noise of one run, which the chapter says
         assert (full["span ours"] < one_run).all(), (full, one_run)
 
@@ -296,7 +297,7 @@ if len(full):  # a complete table: its variants are closer together than the pap
 # A gain needs an attention that varies over the image: a sigmoid gate that is the
 # same everywhere scales the residual of Eq. (6) by a constant, which a convolution
 # of the FEM could do as well. For every DeFiAM of the pair's DeFiAN_S,
-# `studystats.attention_activity` measures, at initialisation (rebuilt from the seed as
+# `study_stats.attention_activity` measures, at initialisation (rebuilt from the seed as
 # training built it) and after training, on the figure image and without its 4-pixel
 # border: how much the channel-mean gate $\bar{\mathbf{a}}$ varies relative to its
 # mean; how much the encoder-decoder output $\mathbf{v}$ (Eq. 18) varies; and what
@@ -311,7 +312,7 @@ if len(full):  # a complete table: its variants are closer together than the pap
 # (`dac_gain`, the largest $|\hat{\sigma}|$).
 
 # %%
-act = studystats.attention_activity(root, study_schedule, data_root)
+act = study_stats.attention_activity(root, study_schedule, data_root)
 if len(act):
     print("image:", act.attrs["image"])
     display(act.pivot_table(index=["seed", "DeFiAM"], columns="when",

@@ -4,7 +4,7 @@
 development and CI: ``$DEFIAN_DATA`` when set, else ``../shared/datasets`` beside
 the repository. Tests that need it are skipped on a machine that has neither.
 ``write_record`` writes a synthetic run record with an evaluation, as the cpu
-study's records look (tests of :mod:`defian.study` and :mod:`defian.studystats`).
+study's records look (tests of :mod:`defian.report.study` and :mod:`defian.report.study_stats`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ import pytest
 
 import pandas as pd
 
-from defian import config, evaluate, paths, runrecord
+from defian import paths
+from defian.report import evaluate
+from defian.train import config, run_record
 from defian.atomic import write_atomic
 
 
@@ -41,8 +43,8 @@ def _write_record(root: Path, cfg: config.TrainConfig, scores: dict[str, float],
                   val: tuple[float, ...] = ()) -> Path:
     """A run record of ``cfg`` under ``root``: validation PSNRs ``val`` every 500 updates (loss 0.1),
     finished unless told otherwise, and an evaluation scoring one image "a" per set of ``scores``."""
-    run = root / runrecord.run_name(cfg.to_dict(), "train291")
-    rec = runrecord.RunRecord(run)
+    run = root / run_record.run_name(cfg.to_dict(), "train291")
+    rec = run_record.RunRecord(run)
     rec.start(cfg.to_dict(), {})
     for i, v in enumerate(val):
         rec.append(500 * (i + 1), 0.1, 1e-4, v, 10.0)

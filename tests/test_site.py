@@ -17,7 +17,8 @@ from urllib.parse import urljoin, urlparse
 
 import pytest
 
-from defian import book, paths
+from defian import paths
+from defian.runner import book
 
 pytestmark = [pytest.mark.book]
 

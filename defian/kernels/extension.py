@@ -1,0 +1,100 @@
+"""C++ kernels for CPU tensors (``defian/csrc``), built on first use and cached.
+
+Parts of a DeFiAM are memory-bound chains of small element-wise operations that
+PyTorch runs as many passes over (B, C, H, W) tensors: the fused multi-scale
+Hessian filtering (:mod:`defian.kernels.mshf`, kernel ``mshf_cpu``), and the DAC's
+statistics and the gated residuals of the DeFiAM and the RCAB
+(:func:`defian.nn.dac.mean_std`, :mod:`defian.kernels.gate`, kernel ``gate_cpu``). On CPU
+each also runs as a C++ kernel that makes one or two passes over channels-last
+tensors. The PyTorch paths stay: they are the references the kernels are tested
+against (float64: ``tests/nn/test_hessian.py``, ``tests/kernels/test_gate.py``,
+``tests/nn/test_dac.py``), the paths on other devices, and the fallback when a
+kernel cannot be built (a warning says so). ``DEFIAN_CPP=0`` turns the kernels
+off.
+
+The build (:func:`torch.utils.cpp_extension.load`: a C++ compiler and ninja,
+about a minute per kernel, once per machine and source version) goes to
+PyTorch's extension cache (``$TORCH_EXTENSIONS_DIR``, default
+``~/.cache/torch_extensions``); concurrent processes wait for one build. Kernels
+are built with ``-march=native``, so the cache key includes this CPU's
+instruction-set flags.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import platform
+import warnings
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+from defian import provenance
+
+__all__ = ["CFLAGS", "ENV", "SOURCES", "from_rows", "kernel", "rows", "takes"]
+
+#: Set to "0" to run the PyTorch expressions on CPU too.
+ENV = "DEFIAN_CPP"
+#: The kernels' sources, by name.
+SOURCES = {name: Path(__file__).with_name("csrc") / f"{name}.cpp" for name in ("mshf_cpu", "gate_cpu")}
+#: Compiler flags (part of the cache key). ``-fno-trapping-math`` lets GCC vectorise loops with
+#: selects (the clamps of ``gate_cpu``'s exp); it changes no result, only what may raise FP exceptions.
+CFLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp")
+
+
+def _cpu_flags() -> str:
+    """This CPU's instruction-set flags (a cached ``-march=native`` build is only reused on the same)."""
+    return provenance.cpuinfo().get("flags") or platform.processor() or platform.machine()
+
+
+def takes(*tensors: torch.Tensor) -> bool:
+    """Whether a CPU kernel may take these tensors: all on the CPU, all float32 or all float64,
+    outside autocast and outside ``torch.compile`` (which fuses the PyTorch expressions itself)."""
+    first = tensors[0]
+    return (
+        first.device.type == "cpu"
+        and first.dtype in (torch.float32, torch.float64)
+        and all(t.device == first.device and t.dtype == first.dtype for t in tensors)
+        and not torch.is_autocast_enabled("cpu")
+        and not torch.compiler.is_compiling()
+    )
+
+
+def rows(t: torch.Tensor) -> torch.Tensor:
+    """A channels-last (B, C, H, W) tensor as the kernels' (B, H*W, C) rows: a view, no copy."""
+    return t.permute(0, 2, 3, 1).reshape(t.shape[0], -1, t.shape[1])
+
+
+def from_rows(t: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """The inverse of :func:`rows`: (B, H*W, C) -> (B, C, H, W) with channels-last strides, a view."""
+    return t.view(t.shape[0], h, w, t.shape[2]).permute(0, 3, 1, 2)
+
+
+def kernel(name: str) -> ModuleType | None:
+    """The C++ kernel ``name`` (a key of :data:`SOURCES`), or ``None`` when turned off
+    (``DEFIAN_CPP=0``, read at every call) or not buildable here."""
+    if name not in SOURCES:
+        raise KeyError(f"no C++ kernel {name!r}; there are {sorted(SOURCES)}")
+    return None if os.environ.get(ENV, "1") == "0" else _build(name)
+
+
+@functools.cache
+def _build(name: str) -> ModuleType | None:
+    source = SOURCES[name]
+    key = source.read_bytes() + " ".join(CFLAGS).encode() + _cpu_flags().encode() + torch.__version__.encode()
+    tag = hashlib.sha256(key).hexdigest()[:12]
+    try:
+        from torch.utils.cpp_extension import load
+
+        return load(f"defian_{name}_{tag}", [str(source)], verbose=False,
+                    extra_cflags=list(CFLAGS),
+                    extra_ldflags=["-fopenmp"])  # OpenMP: torch's own libgomp (same soname), for at::parallel_for
+    except Exception as err:  # no compiler, no ninja, a failed build: the PyTorch path gives the same numbers
+        last = str(err).strip().splitlines()[-1] if str(err).strip() else ""
+        warnings.warn(f"defian: the C++ kernel {source} could not be built ({type(err).__name__}: {last}); "
+                      f"using the slower PyTorch path (set {ENV}=0 to skip the attempt)", RuntimeWarning,
+                      stacklevel=3)
+        return None

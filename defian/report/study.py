@@ -1,0 +1,202 @@
+"""The cpu study: the book's own trained numbers, what they are and how to remake them.
+
+Until the paper's schedule is run on GPUs, the book's trained numbers come from a
+scaled-down study that two CPU cores finish in a few days (the ``cpu`` schedule of
+:mod:`defian.train.config`; notebook 06 explains its size), trained on the 291-image set:
+
+1. the central claim, DeFiAN_S against its attention-free twin (the same trunk,
+   Table III (a)) at x2, seeds :data:`SEEDS`: the gain and its spread;
+2.-4. Tables III, IV and V at x3 (Sec. IV-D), one seed per variant. A variant
+   that appears in several tables (Table IV "w/o HF" is Table III (a)) is trained
+   once (:func:`defian.report.table_runs.attention_key`).
+
+:func:`jobs` lists the runs; ``defian study`` trains the missing ones (resumable,
+split over workers), evaluates each on :data:`SETS` and, with ``--publish``, copies
+finished records into ``results/runs`` with a weights-only checkpoint
+(:func:`defian.train.checkpoint.slim`). What the finished runs show (the gain of item 1
+with its spread across seeds, the single runs' spreads) is :mod:`defian.report.study_stats`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from defian import paths
+from defian.report import evaluate, table_runs
+from defian.train import checkpoint, config, run_record
+from defian.train.config import TrainConfig
+from defian.nn.model import make_config
+
+__all__ = ["ABLATION_SCALE", "PAIR", "PAIR_SCALE", "SEEDS", "SETS", "Job", "find_run", "is_done", "jobs", "main",
+           "publish", "records_under", "status"]
+
+SEEDS = (0, 1, 2)
+PAIR = ("defian_s", "rcan_s")  # DeFiAN_S and its attention-free twin
+PAIR_SCALE = 2
+ABLATION_SCALE = 3  # Tables III-V are x3 in the paper
+SETS = ("Set5", "Set14", "BSD100")
+#: Files of a run record that are published (the checkpoint is slimmed, best.pt is left out).
+RECORD_FILES = ("config.json", "environment.json", "metrics.csv", "summary.json")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of the study: what it is for and its settings."""
+
+    label: str  # e.g. "x2 defian_s seed 1", "Table III (a)"
+    config: TrainConfig
+    also: tuple[str, ...] = ()  # other table columns this run stands for
+
+
+def jobs(schedule: str = "cpu", data_root: str = "") -> list[Job]:
+    """Every run of the study, the seed pairs first, then Tables III, IV and V (deduplicated)."""
+    base = config.schedule(schedule, data_root=data_root, progress=False)
+    out = [Job(f"x{PAIR_SCALE} {m} seed {s}", dataclasses.replace(base, model=m, scale=PAIR_SCALE, seed=s))
+           for s in SEEDS for m in PAIR]
+    by_key: dict[tuple, int] = {}
+    for which in ("III", "IV", "V"):
+        for label, sw in table_runs.variants(which).items():
+            switches = {**base.switches, **sw}
+            key = table_runs.attention_key(make_config("defian_s", **switches))
+            name = f"Table {which} {label}"
+            if key in by_key:
+                i = by_key[key]
+                out[i] = dataclasses.replace(out[i], also=(*out[i].also, name))
+                continue
+            by_key[key] = len(out)
+            out.append(Job(name, dataclasses.replace(base, model="defian_s", scale=ABLATION_SCALE,
+                                                     switches=switches)))
+    return out
+
+
+def find_run(job: Job, runs: Sequence[run_record.Run]) -> run_record.Run | None:
+    """The run of ``job`` among ``runs`` (same settings except where the data came from), if any."""
+    want = {k: v for k, v in job.config.to_dict().items() if k not in ("data_root", "progress", "threads")}
+    want = json.loads(json.dumps(want))  # as a run's config.json holds it: tuples are lists
+    return next((r for r in runs if {k: r.config.get(k) for k in want} == want), None)
+
+
+def records_under(root: Path, schedule: str) -> list[run_record.Run]:
+    """Every run record of ``schedule`` under ``root``, read once (:func:`find_run` matches in memory)."""
+    return run_record.find(root, schedule=schedule)
+
+
+def status(root: str | Path | None = None, schedule: str = "cpu") -> pd.DataFrame:
+    """One row per job: its run under ``root`` (default ``results/runs``), state and whether it is evaluated.
+
+    The state is the run's final status ("finished", "non-finite", ...), "missing", or for a
+    run without a summary "partial k/n": k of n updates logged (training now, or
+    interrupted: ``defian study --run`` resumes it from its last checkpoint).
+    """
+    have = records_under(Path(root or run_record.runs_root(schedule)), schedule)
+    rows = []
+    for job in jobs(schedule):
+        run = find_run(job, have)
+        if run is None:
+            state = "missing"
+        elif run.summary:
+            state = run.summary.get("status", "?")
+        else:
+            state = f"partial {max((m['update'] for m in run.metrics), default=0)}/{job.config.updates}"
+        evaluated = run is not None and (evaluate.evaluation_dir(run.dir) / "per_set.csv").is_file()
+        rows.append({"job": job.label, "also": ", ".join(job.also), "state": state, "evaluated": evaluated,
+                     "run": run.dir.name if run else ""})
+    return pd.DataFrame(rows)
+
+
+def publish(run_dir: str | Path, dest_root: str | Path | None = None) -> Path:
+    """Copy a finished, evaluated run record into ``dest_root`` (``results/runs``) for the repository.
+
+    The copy holds the record files, the evaluations and ``last.pt`` slimmed to its
+    weights (:func:`defian.train.checkpoint.slim`: a few hundred kB instead of a few MB);
+    ``best.pt`` and the optimizer state stay behind. Written to a temporary folder
+    and renamed, so ``dest_root`` never holds half a record.
+    """
+    run_dir, dest_root = Path(run_dir), Path(dest_root or paths.RUNS)
+    run = run_record.read(run_dir)
+    if (run.summary or {}).get("status") != "finished":
+        raise ValueError(f"{str(run_dir)!r} has not finished (summary status "
+                         f"{(run.summary or {}).get('status')!r}); nothing published")
+    if not (evaluate.evaluation_dir(run_dir) / "per_set.csv").is_file():
+        raise ValueError(f"{str(run_dir)!r} has no evaluation; run `defian evaluate --run {run_dir}` first")
+    dest = dest_root / run_dir.name
+    tmp = dest_root / f".{run_dir.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in RECORD_FILES:
+        shutil.copy2(run_dir / name, tmp / name)
+    shutil.copytree(run_dir / "evaluation", tmp / "evaluation")
+    checkpoint.slim(run_dir / "last.pt", tmp / "last.pt")
+    if dest.exists():
+        shutil.rmtree(dest)
+    tmp.rename(dest)
+    return dest
+
+
+def is_done(run: run_record.Run | None) -> bool:
+    """Whether ``run`` is a finished, evaluated record (what the study's tables read)."""
+    return (run is not None and (run.summary or {}).get("status") == "finished"
+            and (evaluate.evaluation_dir(run.dir) / "per_set.csv").is_file())
+
+
+def _run_all(todo: Sequence[Job], root: Path, data_root: str, publish_to: Path | None,
+             published: Path | None = None) -> None:
+    """Train and evaluate each job of ``todo`` under ``root`` (resuming a partial run), publishing
+    each to ``publish_to`` if given. A job whose record under ``published`` (``results/runs``) is
+    already finished and evaluated is skipped, so a fresh ``root`` does not retrain the study."""
+    from defian.train import loop
+
+    elsewhere = published is not None and todo and Path(root).resolve() != Path(published).resolve()
+    have = records_under(published, todo[0].config.schedule) if elsewhere else []
+    for job in todo:
+        if elsewhere and is_done(find_run(job, have)):
+            print(f"[study] {job.label}: published in {published}, skipped", flush=True)
+            continue
+        print(f"[study] {time.strftime('%Y-%m-%d %H:%M:%S')} {job.label}", flush=True)
+        run = loop.train(dataclasses.replace(job.config, data_root=data_root), root)
+        if run is None:  # not rank 0
+            continue
+        evaluate.evaluate_run(run.dir, data_root=data_root or None, sets=list(SETS))
+        if publish_to is not None:
+            print(f"[study] published {publish(run.dir, publish_to)}", flush=True)
+
+
+# --- command line ---------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    """``defian study``: list, run (resumable, ``--worker I/K``) or publish the cpu study."""
+    p = argparse.ArgumentParser(prog="defian study", description=__doc__.split("\n\n")[0])
+    p.add_argument("--schedule", default="cpu", choices=sorted(config.SCHEDULES))
+    p.add_argument("--runs-root", default="", help="where runs are trained (default: results/runs)")
+    p.add_argument("--data-root", default="", help='"" -> $DEFIAN_DATA, else the embedded default data')
+    p.add_argument("--worker", default="1/1", help="I/K: run every K-th job starting at the I-th (1-based)")
+    p.add_argument("--publish", action="store_true", help="copy finished, evaluated runs into results/runs")
+    p.add_argument("--run", action="store_true", help="train and evaluate this worker's missing jobs")
+    a = p.parse_args(argv)
+    try:
+        i, k = (int(x) for x in a.worker.split("/"))
+        if not 1 <= i <= k:
+            raise ValueError
+    except ValueError:
+        p.error(f"--worker expects I/K with 1 <= I <= K, got {a.worker!r}")
+    root = Path(a.runs_root) if a.runs_root else run_record.runs_root(a.schedule)
+    if a.run:
+        _run_all(jobs(a.schedule)[i - 1::k], root, a.data_root, paths.RUNS if a.publish else None, paths.RUNS)
+    elif a.publish:
+        have = records_under(root, a.schedule)
+        for job in jobs(a.schedule):
+            run = find_run(job, have)
+            if run and (run.summary or {}).get("status") == "finished":
+                evaluate.evaluate_run(run.dir, data_root=a.data_root or None, sets=list(SETS))  # stored: a no-op
+                print(f"published {publish(run.dir)}")
+    with pd.option_context("display.width", 200, "display.max_colwidth", 70):
+        print(status(root, a.schedule).to_string(index=False))
+    return 0

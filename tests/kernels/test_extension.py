@@ -1,0 +1,28 @@
+"""defian.kernels.extension: building, turning off and falling back (the kernel's numbers: tests/nn/test_hessian.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from defian.kernels import extension
+
+
+def test_unknown_kernel_is_named() -> None:
+    with pytest.raises(KeyError, match="no C\\+\\+ kernel 'nope'"):
+        extension.kernel("nope")
+
+
+def test_env_turns_the_kernels_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(extension.ENV, "0")
+    assert extension.kernel("mshf_cpu") is None
+
+
+def test_a_failed_build_warns_and_falls_back(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = tmp_path / "broken.cpp"
+    broken.write_text("this is not C++\n")
+    monkeypatch.setitem(extension.SOURCES, "broken", broken)
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv(extension.ENV, "1")
+    with pytest.warns(RuntimeWarning, match=f"C\\+\\+ kernel {broken} could not be built.*slower PyTorch path"):
+        assert extension.kernel("broken") is None
+    extension._build.cache_clear()
