@@ -51,8 +51,9 @@ class FusedMSHF(MSHF):
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, C, H, W) -> (B, K, H, W), as :meth:`MSHF.forward`."""
-        if x.dim() != 4 or x.shape[1] != self.channels or not self.has_standard_taps():
-            return super().forward(x)  # raises on a bad shape; the convolutions for other taps
+        if (x.dim() != 4 or x.shape[1] != self.channels or self.weight.requires_grad or self.bias.requires_grad
+                or not self.has_standard_taps()):
+            return super().forward(x)  # raises on a bad shape; convolutions for trainable or other taps
         bias = self.bias if bool(self.bias.any()) else None
         return mshf_fused(x, self.pairs, bias)
 

@@ -52,6 +52,7 @@ class AttentionSwitches:
     endec: str = "diendec"  # Table V: "diendec" | "convendec" | "hgendec"
     half_depth: int = 3  # d, paper Fig. 4(a); Table V: 0..4
     dac: bool = True  # distribution alignment cell (paper III-D)
+    mshf_mode: str = "frozen"  # the MSHF filters' parameters: :data:`defian.nn.hessian.MSHF_MODES`
 
     @property
     def any(self) -> bool:
@@ -80,7 +81,8 @@ class DeFiAM(nn.Module):
             raise ValueError("kernel_sizes must name at least one Hessian scale")
         self.mshf: nn.Module | None = None
         if switches.mshf:
-            self.mshf = MSHF(channels, kernel_sizes=tuple(switches.kernel_sizes), variant=switches.hessian_variant)
+            self.mshf = MSHF(channels, kernel_sizes=tuple(switches.kernel_sizes), variant=switches.hessian_variant,
+                             mode=switches.mshf_mode)
         self.endec: EncoderDecoder | None = None
         if switches.any:
             depth = switches.half_depth if switches.diendec else 0

@@ -54,11 +54,15 @@ from torch.autograd.function import once_differentiable
 
 
 __all__ = [
-    "VARIANTS", "MSHF", "dilations", "hessian_kernels", "compact_stencils", "max_eigenvalue",
+    "VARIANTS", "MSHF_MODES", "MSHF", "dilations", "hessian_kernels", "compact_stencils", "max_eigenvalue",
     "max_eigenvalue_plain", "max_eigenvalue_eigvalsh", "hessian_filter", "mshf_reference", "released_param_count",
 ]
 
 VARIANTS = ("paper", "released")
+#: What the MSHF filters are during training (the deviations chapter's MSHF question): ``"frozen"`` stencils
+#: with zero bias (this book); ``"random_bias"``, frozen stencils with a Conv2d's random bias (the released
+#: code of 2021); ``"trainable"``, stencils and that bias as trained parameters (the first upload).
+MSHF_MODES = ("frozen", "random_bias", "trainable")
 #: Released conv names, in the order ``G_hh, G_vv, G_hv`` (released code).
 RELEASED_NAMES = ("grad_xx", "grad_yy", "grad_xy")
 
@@ -267,9 +271,12 @@ class MSHF(nn.Module):
         channels: C, channels of the input feature.
         kernel_sizes: scales ``ker`` (paper: 3, 5, 7).
         variant: ``"released"`` (all kernels dilated) or ``"paper"`` (Eq. 16).
+        mode: one of :data:`MSHF_MODES`; ``"trainable"`` makes ``weight`` and ``bias``
+            parameters (same state-dict keys), the others keep them buffers.
     """
 
-    def __init__(self, channels: int, kernel_sizes: Sequence[int] = (3, 5, 7), variant: str = "released") -> None:
+    def __init__(self, channels: int, kernel_sizes: Sequence[int] = (3, 5, 7), variant: str = "released",
+                 mode: str = "frozen") -> None:
         super().__init__()
         if not isinstance(channels, int) or channels < 1:
             raise ValueError(f"MSHF: channels must be a positive int, got {channels!r}")
@@ -280,8 +287,21 @@ class MSHF(nn.Module):
         self.pairs = tuple(dilations(k, variant) for k in self.kernel_sizes)
         K = len(self.kernel_sizes)
         taps = compact_stencils().float()[None, :, None].expand(K, 3, channels, 3, 3).contiguous()
-        self.register_buffer("weight", taps.clone())
-        self.register_buffer("bias", torch.zeros(K, 3, channels))
+        if mode not in MSHF_MODES:
+            raise ValueError(f"MSHF: mode must be one of {MSHF_MODES}, got {mode!r}")
+        self.mode = mode
+        bias = torch.zeros(K, 3, channels)
+        if mode != "frozen":
+            # a Conv2d's default bias init for a depthwise 3x3 (fan-in 9): U(-1/3, 1/3). fork_rng: the draw leaves
+            # the global stream alone, so every other weight of a seeded model is the frozen variant's
+            with torch.random.fork_rng(devices=[]):
+                bias.uniform_(-1 / 3, 1 / 3)
+        if mode == "trainable":  # the first upload: the stencils as an initialisation, trained with the rest
+            self.weight = nn.Parameter(taps.clone())
+            self.bias = nn.Parameter(bias)
+        else:
+            self.register_buffer("weight", taps.clone())
+            self.register_buffer("bias", bias)
         self.register_buffer("_standard", taps, persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -318,4 +338,4 @@ class MSHF(nn.Module):
                     dest.copy_(state[key].reshape(dest.shape))
 
     def extra_repr(self) -> str:
-        return f"channels={self.channels}, kernel_sizes={self.kernel_sizes}, variant={self.variant!r}"
+        return f"channels={self.channels}, kernel_sizes={self.kernel_sizes}, variant={self.variant!r}, mode={self.mode!r}"

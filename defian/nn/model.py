@@ -57,6 +57,7 @@ class ModelConfig:
     mshf: bool = True  # Table III
     kernel_sizes: tuple[int, ...] = (3, 5, 7)  # Table IV; paper III-B2
     hessian_variant: str = "released"  # G_hv dilated at ker 5, 7 (released code; see defian.nn.hessian)
+    mshf_mode: str = "frozen"  # frozen stencils, zero bias; "random_bias" (released 2021), "trainable" (first upload)
     diendec: bool = True  # Table III
     endec: str = "diendec"  # Table V
     half_depth: int = 3  # d (paper Fig. 4(a); Table V)
@@ -84,7 +85,8 @@ class ModelConfig:
     def switches(self) -> AttentionSwitches:
         """The attention-branch part of the config."""
         return AttentionSwitches(
-            self.mshf, self.kernel_sizes, self.hessian_variant, self.diendec, self.endec, self.half_depth, self.dac
+            self.mshf, self.kernel_sizes, self.hessian_variant, self.diendec, self.endec, self.half_depth, self.dac,
+            self.mshf_mode,
         )
 
 

@@ -6,6 +6,8 @@ scaled-down study that two CPU cores finish in a few days (the ``cpu`` schedule 
 
 1. the central claim, DeFiAN_S against its attention-free twin (the same trunk,
    Table III (a)) at x2, seeds :data:`SEEDS`: the gain and its spread;
+5. the MSHF question (deviations chapter): the pair's DeFiAN_S with the filters'
+   released settings, :data:`MSHF_VARIANTS` (random frozen bias; trainable), same seeds;
 2.-4. Tables III, IV and V at x3 (Sec. IV-D), one seed per variant. A variant
    that appears in several tables (Table IV "w/o HF" is Table III (a)) is trained
    once (:func:`defian.report.table_runs.attention_key`).
@@ -36,7 +38,7 @@ from defian.train import checkpoint, config, run_record
 from defian.train.config import TrainConfig
 from defian.nn.model import make_config
 
-__all__ = ["ABLATION_SCALE", "PAIR", "PAIR_SCALE", "SEEDS", "SETS", "Job", "find_run", "is_done", "jobs", "main",
+__all__ = ["ABLATION_SCALE", "MSHF_VARIANTS", "PAIR", "PAIR_SCALE", "SEEDS", "SETS", "Job", "find_run", "is_done", "jobs", "main",
            "publish", "records_under", "status"]
 
 SEEDS = (0, 1, 2)
@@ -44,6 +46,8 @@ PAIR = ("defian_s", "rcan_s")  # DeFiAN_S and its attention-free twin
 PAIR_SCALE = 2
 ABLATION_SCALE = 3  # Tables III-V are x3 in the paper
 SETS = ("Set5", "Set14", "BSD100")
+#: The MSHF settings compared with the pair's frozen, zero-bias DeFiAN_S (defian.nn.hessian.MSHF_MODES).
+MSHF_VARIANTS = ("random_bias", "trainable")
 #: Files of a run record that are published (the checkpoint is slimmed, best.pt is left out).
 RECORD_FILES = ("config.json", "environment.json", "metrics.csv", "summary.json")
 
@@ -75,6 +79,11 @@ def jobs(schedule: str = "cpu", data_root: str = "") -> list[Job]:
             by_key[key] = len(out)
             out.append(Job(name, dataclasses.replace(base, model="defian_s", scale=ABLATION_SCALE,
                                                      switches=switches)))
+    for s in SEEDS:  # the MSHF question: the pair's DeFiAN_S with the released filters' other two settings
+        for mode in MSHF_VARIANTS:
+            cfg = dataclasses.replace(base, model=PAIR[0], scale=PAIR_SCALE, seed=s,
+                                      switches={**base.switches, "mshf_mode": mode})
+            out.append(Job(f"x{PAIR_SCALE} {PAIR[0]} mshf {mode} seed {s}", cfg))
     return out
 
 

@@ -94,8 +94,9 @@ def attention_key(cfg: ModelConfig) -> tuple:
     s = cfg.switches
     if not s.any:
         return ("none",)
-    return (s.mshf, tuple(s.kernel_sizes), s.hessian_variant if s.mshf else None, s.dac,
-            (s.endec, s.half_depth) if s.diendec and s.half_depth > 0 else None)
+    key = (s.mshf, tuple(s.kernel_sizes), s.hessian_variant if s.mshf else None, s.dac,
+           (s.endec, s.half_depth) if s.diendec and s.half_depth > 0 else None)
+    return key + (s.mshf_mode,) if s.mshf and s.mshf_mode != "frozen" else key  # the frozen default keeps old keys
 
 
 # --- run records --------------------------------------------------------------------------------------

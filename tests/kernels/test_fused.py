@@ -96,3 +96,13 @@ def test_whole_model_and_what_accelerate_keeps() -> None:
     lr = torch.rand(1, 3, 10, 12, dtype=torch.float64)
     with torch.no_grad():
         torch.testing.assert_close(fast(lr), ref(lr), rtol=1e-12, atol=1e-12)
+
+
+def test_trainable_mshf_keeps_its_weight_gradient() -> None:
+    """A trainable MSHF (the first upload) takes the convolutions even when accelerated: its filters
+    get the reference gradient (the fused path has none for them)."""
+    torch.manual_seed(8)
+    fast, ref = twins(MSHF(4, mode="trainable").double())
+    x = torch.randn(2, 4, 6, 5, dtype=torch.float64)
+    assert_same_function(fast, ref, x)
+    assert fast(x).grad_fn.name() == "StackBackward0"  # the reference's torch.stack, not a fused function

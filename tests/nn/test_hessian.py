@@ -198,3 +198,22 @@ def test_bad_inputs_are_named() -> None:
         MSHF(4)(torch.zeros(1, 3, 5, 5))
     with pytest.raises(TypeError, match="gxy"):
         max_eigenvalue(torch.zeros(1), torch.zeros(1), 0.0)
+
+
+def test_mshf_modes_keep_keys_and_the_global_random_stream() -> None:
+    """The three MSHF settings of the deviations chapter: same state-dict keys; the random bias is a
+    Conv2d's U(-1/3, 1/3), drawn without moving the global stream; only "trainable" adds parameters."""
+    built = {}
+    for mode in ("frozen", "random_bias", "trainable"):
+        torch.manual_seed(0)
+        built[mode] = (MSHF(8, mode=mode), torch.rand(1).item())  # the next global draw after construction
+    keys = {mode: set(m.state_dict()) for mode, (m, _) in built.items()}
+    assert keys["frozen"] == keys["random_bias"] == keys["trainable"] == {"weight", "bias"}
+    assert len({after for _, after in built.values()}) == 1  # fork_rng: the global stream is unmoved
+    frozen, random_bias, trainable = (built[m][0] for m in ("frozen", "random_bias", "trainable"))
+    assert not frozen.bias.any() and list(frozen.parameters()) == []
+    assert 0 < random_bias.bias.abs().max() <= 1 / 3 and list(random_bias.parameters()) == []
+    assert torch.equal(trainable.bias, random_bias.bias) and torch.equal(trainable.weight, frozen.weight)
+    assert sum(p.numel() for p in trainable.parameters()) == released_param_count(8)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        MSHF(8, mode="learned")

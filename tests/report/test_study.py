@@ -28,11 +28,11 @@ def test_every_table_column_has_exactly_one_run() -> None:
             assert len(hits) == 1, (which, label)
             assert f"Table {which} {label}" in (hits[0].label, *hits[0].also)
     # 8 + 6 new kernel sets + 9 new encoder-decoders, and 3 seeds of the pair
-    assert len(keys) == 23 and len(jobs) == 23 + 2 * len(study.SEEDS)
+    assert len(keys) == 23 and len(jobs) == 23 + (2 + len(study.MSHF_VARIANTS)) * len(study.SEEDS)
 
 
 def test_pair_runs_differ_only_in_the_model() -> None:
-    pair = [j.config for j in study.jobs() if j.config.scale == study.PAIR_SCALE]
+    pair = [j.config for j in study.jobs() if j.config.scale == study.PAIR_SCALE and "mshf_mode" not in j.config.switches]
     for seed in study.SEEDS:
         a, b = (c for c in pair if c.seed == seed)
         assert {a.model, b.model} == set(study.PAIR)
@@ -105,7 +105,7 @@ def test_training_refuses_to_resume_from_a_published_checkpoint(tiny_run, tmp_pa
 def test_cli_prints_the_status_and_checks_the_worker(tmp_path, capsys) -> None:
     assert study.main(["--runs-root", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "x2 defian_s seed 0" in out and "Table V HGenDec d=4" in out and out.count("missing") == 29
+    assert "x2 defian_s seed 0" in out and "Table V HGenDec d=4" in out and out.count("missing") == 35
     with pytest.raises(SystemExit):
         study.main(["--worker", "3/2", "--runs-root", str(tmp_path)])
     assert "--worker expects I/K with 1 <= I <= K, got '3/2'" in capsys.readouterr().err
@@ -128,3 +128,16 @@ def test_a_fresh_runs_root_trains_only_what_is_not_published(tmp_path, monkeypat
     assert len(trained) == 1
 
 
+
+
+def test_mshf_variant_runs_differ_from_the_pairs_defian_s_only_in_the_filters() -> None:
+    """The MSHF question (deviations chapter): per seed, the frozen zero-bias DeFiAN_S of the pair and one
+    run per released setting, identical but for ``mshf_mode``."""
+    by = {j.label: j.config for j in study.jobs()}
+    for seed in study.SEEDS:
+        base = by[f"x2 defian_s seed {seed}"]
+        for mode in study.MSHF_VARIANTS:
+            cfg = by[f"x2 defian_s mshf {mode} seed {seed}"]
+            assert dataclasses.replace(cfg, switches={**cfg.switches, "mshf_mode": "frozen"}) != cfg
+            assert cfg.switches == {**base.switches, "mshf_mode": mode}
+            assert dataclasses.replace(cfg, switches=base.switches) == base
