@@ -1,4 +1,4 @@
-"""Every path the project uses, in one place (STYLE rule 11).
+"""Every path the project uses, in one place (house style: no path is spelled twice).
 
 The repository layout is fixed; the *data root* is the only path a user
 chooses. It is resolved in this order:

@@ -44,7 +44,7 @@ from IPython.display import Markdown, display
 
 from defian import paths, provenance
 from defian.data import testsets
-from defian.report import evaluate, inference, paper_tables, table_runs, tables
+from defian.report import evaluate, inference, paper_tables, table_comparison, table_runs, tables
 from defian.kernels import accelerate
 from defian.nn.model import build_model
 
@@ -70,14 +70,14 @@ if profile == "smoke":
     table_runs.ensure_runs({"DeFiAN_S": {}, "twin": twin}, schedule="smoke", model="defian_s", scale=2,
                        updates=ablation_updates, data_root=data_root, train_missing=True)
 pd.DataFrame([{"model": f"DeFiAN_{fam.upper()}", "scale": f"x{c}",
-               "records from": tables.best_schedule(fam, c, table_runs.schedules_for(profile))}
+               "records from": table_comparison.best_schedule(fam, c, table_runs.schedules_for(profile))}
               for fam in ("s", "l") for c in (2, 3, 4)])
 
 # %% [markdown]
 # ## Table II: DeFiAN_S and the lightweight methods
 
 # %%
-t2 = tables.table_comparison("II", profile=profile, data_root=data_root, limit=limit, released_dir=released_dir)
+t2 = table_comparison.table_comparison("II", profile=profile, data_root=data_root, limit=limit, released_dir=released_dir)
 written = t2.save(tables.output_dir(profile))
 display(t2.styled())
 display(Markdown(t2.notes_markdown() + f"\n\nWritten to `{written[0].relative_to(paths.ROOT)}` and `.md`."))
@@ -112,7 +112,7 @@ margins.round(2)
 # ## Table I: DeFiAN_L and the high-fidelity methods
 
 # %%
-t1 = tables.table_comparison("I", profile=profile, data_root=data_root, limit=limit, released_dir=released_dir)
+t1 = table_comparison.table_comparison("I", profile=profile, data_root=data_root, limit=limit, released_dir=released_dir)
 written = t1.save(tables.output_dir(profile))
 display(t1.styled())
 display(Markdown(t1.notes_markdown() + f"\n\nWritten to `{written[0].relative_to(paths.ROOT)}` and `.md`."))
@@ -147,7 +147,7 @@ rows = []
 for fam, table in (("S", paper_tables.TABLE_II), ("L", paper_tables.TABLE_I)):
     for scale in (2, 3, 4):
         ref = paper_tables.row(table, f"DeFiAN_{fam}", scale)
-        params, flops = tables.complexity(f"defian_{fam.lower()}", scale)
+        params, flops = tables.preset_complexity(f"defian_{fam.lower()}", scale)
         rows.append({"model": f"DeFiAN_{fam}", "scale": f"x{scale}", "#Params (K) paper": ref.params_k,
                      "#Params (K) ours": round(params, 1), "#FLOPs (G) paper": ref.flops_g,
                      "#FLOPs (G) ours": round(flops, 1)})
@@ -184,7 +184,7 @@ print("Bicubic rows equal to the paper's:", ", ".join(checked) if checked else
 # provenance: under smoke it is noise.
 
 # %%
-gains = tables.attention_gains(t2)
+gains = table_comparison.attention_gains(t2)
 gains.round(3) if len(gains) else print("no DeFiAN_S / twin pair trained alike under any schedule yet")
 
 # %% [markdown]

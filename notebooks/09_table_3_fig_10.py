@@ -39,7 +39,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from defian import provenance
-from defian.report import figures, paper_tables, table_runs, study_stats, tables
+from defian.report import figures, paper_tables, study_stats, table_ablation, table_runs, tables
 
 limit = eval_limit or None
 print("profile:", profile, "| data:", provenance.data_label(data_root))
@@ -65,7 +65,7 @@ print(report)
 # ## Table III
 
 # %%
-t3 = tables.table_ablation(runs, profile=profile, data_root=data_root, limit=limit)
+t3 = table_ablation.table_ablation(runs, profile=profile, data_root=data_root, limit=limit)
 written = t3.save(tables.output_dir(profile))
 display(t3.styled())
 display(Markdown(t3.notes_markdown()))

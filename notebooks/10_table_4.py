@@ -38,7 +38,7 @@ from IPython.display import Markdown, display
 
 from defian import paths, provenance
 from defian.data import testsets
-from defian.report import paper_tables, table_runs, study_stats, tables
+from defian.report import paper_tables, study_stats, table_ablation, table_runs, tables
 
 limit = eval_limit or None
 present = list(testsets.find(paths.data_root(data_root)))
@@ -56,7 +56,7 @@ print(report)
 # ## Table IV
 
 # %%
-t4 = tables.table_kernels(runs, profile=profile, data_root=data_root, limit=limit)
+t4 = table_ablation.table_kernels(runs, profile=profile, data_root=data_root, limit=limit)
 written = t4.save(tables.output_dir(profile))
 display(t4.styled())
 display(Markdown(t4.notes_markdown()))

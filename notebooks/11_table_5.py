@@ -34,7 +34,7 @@ ablation_train: bool = True  # train missing variant runs here; False only reads
 from IPython.display import Markdown, display
 
 from defian import provenance
-from defian.report import paper_tables, table_runs, study_stats, tables
+from defian.report import paper_tables, study_stats, table_ablation, table_runs, tables
 
 limit = eval_limit or None
 print("profile:", profile, "| data:", provenance.data_label(data_root))
@@ -58,7 +58,7 @@ print(report)
 # HGEnDec's #FLOPs are lower because its deeper layers run on pooled maps.
 
 # %%
-t5 = tables.table_endec(runs, profile=profile, data_root=data_root, limit=limit)
+t5 = table_ablation.table_endec(runs, profile=profile, data_root=data_root, limit=limit)
 written = t5.save(tables.output_dir(profile))
 display(t5.styled())
 display(Markdown(t5.notes_markdown()))

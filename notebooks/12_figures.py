@@ -33,7 +33,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from defian import provenance
-from defian.report import evaluate, figures, table_runs, tables
+from defian.report import evaluate, figures, table_comparison, table_runs
 
 print("profile:", profile, "| data:", provenance.data_label(data_root))
 
@@ -49,7 +49,7 @@ print("profile:", profile, "| data:", provenance.data_label(data_root))
 if profile == "smoke":
     table_runs.ensure_runs({"DeFiAN_S": {}}, schedule="smoke", model="defian_s", scale=2, updates=ablation_updates,
                        data_root=data_root, train_missing=True)
-run = tables.best_run("s", table_runs.schedules_for(profile))
+run = table_comparison.best_run("s", table_runs.schedules_for(profile))
 if run is not None:
     model, info = evaluate.load_model(run.dir / "last.pt")
     scale = model.scale
@@ -154,7 +154,7 @@ if model is not None:
 
 # %%
 for schedule in table_runs.schedules_for(profile):  # the best available schedule with two sizes or more
-    points = tables.model_size_points(schedule, scale=3, data_root=data_root, limit=eval_limit or None)
+    points = table_comparison.model_size_points(schedule, scale=3, data_root=data_root, limit=eval_limit or None)
     if len(points) >= 2:
         fig = figures.fig11(points)
         figures.save(fig, "fig11_model_size", profile)

@@ -297,7 +297,7 @@ if len(full):  # a complete table: its variants are closer together than the pap
 # A gain needs an attention that varies over the image: a sigmoid gate that is the
 # same everywhere scales the residual of Eq. (6) by a constant, which a convolution
 # of the FEM could do as well. For every DeFiAM of the pair's DeFiAN_S,
-# `study_stats.attention_activity` measures, at initialisation (rebuilt from the seed as
+# `study_stats.pair_attention_activity` measures, at initialisation (rebuilt from the seed as
 # training built it) and after training, on the figure image and without its 4-pixel
 # border: how much the channel-mean gate $\bar{\mathbf{a}}$ varies relative to its
 # mean; how much the encoder-decoder output $\mathbf{v}$ (Eq. 18) varies; and what
@@ -312,7 +312,7 @@ if len(full):  # a complete table: its variants are closer together than the pap
 # (`dac_gain`, the largest $|\hat{\sigma}|$).
 
 # %%
-act = study_stats.attention_activity(root, study_schedule, data_root)
+act = study_stats.pair_attention_activity(root, study_schedule, data_root)
 if len(act):
     print("image:", act.attrs["image"])
     display(act.pivot_table(index=["seed", "DeFiAM"], columns="when",

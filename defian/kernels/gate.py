@@ -13,9 +13,8 @@ tensors forward and about seven backward. On CPU a C++ kernel
 (``defian/kernels/csrc/gate_cpu.cpp``, :mod:`defian.kernels.extension`) makes one pass each
 way over channels-last tensors and recomputes the sigmoid instead of storing it
 (its own vectorised exp in float32); ``benchmarks/bench_gate.py`` times both
-against the expressions (at batch 16, 48x48, C = 32 and two threads the DeFiAM's
-gate took 0.12-0.38 and the RCAB's 0.64 of the expression's time, forward and
-backward), and notebook 06 what they give a training update. Since every model
+against the expressions (its records: ``results/bench``), and notebook 06 shows
+what they give a training update. Since every model
 here has tens of RCABs, the RCAB's gate saves the more in all.
 
 :func:`reference` and :func:`channel_reference` are the expressions: the path on

@@ -13,8 +13,7 @@ pass. A DeFiAN_S update has 50 of these additions, one per RCAB.
 gradient first and returns it *expanded* (a stride-0 view, no (B, C, H, W)
 tensor at all), which autograd adds into the other gradient in that gradient's
 layout. ``benchmarks/bench_pool.py`` times the two pools where their gradient meets
-another (record in ``results/bench/``: 0.67 of ``x.mean``'s time in float32 and 0.41
-in bfloat16, forward and backward, at (16, 32, 48, 48)).
+another; its records are in ``results/bench/``.
 """
 
 from __future__ import annotations

@@ -36,11 +36,10 @@ class Pointwise(nn.Conv2d):
     """A 1x1 convolution that runs as a matrix product on (B, C, 1, 1) inputs.
 
     The channel attention here and the DAC's MLPs (Eq. 21) apply 1x1
-    convolutions to pooled (B, C, 1, 1) statistics, where oneDNN's convolution
-    is three times slower than a matrix product (``F.linear``) on CPU: 0.61
-    against 0.19 ms for the forward and backward of one channel attention at
-    B = 16, C = 32 (two threads); a DeFiAN_S forward pass has 120 of these
-    convolutions. The module stays an ``nn.Conv2d``: the same parameters and
+    convolutions to pooled (B, C, 1, 1) statistics; on such inputs a 1x1
+    convolution is the matrix product ``F.linear`` (the same arithmetic), which
+    CPUs run much faster than a convolution call, and a DeFiAN_S forward pass has
+    120 of these layers. The module stays an ``nn.Conv2d``: the same parameters and
     state-dict keys, and the forward hooks of :mod:`defian.nn.complexity` see it.
     Other sizes run the convolution.
     """

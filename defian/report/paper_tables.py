@@ -11,8 +11,8 @@ API:
   per (scale, method), with ``params_k``/``flops_g`` (``None`` for "-"),
   ``psnr[set]``/``ssim[set]`` for ``set`` in :data:`SETS`, and ``underlined``
   (the cells the paper underlines, e.g. ``"Set5/psnr"``).
-* :func:`row` ``(table, method, scale)`` picks one row; :func:`records` gives
-  flat dicts (``pandas.DataFrame(records(TABLE_I))``).
+* :func:`row` ``(table, method, scale)`` picks one row; :func:`as_dicts` gives
+  flat dicts (``pandas.DataFrame(as_dicts(TABLE_I))``).
 * :data:`TABLE_III` (ablation, x3, Set5), :data:`TABLE_IV` (Hessian kernel
   sizes, x3, Set5/Manga109), :data:`TABLE_V` (encoder-decoders, x3, Set5):
   lists of small dataclasses, fields named after the columns.
@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 __all__ = ["SETS", "ComparisonRow", "AblationRow", "KernelRow", "EnDecRow", "TABLE_I", "TABLE_II", "TABLE_III",
-           "TABLE_IV", "TABLE_V", "row", "records"]
+           "TABLE_IV", "TABLE_V", "row", "as_dicts"]
 
 SETS = ("Set5", "Set14", "BSD100", "Urban100", "Manga109")  # column order of Tables I/II
 
@@ -234,7 +234,7 @@ def row(table: list[ComparisonRow], method: str, scale: int) -> ComparisonRow:
     raise KeyError(f"no row {method!r} at x{scale}; methods: {', '.join(names)}")
 
 
-def records(table: list[ComparisonRow]) -> list[dict]:
+def as_dicts(table: list[ComparisonRow]) -> list[dict]:
     """Flat dicts, one per row: ``table, scale, method, params_k, flops_g, <set>_psnr, <set>_ssim``."""
     out = []
     for r in table:

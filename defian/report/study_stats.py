@@ -24,7 +24,7 @@ from defian.train import run_record
 from defian.train.config import TrainConfig
 from defian.report.study import ABLATION_SCALE, PAIR, PAIR_SCALE, SEEDS, SETS
 
-__all__ = ["attention_activity", "final_losses", "image_gains", "paired_gains", "paired_noise", "pairs",
+__all__ = ["pair_attention_activity", "final_losses", "image_gains", "paired_gains", "paired_noise", "pairs",
            "seeds_needed", "single_runs", "summarize", "table_spreads", "validation_gaps", "verdict"]
 
 
@@ -101,7 +101,7 @@ def final_losses(root: str | Path | None = None, schedule: str = "cpu", last: in
     return pd.DataFrame(rows, columns=["seed", *PAIR, "ratio"])
 
 
-def attention_activity(root: str | Path | None = None, schedule: str = "cpu", data_root: str = "") -> pd.DataFrame:
+def pair_attention_activity(root: str | Path | None = None, schedule: str = "cpu", data_root: str = "") -> pd.DataFrame:
     """Does the pair's attention select anything? Per seed and DeFiAM of DeFiAN_S, at
     initialisation and after training, :func:`defian.report.figures.attention_activity` on the
     figure image (:func:`defian.report.figures.figure_image`, x2, whole image).

@@ -1,6 +1,6 @@
 """Run records: the folder a training run leaves behind, and how to read it back.
 
-Training is expensive and plotting is cheap (STYLE rule 9): notebooks 06-07
+Training is expensive and plotting is cheap (one producer per figure and number): notebooks 06-07
 train and write run records; the table and figure notebooks only read them.
 Smoke runs go to :data:`defian.paths.SCRATCH_RUNS` (git-ignored), all other
 profiles to :data:`defian.paths.RUNS` (committed); :func:`runs_root` picks.

@@ -64,6 +64,6 @@ def test_text_claim_about_parameters_holds() -> None:
 
 
 def test_records_are_flat() -> None:
-    recs = pt.records(pt.TABLE_I)
+    recs = pt.as_dicts(pt.TABLE_I)
     assert recs[0]["method"] == "Bicubic" and recs[0]["Set5_psnr"] == 33.64 and recs[0]["params_k"] is None
     assert len(recs) == len(pt.TABLE_I)

@@ -78,7 +78,7 @@ def test_attention_activity_rebuilds_the_initial_network_as_training_did(tmp_pat
     net = loop._build(cfg, torch.device("cpu"))  # the network update 0 starts from
     torch.save({"format": checkpoint.FORMAT, "update": 0, "model": net.state_dict(), "ema": None, "best": None,
                 "config": cfg.to_dict(), "slim": True}, run / "last.pt")  # as published (checkpoint.slim)
-    act = study_stats.attention_activity(tmp_path)
+    act = study_stats.pair_attention_activity(tmp_path)
     assert list(act["seed"].unique()) == [1] and len(act) == 6 and act.attrs["image"]  # 3 DeFiAMs x init/trained
     init, trained = (act[act.when == w].set_index("DeFiAM").drop(columns="when") for w in ("init", "trained"))
     pd.testing.assert_frame_equal(init, trained, rtol=1e-5)  # "trained" is the saved update-0 network

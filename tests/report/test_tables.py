@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from defian.report import evaluate, paper_tables, table_runs, tables
+from defian.report import evaluate, paper_tables, table_ablation, table_comparison, table_runs, tables
 from defian.train import run_record
 from defian.atomic import write_atomic
 from defian.train.config import TrainConfig
@@ -47,12 +47,12 @@ def _fake_run(root, model: str, scale: int, switches: dict, scores: dict[str, fl
 @pytest.fixture
 def no_counting(monkeypatch):
     """Complexity is tested in test_complexity; here a cheap stand-in keeps the assembly fast."""
-    monkeypatch.setattr(tables, "complexity", lambda model, scale, **sw: (1.0, 2.0))
+    monkeypatch.setattr(tables, "preset_complexity", lambda model, scale, **sw: (1.0, 2.0))
 
 
 # --- variants (which runs: tests/report/test_table_runs.py) ---------------------------------------------------
 def test_regenerated_complexity_of_table_iii_full_model() -> None:
-    params, flops = tables.complexity("defian_l", 3, **table_runs.variants("III")["(h)"])
+    params, flops = tables.preset_complexity("defian_l", 3, **table_runs.variants("III")["(h)"])
     assert (round(params, 1), round(flops, 1)) == (15370.4, 293.2)  # Table III, column (h)
 
 
@@ -69,7 +69,7 @@ def test_table_iii_cells_come_from_records_and_paper(tmp_path, no_counting) -> N
     _fake_run(runs_dir, "defian_s", 3, {}, {"Set5": 22.5}, seed=1)
     _fake_run(runs_dir, "defian_s", 2, {}, {"Set5": 99.0})  # another scale: ignored
     found = table_runs.variant_runs(table_runs.find_runs("smoke", scale=3, root=runs_dir), "defian_s", table_runs.variants("III"))
-    t = tables.table_ablation(found, profile="smoke", data_root=root, evaluate_missing=False)
+    t = table_ablation.table_ablation(found, profile="smoke", data_root=root, evaluate_missing=False)
     f = t.frame.set_index("Variant")
     for r in paper_tables.TABLE_III:
         row = f.loc[f"({r.column})"]
@@ -96,7 +96,7 @@ def test_stand_in_set_has_no_delta(tmp_path, no_counting) -> None:
     runs_dir = tmp_path / "runs"
     _fake_run(runs_dir, "rcan_s", 3, {}, {"Set14": 20.0})
     found = table_runs.variant_runs(table_runs.find_runs("smoke", root=runs_dir), "defian_s", table_runs.variants("III"))
-    t = tables.table_ablation(found, profile="smoke", data_root=str(tmp_path / "data"), evaluate_missing=False)
+    t = table_ablation.table_ablation(found, profile="smoke", data_root=str(tmp_path / "data"), evaluate_missing=False)
     assert t.frame["Set14 PSNR ours"].iloc[0] == 20.0 and np.isnan(t.frame["Δ Set5 (dB)"].iloc[0])
     assert any("Set5 is not under the data root" in n for n in t.notes)
 
@@ -111,7 +111,7 @@ def test_committed_evaluations_show_without_the_set(tmp_path, no_counting) -> No
     _fake_run(runs_dir, "rcan_s", 3, {}, {"Set5": 21.0, "Set14": 20.0})
     _fake_run(runs_dir, "defian_s", 3, {}, {"Set5": 21.5, "Set14": 20.2})
     found = table_runs.variant_runs(table_runs.find_runs("smoke", root=runs_dir), "defian_s", table_runs.variants("III"))
-    t = tables.table_ablation(found, profile="smoke", data_root=str(tmp_path / "data"), evaluate_missing=False)
+    t = table_ablation.table_ablation(found, profile="smoke", data_root=str(tmp_path / "data"), evaluate_missing=False)
     f = t.frame.set_index("Variant")
     assert f.loc["(a)", "Set5 PSNR ours"] == 21.0 and f.loc["(h)", "Set5 PSNR ours"] == 21.5
     assert f.loc["(h)", "Δ Set5 (dB)"] == pytest.approx(21.5 - 34.22, abs=1e-12)
@@ -121,16 +121,16 @@ def test_committed_evaluations_show_without_the_set(tmp_path, no_counting) -> No
     # one group without a Set5 evaluation: the whole column falls back to the stand-in set
     _fake_run(runs_dir, "defian_s", 3, {"dac": False}, {"Set14": 19.0})
     found = table_runs.variant_runs(table_runs.find_runs("smoke", root=runs_dir), "defian_s", table_runs.variants("III"))
-    t = tables.table_ablation(found, profile="smoke", data_root=str(tmp_path / "data"), evaluate_missing=False)
+    t = table_ablation.table_ablation(found, profile="smoke", data_root=str(tmp_path / "data"), evaluate_missing=False)
     assert "Set14 PSNR ours" in t.frame.columns and any("so no Set5 PSNR is measured" in n for n in t.notes)
 
 
 def test_tables_iv_v_without_runs_show_the_paper(tmp_path, no_counting) -> None:
     root = _data_root(tmp_path)
-    t4 = tables.table_kernels({}, profile="cpu", data_root=root, evaluate_missing=False)
+    t4 = table_ablation.table_kernels({}, profile="cpu", data_root=root, evaluate_missing=False)
     assert list(t4.frame["Manga109 PSNR paper"]) == [r.psnr_manga109 for r in paper_tables.TABLE_IV]
     assert any("No run record" in n for n in t4.notes)
-    t5 = tables.table_endec({}, profile="cpu", data_root=root, evaluate_missing=False).frame.set_index("Variant")
+    t5 = table_ablation.table_endec({}, profile="cpu", data_root=root, evaluate_missing=False).frame.set_index("Variant")
     assert t5.loc["HGenDec d=3", "Set5 PSNR paper"] == 34.17
     assert t5.loc["DiEnDec d=0 w/o MSHF", "Set5 PSNR paper"] == 33.96
 
@@ -142,7 +142,7 @@ def test_table_ii_cited_and_measured_cells(tmp_path, monkeypatch, no_counting) -
     monkeypatch.setattr(tables, "evaluations_dir", lambda profile: tmp_path / "evaluations")
     _fake_run(runs_dir, "defian_s", 2, {}, {"Set5": 30.5, "Set14": 28.0, "BSD100": 27.0})  # BSD100: not on disk
     _fake_run(runs_dir, "rcan_s", 2, {}, {"Set5": 30.25, "Set14": 27.5})
-    t = tables.table_comparison("II", profile="smoke", data_root=root, evaluate_missing=False)
+    t = table_comparison.table_comparison("II", profile="smoke", data_root=root, evaluate_missing=False)
     f = t.frame
     for r in paper_tables.TABLE_II:  # every cited cell is the paper's
         row = f[(f["Source"] == "paper") & (f["Method"] == r.method) & (f["Scale"] == f"x{r.scale}")].iloc[0]
@@ -159,7 +159,7 @@ def test_table_ii_cited_and_measured_cells(tmp_path, monkeypatch, no_counting) -
         np.mean([30.5 - 38.03, 28.0 - 33.63, 27.0 - paper["BSD100"]]), abs=1e-12)
     twin = f[f["Method"] == "DeFiAN_S without attention (ours, smoke)"].iloc[0]
     assert twin["Set5 PSNR"] == 30.25 and np.isnan(twin["Δ PSNR vs paper (dB)"])
-    gains = tables.attention_gains(t).set_index("Scale")
+    gains = table_comparison.attention_gains(t).set_index("Scale")
     assert gains.loc["x2", "Set5"] == pytest.approx(0.25, abs=1e-12) and gains.loc["x2", "Set14"] == 0.5
     bic = f[(f["Method"] == "Bicubic") & (f["Source"] == "ours") & (f["Scale"] == "x3")].iloc[0]
     stored = evaluate.read_evaluation(tmp_path / "evaluations" / "bicubic_paper")
@@ -175,8 +175,8 @@ def test_underline_disagreements_are_reported(tmp_path, monkeypatch, no_counting
     root = _data_root(tmp_path)
     monkeypatch.setattr(run_record, "runs_root", lambda schedule: tmp_path / "none")
     monkeypatch.setattr(tables, "evaluations_dir", lambda profile: tmp_path / "evaluations")
-    t = tables.table_comparison("I", profile="smoke", data_root=root, evaluate_missing=False)
-    found = tables.underline_disagreements(t, paper_tables.TABLE_I)
+    t = table_comparison.table_comparison("I", profile="smoke", data_root=root, evaluate_missing=False)
+    found = table_comparison.underline_disagreements(t, paper_tables.TABLE_I)
     # x2 Set5 SSIM: CSFM's 0.9605 is second to DeFiAN_L's 0.9618, but the paper underlines nothing there
     assert "x2 CSFM Set5/ssim (second best, not underlined)" in found
     assert "x2 RCAN Set5/psnr (underlined, not second best)" not in found  # 38.18 is second: agreed
@@ -184,7 +184,7 @@ def test_underline_disagreements_are_reported(tmp_path, monkeypatch, no_counting
 
 def test_save_writes_csv_and_markdown(tmp_path) -> None:
     frame = pd.DataFrame({"Variant": ["x", "y", "z"], "Set5 PSNR ours": [30.0, 31.0, 29.0]})
-    bold, under = tables._mark(frame, ["Set5 PSNR ours"], [0, 1, 2])
+    bold, under = tables.mark_best(frame, ["Set5 PSNR ours"], [0, 1, 2])
     t = tables.Table("t", "Title", frame, ["a note"], bold, under)
     csv, md = t.save(tmp_path)
     assert pd.read_csv(csv)["Set5 PSNR ours"].tolist() == [30.0, 31.0, 29.0]
@@ -200,7 +200,7 @@ def test_best_available_records_win_and_say_so(tmp_path, monkeypatch, no_countin
     monkeypatch.setattr(tables, "evaluations_dir", lambda profile: tmp_path / "evaluations")
     _fake_run(runs_dir, "defian_s", 2, {}, {"Set5": 30.0})
     _fake_run(runs_dir, "defian_s", 2, {}, {"Set5": 33.0}, schedule="cpu")  # a committed cpu-study record
-    t = tables.table_comparison("II", profile="smoke", data_root=root, evaluate_missing=False)
+    t = table_comparison.table_comparison("II", profile="smoke", data_root=root, evaluate_missing=False)
     ours = t.frame[t.frame["Method"].str.startswith("DeFiAN_S (ours")]
     assert list(ours["Method"]) == ["DeFiAN_S (ours, cpu)"] and ours["Set5 PSNR"].iloc[0] == 33.0
     assert ours["Provenance"].iloc[0].startswith("cpu: ")
@@ -234,5 +234,5 @@ def test_complexity_mismatches_flags_a_digit_off_and_skips_blank_cells() -> None
 
 def test_best_marks_need_two_values() -> None:
     f = pd.DataFrame({"x": [1.0, np.nan, np.nan], "y": [3.0, 2.0, 1.0]})
-    bold, under = tables._mark(f, ["x", "y"], [0, 1, 2])
+    bold, under = tables.mark_best(f, ["x", "y"], [0, 1, 2])
     assert bold == {(0, "y")} and under == {(1, "y")}  # a lone x value is no "best"
