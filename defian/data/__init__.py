@@ -12,11 +12,10 @@ Modules:
 from __future__ import annotations
 
 from defian.data.images import load_image as load_image
-from defian.data.imresize import imresize as imresize
 from defian.data.metrics import PROTOCOLS as PROTOCOLS
 from defian.data.metrics import psnr as psnr
 from defian.data.metrics import ssim as ssim
 from defian.data.testsets import SETS as SETS
 from defian.data.trainset import TrainSet as TrainSet
 
-__all__ = ["load_image", "imresize", "PROTOCOLS", "psnr", "ssim", "SETS", "TrainSet"]
+__all__ = ["load_image", "PROTOCOLS", "psnr", "ssim", "SETS", "TrainSet"]

@@ -1,0 +1,44 @@
+"""The package's layout: each sub-package says what it holds, exports names explicitly, and no
+export hides a module of the same name (``from defian.data import imresize`` must be the module)."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import types
+
+import pytest
+
+import defian
+
+SUBPACKAGES = sorted(m.name for m in pkgutil.iter_modules(defian.__path__) if m.ispkg)
+
+
+def test_the_tree_shows_its_rooms() -> None:
+    assert {"nn", "kernels", "data", "train", "report", "runner"} <= set(SUBPACKAGES)
+
+
+@pytest.mark.parametrize("name", SUBPACKAGES)
+def test_each_subpackage_documents_and_exports_explicitly(name: str) -> None:
+    pkg = importlib.import_module(f"defian.{name}")
+    assert pkg.__doc__ and len(pkg.__doc__.split()) > 10, f"defian.{name} says nothing of what it holds"
+    assert isinstance(pkg.__all__, list)
+    for export in pkg.__all__:
+        assert hasattr(pkg, export), f"defian.{name}.__all__ names {export!r}, which it does not define"
+    modules = {m.name for m in pkgutil.iter_modules(pkg.__path__)}
+    for module in modules - {"__main__"}:
+        importlib.import_module(f"defian.{name}.{module}")
+        value = getattr(pkg, module)
+        assert isinstance(value, types.ModuleType), f"defian.{name}.{module} is shadowed by an export ({value!r})"
+
+
+def test_nn_chooses_no_fast_path() -> None:
+    """The reference modules import nothing from the accelerators (the choice is defian.kernels')."""
+    import ast
+    from pathlib import Path
+
+    for path in Path(defian.__file__).parent.joinpath("nn").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
+        imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        assert not [m for m in imported if m.startswith("defian.kernels")], path.name
