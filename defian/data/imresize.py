@@ -170,8 +170,13 @@ def imresize(img: np.ndarray, scale: float, out_shape: tuple[int, int] | None = 
     if arr.dtype != np.uint8:
         raise TypeError(f"imresize expects a uint8 image (MATLAB semantics), got dtype {arr.dtype}")
     (h, sh), (w, sw) = _plan(arr, scale, out_shape)
-    rows = _to_uint8(_resize_axis(arr.astype(np.float64), 0, h, sh, True))
-    return _to_uint8(_resize_axis(rows.astype(np.float64), 1, w, sw, True))
+    passes = [(0, h, sh), (1, w, sw)]
+    if sw < sh:  # MATLAB resizes the dimension with the smaller scale first (rows on a tie)
+        passes.reverse()
+    out = arr
+    for axis, n, s in passes:
+        out = _to_uint8(_resize_axis(out.astype(np.float64), axis, n, s, True))
+    return out
 
 
 def torch_bicubic(img: np.ndarray, scale: float, antialias: bool = False) -> np.ndarray:
