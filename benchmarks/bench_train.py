@@ -54,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from defian import provenance  # noqa: E402
 from defian.train import distributed
 from defian.atomic import write_atomic  # noqa: E402
-from defian.train.config import _parse_switch  # noqa: E402
+from defian.train.config import parse_switch  # noqa: E402
 from defian.kernels import accelerate  # noqa: E402
 from defian.nn.model import build_model, to_channels_last  # noqa: E402
 from defian.train.loop import AUTOCAST as AMP  # noqa: E402
@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale", type=int, default=2)
     p.add_argument("--batch", type=int, default=16)  # paper IV-B2
     p.add_argument("--patch", type=int, default=48)  # paper IV-A1
-    p.add_argument("--switch", dest="switches", action="append", type=_parse_switch, metavar="KEY=VALUE")
+    p.add_argument("--switch", dest="switches", action="append", type=parse_switch, metavar="KEY=VALUE")
     p.add_argument("--precision", choices=sorted(AMP), default="fp32", help="fp16: CUDA only")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:k] (a GPU: samples/s and peak memory)")
     p.add_argument("--layout", choices=("nhwc", "nchw"), default="nhwc",

@@ -39,6 +39,18 @@ CACHE: Path = ROOT / ".cache"
 ENV_DATA = "DEFIAN_DATA"
 
 
+def outputs(kind: str, profile: str) -> Path:
+    """Where a profile's generated ``kind`` goes: the committed ``results/<kind>``, or for smoke ``_build/<kind>``.
+
+    The one rule that keeps a CI (smoke) build from touching committed results.
+
+    Args:
+        kind: ``"runs"``, ``"tables"``, ``"figures"``, ``"evaluations"``, ...
+        profile: a profile or schedule name; only ``"smoke"`` is special.
+    """
+    return (BUILD if profile == "smoke" else RESULTS) / kind
+
+
 def data_root(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     """Resolve the user's data root.
 

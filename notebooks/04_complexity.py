@@ -28,6 +28,7 @@ profile: str = "smoke"  # which profile produced this page (set by the runner)
 import pandas as pd
 
 from defian.nn import complexity
+from defian.report import table_complexity
 
 print("profile:", profile)
 
@@ -87,7 +88,7 @@ assert round(terms.flops("macs") / 1e9, 1) == 292.8  # MACs alone: not the print
 # digit.
 
 # %%
-rows = pd.DataFrame(complexity.reproduce())
+rows = pd.DataFrame(table_complexity.reproduce())
 rows
 
 # %%

@@ -42,6 +42,7 @@ import torch
 from PIL import Image
 
 from defian import paths
+from defian.data.statistics import DIV2K_MEAN, IMAGENET_MEAN, IMAGENET_STD
 from defian.data.images import IMAGE_SUFFIXES, cache_root, cached_lr, load_image, mod_crop, to_rgb
 
 __all__ = [
@@ -64,13 +65,11 @@ class Normalisation:
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
 
-#: Mean RGB of the DIV2K training HR images, as used by EDSR/RCAN (in [0, 1]).
-DIV2K_MEAN = (0.4488, 0.4371, 0.4040)
 NORMALISATIONS: dict[str, Normalisation] = {
     # paper Sec. IV-A1: "subtracting the mean RGB value of the training sets" (DIV2K default)
     "paper": Normalisation("paper", DIV2K_MEAN),
     # released code main.py: torchvision Normalize with ImageNet mean and std
-    "released": Normalisation("released", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    "released": Normalisation("released", IMAGENET_MEAN, IMAGENET_STD),
 }
 
 

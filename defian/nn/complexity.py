@@ -61,9 +61,12 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from defian.nn.hessian import released_param_count
+from defian.nn.model import DeFiAN, make_config
+
 __all__ = [
     "CONVENTIONS", "Complexity", "HR_SIZE", "breakdown", "breakdown_preset", "count", "count_params", "mshf_params",
-    "params_by_block", "reproduce",
+    "params_by_block",
 ]
 
 HR_SIZE = (480, 360)  # paper IV-A2: a 480 x 360 RGB HR image
@@ -94,7 +97,7 @@ class Complexity:
 
 def mshf_params(channels: int, n_scales: int) -> int:
     """Released MSHF #Params: per scale three depthwise 3x3 convs with bias."""
-    return n_scales * 3 * (9 * channels + channels)
+    return n_scales * released_param_count(channels, kernel_sizes=(3,))  # per scale: one MSHF's count
 
 
 def _mshf_owners(model: nn.Module) -> list[nn.Module]:
@@ -226,8 +229,6 @@ def params_by_block(model: nn.Module) -> dict[str, int]:
 
 @functools.lru_cache(maxsize=128)
 def _breakdown_cached(cfg: object, scale: int, hr_size: tuple[int, int]) -> Complexity:
-    from defian.nn.model import DeFiAN
-
     with torch.device("meta"):
         return breakdown(DeFiAN(cfg, scale), scale, hr_size)
 
@@ -238,43 +239,4 @@ def breakdown_preset(name: str, scale: int, hr_size: tuple[int, int] = HR_SIZE, 
     Results are cached per (configuration, scale, hr_size) for the process, so
     a page or a test that asks for the same configuration twice counts it once.
     """
-    from defian.nn.model import make_config
-
     return _breakdown_cached(make_config(name, **switches), scale, tuple(hr_size))
-
-
-def reproduce(hr_size: tuple[int, int] = HR_SIZE) -> list[dict]:
-    """Regenerate every DeFiAN #Params / #FLOPs of Tables I-IV beside the printed value.
-
-    Each configuration is built on the meta device and counted under the
-    "paper" convention. A value "matches" when it rounds to the printed digit
-    (|ours - paper| < 0.05 in K or G).
-
-    Returns:
-        One dict per printed cell pair: ``table, setting, scale, params_paper,
-        params_ours, params_diff, flops_paper, flops_ours, flops_diff,
-        params_match, flops_match`` (params in K, FLOPs in G).
-    """
-    from defian.report import paper_tables as pt
-
-    cases = [("I", "DeFiAN_L", r.scale, "defian_l", {}, r) for r in pt.TABLE_I if r.method == "DeFiAN_L"]
-    cases += [("II", "DeFiAN_S", r.scale, "defian_s", {}, r) for r in pt.TABLE_II if r.method == "DeFiAN_S"]
-    for r in pt.TABLE_III:
-        mark = {True: "v", False: "x"}
-        label = f"({r.column}) MSHF={mark[r.mshf]} DiEnDec={mark[r.diendec]} DAC={mark[r.dac]}"
-        cases.append(("III", label, 3, "defian_l", {"mshf": r.mshf, "diendec": r.diendec, "dac": r.dac}, r))
-    for r in pt.TABLE_IV:
-        sw = {"kernel_sizes": r.kernels} if r.kernels else {"mshf": False}  # MSHF alone, or nothing
-        sw |= {"diendec": False, "dac": False}
-        cases.append(("IV", f"ker={r.kernels}" if r.kernels else "w/o HF", 3, "defian_l", sw, r))
-    rows = []
-    for table, label, scale, name, sw, r in cases:
-        c = breakdown_preset(name, scale, hr_size, **sw)
-        p, f = c.params / 1e3, c.flops() / 1e9
-        rows.append({
-            "table": table, "setting": label, "scale": scale,
-            "params_paper": r.params_k, "params_ours": round(p, 3), "params_diff": round(p - r.params_k, 3),
-            "flops_paper": r.flops_g, "flops_ours": round(f, 4), "flops_diff": round(f - r.flops_g, 4),
-            "params_match": abs(p - r.params_k) < 0.05, "flops_match": abs(f - r.flops_g) < 0.05,
-        })
-    return rows

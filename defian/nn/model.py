@@ -34,14 +34,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from defian.data.statistics import DIV2K_MEAN, IMAGENET_MEAN, IMAGENET_STD
 from defian.nn.defiam import AttentionSwitches, DeFiAM
 from defian.nn.diendec import ENDEC_TYPES
+from defian.nn.hessian import canonical_variant
 
 __all__ = ["ModelConfig", "PRESETS", "DeFiAN", "Upsampler", "build_model", "to_channels_last", "NORMALISATIONS"]
 
 NORMALISATIONS = ("mean_rgb", "imagenet", "none")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)  # released code, main.py
-IMAGENET_STD = (0.229, 0.224, 0.225)  # released code, main.py
 RELEASED_OUT_MEAN = (-2.118, -2.036, -1.804)  # released code's rounded inverse Normalize
 RELEASED_OUT_STD = (4.367, 4.464, 4.444)
 
@@ -56,14 +56,14 @@ class ModelConfig:
     reduction: int = 16  # channel-attention / DAC bottleneck (RCAN [21]; released code)
     mshf: bool = True  # Table III
     kernel_sizes: tuple[int, ...] = (3, 5, 7)  # Table IV; paper III-B2
-    hessian_variant: str = "released"  # G_hv dilated at ker 5, 7 (released code; see defian.nn.hessian)
+    hessian_variant: str = "paper"  # Eq. (16) with its zero vectors = the released dilated kernels ("released": alias)
     mshf_mode: str = "frozen"  # frozen stencils, zero bias; "random_bias" (released 2021), "trainable" (first upload)
     diendec: bool = True  # Table III
     endec: str = "diendec"  # Table V
     half_depth: int = 3  # d (paper Fig. 4(a); Table V)
     dac: bool = True  # Table III
     normalisation: str = "mean_rgb"  # paper IV-A1 ("subtracting the mean RGB"); released code: "imagenet"
-    rgb_mean: tuple[float, float, float] = (0.4488, 0.4371, 0.4040)  # DIV2K mean RGB (EDSR/RCAN convention)
+    rgb_mean: tuple[float, float, float] = DIV2K_MEAN  # the paper's "mean RGB of the training sets" (Sec. IV-A1)
 
     def __post_init__(self) -> None:
         for name in ("n_modules", "n_blocks", "channels", "reduction"):
@@ -78,6 +78,8 @@ class ModelConfig:
         # lists (e.g. from a JSON config) become tuples: the config stays hashable
         object.__setattr__(self, "rgb_mean", tuple(float(m) for m in self.rgb_mean))
         object.__setattr__(self, "kernel_sizes", tuple(int(k) for k in self.kernel_sizes))
+        # an alias ("released", in configs of earlier runs) becomes its reading, so equal models compare equal
+        object.__setattr__(self, "hessian_variant", canonical_variant(self.hessian_variant))
         if any(k < 3 or k % 2 == 0 for k in self.kernel_sizes) or len(set(self.kernel_sizes)) != len(self.kernel_sizes):
             raise ValueError(f"ModelConfig.kernel_sizes={self.kernel_sizes!r}: need distinct odd sizes >= 3")
 

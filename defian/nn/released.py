@@ -44,13 +44,13 @@ from typing import Any
 import torch
 
 from defian.atomic import atomic_file
+from defian.nn.hessian import RELEASED_NAMES
 from defian.nn.model import PRESETS, DeFiAN, build_model
 
 __all__ = ["from_released", "to_released", "load_released", "save_released", "released_keys"]
 
-_HESSIAN_NAMES = ("grad_xx", "grad_yy", "grad_xy")  # released conv names, order G_hh, G_vv, G_hv
 _RELEASED_DEFAULTS = {  # what the released Generator fixes
-    "kernel_sizes": (3, 5, 7), "hessian_variant": "released", "endec": "diendec", "half_depth": 3, "reduction": 16,
+    "kernel_sizes": (3, 5, 7), "hessian_variant": "paper", "endec": "diendec", "half_depth": 3, "reduction": 16,
 }
 
 
@@ -114,7 +114,7 @@ def to_released(model: DeFiAN) -> dict[str, torch.Tensor]:
         if mod.mshf is None:
             continue
         for k, ker in enumerate(mod.mshf.kernel_sizes):
-            for j, name in enumerate(_HESSIAN_NAMES):
+            for j, name in enumerate(RELEASED_NAMES):
                 key = f"body.{n}.hessian{ker}.0.{name}."
                 out[key + "weight"] = mod.mshf.weight[k, j].reshape(-1, 1, 3, 3).clone()
                 out[key + "bias"] = mod.mshf.bias[k, j].clone()

@@ -43,7 +43,7 @@ FIGURE_IMAGES = (("Urban100", "img086"), ("BSD100", "223061"), ("Set14", "barbar
 
 def figure_dir(profile: str) -> Path:
     """``_build/figures`` for smoke (scratch), ``results/figures`` (copied into the book) otherwise."""
-    return paths.BUILD / "figures" if profile == "smoke" else paths.FIGURES
+    return paths.outputs("figures", profile)
 
 
 def save(fig: plt.Figure, name: str, profile: str) -> list[Path]:

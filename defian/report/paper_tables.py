@@ -35,10 +35,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from defian.data import testsets
+
 __all__ = ["SETS", "ComparisonRow", "AblationRow", "KernelRow", "EnDecRow", "TABLE_I", "TABLE_II", "TABLE_III",
            "TABLE_IV", "TABLE_V", "row", "as_dicts"]
 
-SETS = ("Set5", "Set14", "BSD100", "Urban100", "Manga109")  # column order of Tables I/II
+SETS = testsets.SETS  # column order of Tables I/II
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,7 @@ def pair_attention_activity(root: str | Path | None = None, schedule: str = "cpu
     image, lr, _ = figures.figure_image(data_root or None, PAIR_SCALE, 0)
     rows = []
     for seed, (run, _) in pairs(root, schedule).items():
-        models = {"init": loop._build(TrainConfig.from_dict(run.config), torch.device("cpu")),
+        models = {"init": loop.initial_model(TrainConfig.from_dict(run.config), torch.device("cpu")),
                   "trained": load_model(run.dir / "last.pt")[0]}
         for when, model in models.items():
             for i, row in enumerate(figures.attention_activity(model, lr)):

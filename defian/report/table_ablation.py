@@ -98,36 +98,36 @@ def _variant_table(name: str, title: str, spec: list[_Spec], runs: dict[str, lis
 
 def table_ablation(runs: dict[str, list[run_record.Run]], *, profile: str, data_root: str = "",
                    limit: int | None = None, evaluate_missing: bool = True) -> tables.Table:
-    """tables.Table III: MSHF / DiEnDec / DAC on or off, x3, Set5. ``runs``: :func:`defian.report.table_runs.ensure_runs` of ``variants("III")``."""
+    """Table III: MSHF / DiEnDec / DAC on or off, x3, Set5. ``runs``: :func:`defian.report.table_runs.ensure_runs` of ``variants("III")``."""
     sw = table_runs.variants("III")
     spec: list[_Spec] = [(f"({r.column})", {"MSHF": r.mshf, "DiEnDec": r.diendec, "DAC": r.dac},
                           (r.params_k, r.flops_g), {"Set5": r.psnr_set5}, sw[f"({r.column})"])
                          for r in paper_tables.TABLE_III]
-    return _variant_table("table3_ablation", "tables.Table III: ablation of DeFiAM, x3", spec, runs, sets=["Set5"],
+    return _variant_table("table3_ablation", "Table III: ablation of DeFiAM, x3", spec, runs, sets=["Set5"],
                           baseline="(a)", profile=profile, data_root=data_root, limit=limit,
                           evaluate_missing=evaluate_missing)
 
 
 def table_kernels(runs: dict[str, list[run_record.Run]], *, profile: str, data_root: str = "",
                   limit: int | None = None, evaluate_missing: bool = True) -> tables.Table:
-    """tables.Table IV: MSHF kernel sets (MSHF only), x3, Set5 and Manga109."""
+    """Table IV: MSHF kernel sets (MSHF only), x3, Set5 and Manga109."""
     sw = table_runs.variants("IV")
     spec: list[_Spec] = [(label, {}, (r.params_k, r.flops_g), {"Set5": r.psnr_set5, "Manga109": r.psnr_manga109},
                           sw[label]) for r, label in zip(paper_tables.TABLE_IV, sw, strict=True)]
-    return _variant_table("table4_kernels", "tables.Table IV: kernel sets of MSHF, x3", spec, runs,
+    return _variant_table("table4_kernels", "Table IV: kernel sets of MSHF, x3", spec, runs,
                           sets=["Set5", "Manga109"], baseline="w/o HF", profile=profile, data_root=data_root,
                           limit=limit, evaluate_missing=evaluate_missing)
 
 
 def table_endec(runs: dict[str, list[run_record.Run]], *, profile: str, data_root: str = "",
                 limit: int | None = None, evaluate_missing: bool = True) -> tables.Table:
-    """tables.Table V: encoder-decoder types and half depth d, x3, Set5."""
+    """Table V: encoder-decoder types and half depth d, x3, Set5."""
     spec: list[_Spec] = []
     paper = table_runs.paper_set5("V")
     for label, sw in table_runs.variants("V").items():
         kind, d = re.match(r"(\w+) d=(\d)", label).groups()  # type: ignore[union-attr]
         lead = {"Type": kind, "d": int(d), "MSHF": bool(sw["mshf"])}
         spec.append((label, lead, None, {"Set5": paper[label]}, sw))
-    return _variant_table("table5_endec", "tables.Table V: encoder-decoders, x3", spec, runs, sets=["Set5"],
+    return _variant_table("table5_endec", "Table V: encoder-decoders, x3", spec, runs, sets=["Set5"],
                           baseline="DiEnDec d=0 w/o MSHF", profile=profile, data_root=data_root, limit=limit,
                           evaluate_missing=evaluate_missing)

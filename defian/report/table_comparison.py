@@ -51,7 +51,7 @@ def best_schedule(fam: str, scale: int, schedules: Sequence[str] = table_runs.RA
 
 def table_comparison(which: str, *, profile: str, schedules: Sequence[str] | None = None, data_root: str = "",
                      limit: int | None = None, released_dir: str = "", evaluate_missing: bool = True) -> tables.Table:
-    """tables.Table I (``which="I"``: DeFiAN_L) or II (``"II"``: DeFiAN_S), cited rows plus ours.
+    """Table I (``which="I"``: DeFiAN_L) or II (``"II"``: DeFiAN_S), cited rows plus ours.
 
     Our rows per scale: Bicubic; DeFiAN (a released checkpoint ``DeFiAN_[SL]_x<s>.pth``
     in ``released_dir`` when there is one) and the best available runs: those of the
@@ -88,7 +88,7 @@ def table_comparison(which: str, *, profile: str, schedules: Sequence[str] | Non
                 lambda s, m, r=r: (r.psnr if m == "psnr" else r.ssim).get(s, np.nan), "quoted from the paper")
         paper_ours = paper_tables.row(cited, f"DeFiAN_{fam.upper()}", scale)
         add(scale, "Bicubic", "ours", None, None, lambda s, m, sc=scale: tables.nan_if_none(bic.score(s, sc, m)),
-            f"{profile}: MATLAB tables.bicubic, protocol paper{lim}", paper_tables.row(cited, "Bicubic", scale))
+            f"{profile}: MATLAB bicubic, protocol paper{lim}", paper_tables.row(cited, "Bicubic", scale))
         released = Path(released_dir) / f"DeFiAN_{fam.upper()}_x{scale}.pth" if released_dir else None
         if released is not None and released.is_file():
             model, _ = evaluate.load_model(released, scale)
@@ -119,7 +119,7 @@ def table_comparison(which: str, *, profile: str, schedules: Sequence[str] | Non
     paper_rows = [i for i in range(len(frame)) if frame["Source"].iloc[i] == "paper"]
     metric_cols = [c for c in frame.columns if c.endswith(("PSNR", "SSIM")) and c.split()[0] in paper_tables.SETS]
     bold, under = tables.mark_best(frame, metric_cols, paper_rows, "Scale")
-    title = {"I": "tables.Table I: DeFiAN_L vs high-fidelity methods", "II": "tables.Table II: DeFiAN_S vs lightweight methods"}
+    title = {"I": "Table I: DeFiAN_L vs high-fidelity methods", "II": "Table II: DeFiAN_S vs lightweight methods"}
     t = tables.Table(f"table{'1' if which == 'I' else '2'}", title[which] + f" (regenerated under profile {profile})",
               frame, bold=bold, underline=under, ours=[i for i in range(len(frame)) if i not in paper_rows],
               runs=used_runs)

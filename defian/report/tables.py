@@ -51,12 +51,12 @@ PAPER_PROVENANCE = ("quoted from the paper", "no run")  # provenance texts shown
 # --- where tables go ---------------------------------------------------------------------------------
 def output_dir(profile: str) -> Path:
     """``_build/tables`` for smoke (never committed), ``results/tables`` otherwise."""
-    return paths.BUILD / "tables" if profile == "smoke" else paths.TABLES
+    return paths.outputs("tables", profile)
 
 
 def evaluations_dir(profile: str) -> Path:
     """Where evaluations that belong to no run (Bicubic, released checkpoints) go."""
-    return paths.BUILD / "evaluations" if profile == "smoke" else paths.RESULTS / "evaluations"
+    return paths.outputs("evaluations", profile)
 
 
 # --- scores ---------------------------------------------------------------------------------------------

@@ -80,9 +80,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         checks = {
-            "model": self.model in MODELS,
-            "scale": self.scale in (2, 3, 4),
-            "precision": self.precision in PRECISIONS,
+            f"model (choose one of {', '.join(MODELS)})": self.model in MODELS,
+            "scale (choose 2, 3 or 4)": self.scale in (2, 3, 4),
+            f"precision (choose one of {', '.join(PRECISIONS)})": self.precision in PRECISIONS,
             "lr_step_unit": self.lr_step_unit in ("update", "epoch"),
             "loss": self.loss == "l1",
             "patch": self.patch >= 4,
@@ -161,7 +161,8 @@ def schedule(name: str, **overrides: Any) -> TrainConfig:
     return dataclasses.replace(base, **overrides)
 
 
-def _parse_switch(text: str) -> tuple[str, Any]:
+def parse_switch(text: str) -> tuple[str, Any]:
+    """``--switch KEY=VALUE``: the value as JSON (numbers, booleans, lists) or else as a bare string."""
     key, sep, raw = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"--switch expects KEY=VALUE, got {text!r}")
@@ -187,7 +188,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             continue
         flag, text = "--" + f.name.replace("_", "-"), helps.get(f.name, "").replace("%", "%%")
         if f.name == "switches":
-            parser.add_argument("--switch", dest="switches", action="append", type=_parse_switch, default=None,
+            parser.add_argument("--switch", dest="switches", action="append", type=parse_switch, default=None,
                                 metavar="KEY=VALUE", help="build_model switch, repeatable, e.g. n_modules=3")
         elif f.type in ("bool", bool):
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)

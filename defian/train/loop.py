@@ -119,7 +119,11 @@ def forward_backward(net: nn.Module, opt: torch.optim.Optimizer, scaler: torch.a
     return loss, gnorm
 
 
-def _build(cfg: TrainConfig, device: torch.device) -> nn.Module:
+def initial_model(cfg: TrainConfig, device: torch.device) -> nn.Module:
+    """The network update 0 starts from: seeded by ``cfg.seed``, fused blocks, on ``device``.
+
+    Every rank and every resume builds the same weights (a resume then loads its checkpoint).
+    """
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank and every resume
     model = accelerate(build_model(cfg.model, cfg.scale, **cfg.switches)).to(device)  # fused twins: defian.kernels
     return to_channels_last(model) if cfg.channels_last else model
@@ -195,7 +199,7 @@ def train(cfg: TrainConfig, runs_root: str | Path, *, name: str | None = None,
 
 def _start(cfg: TrainConfig, ctx: distributed.DistContext, run_dir: Path, restart: bool) -> TrainState:
     """The state update 0 starts from, or the run's last checkpoint (``restart``: discard it)."""
-    model = _build(cfg, ctx.device)
+    model = initial_model(cfg, ctx.device)
     ema = copy.deepcopy(model).requires_grad_(False).eval() if cfg.ema > 0 else None
     opt = adam([p for p in model.parameters() if p.requires_grad], cfg.lr, cfg.betas, cfg.eps)
     st = TrainState(model, opt, trainstate.scheduler(opt, cfg), grad_scaler(ctx.device.type, cfg.precision), ema)
@@ -355,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_mod.from_arguments(args)
     except (ValueError, TypeError) as err:
         parser.error(str(err))
-    root = args.runs_root or run_record.runs_root("smoke" if cfg.schedule == "smoke" else cfg.schedule)
+    root = args.runs_root or run_record.runs_root(cfg.schedule)
     try:
         run = train(cfg, root, name=args.name, restart=args.restart)
     except NonFiniteError as err:

@@ -57,7 +57,7 @@ _SWITCH_LETTERS = {"n_modules": "N", "n_blocks": "M", "channels": "C"}
 
 def runs_root(profile: str) -> Path:
     """Where a profile's run records go: scratch for smoke, the committed folder otherwise."""
-    return paths.SCRATCH_RUNS if profile == "smoke" else paths.RUNS
+    return paths.outputs("runs", profile)
 
 
 def run_name(config: dict[str, Any], data_label: str) -> str:

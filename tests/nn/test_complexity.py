@@ -164,3 +164,14 @@ def test_macs_alone_match_no_printed_flops() -> None:
     cases += [("defian_l", 3, {"mshf": m, "diendec": d, "dac": a}, f) for (m, d, a), (_, f) in TABLE_III.items()]
     for name, scale, sw, printed in cases:
         assert not matches(breakdown_preset(name, scale, **sw).flops("macs"), printed, 1e9), (name, scale, sw)
+
+
+def test_reproduce_pairs_every_printed_cell_and_all_but_the_known_misprint_match() -> None:
+    """defian.report.table_complexity.reproduce: one row per printed DeFiAN cell of Tables I-IV."""
+    from defian.report import table_complexity
+
+    rows = table_complexity.reproduce()
+    printed = (sum(r.method in ("DeFiAN_L", "DeFiAN_S") for r in paper_tables.TABLE_I + paper_tables.TABLE_II)
+               + len(paper_tables.TABLE_III) + len(paper_tables.TABLE_IV))
+    assert len(rows) == printed
+    assert all(r["params_match"] for r in rows)

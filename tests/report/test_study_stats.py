@@ -75,7 +75,7 @@ def test_attention_activity_rebuilds_the_initial_network_as_training_did(tmp_pat
     cfg = by["x2 defian_s seed 1"]
     run = write_record(tmp_path, cfg, {"Set5": 31.0})
     write_record(tmp_path, by["x2 rcan_s seed 1"], {"Set5": 31.0})
-    net = loop._build(cfg, torch.device("cpu"))  # the network update 0 starts from
+    net = loop.initial_model(cfg, torch.device("cpu"))  # the network update 0 starts from
     torch.save({"format": checkpoint.FORMAT, "update": 0, "model": net.state_dict(), "ema": None, "best": None,
                 "config": cfg.to_dict(), "slim": True}, run / "last.pt")  # as published (checkpoint.slim)
     act = study_stats.pair_attention_activity(tmp_path)

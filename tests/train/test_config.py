@@ -53,7 +53,7 @@ def test_bad_values_are_named() -> None:
     with pytest.raises(ValueError, match="unknown schedule 'fast'"):
         config.schedule("fast")
     with pytest.raises(argparse.ArgumentTypeError, match="KEY=VALUE"):
-        config._parse_switch("n_blocks")
+        config.parse_switch("n_blocks")
 
 
 def test_every_field_says_where_its_default_comes_from() -> None:
