@@ -25,7 +25,6 @@ still using ``r_N``.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
@@ -45,6 +44,7 @@ from defian.lfr.levels import (
 )
 from defian.lfr.resample import bicubic, output_shape
 from defian.nn.defiam import AttentionSwitches, DeFiAM
+from defian.nn.model import configure
 
 __all__ = [
     "PRESETS", "TRUNKS", "UPSAMPLING", "DeFiAMTrunk", "LFRConfig", "LFRModel", "build_lfr_model", "make_lfr_config",
@@ -209,13 +209,7 @@ class LFRModel(nn.Module):
 
 def make_lfr_config(name: str, **switches: Any) -> LFRConfig:
     """The preset ``name`` with ``switches`` overriding any :class:`LFRConfig` field."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown LFR model {name!r}; choose one of {', '.join(PRESETS)}")
-    fields = {f.name for f in dataclasses.fields(LFRConfig)}
-    bad = sorted(set(switches) - fields)
-    if bad:
-        raise ValueError(f"unknown switch(es) {bad} for {name!r}; valid switches: {sorted(fields)}")
-    return LFRConfig(**{**PRESETS[name], **switches})
+    return configure(LFRConfig, PRESETS, name, **switches)
 
 
 def build_lfr_model(name: str, **switches: Any) -> LFRModel:

@@ -29,7 +29,8 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -37,9 +38,12 @@ from torch import nn
 from defian.data.statistics import DIV2K_MEAN, IMAGENET_MEAN, IMAGENET_STD
 from defian.nn.defiam import AttentionSwitches, DeFiAM
 from defian.nn.diendec import ENDEC_TYPES
+
+C = TypeVar("C")
 from defian.nn.hessian import canonical_variant
 
-__all__ = ["ModelConfig", "PRESETS", "DeFiAN", "Upsampler", "build_model", "to_channels_last", "NORMALISATIONS"]
+__all__ = ["ModelConfig", "PRESETS", "DeFiAN", "Upsampler", "build_model", "configure", "make_config", "to_channels_last",
+           "NORMALISATIONS"]
 
 NORMALISATIONS = ("mean_rgb", "imagenet", "none")
 RELEASED_OUT_MEAN = (-2.118, -2.036, -1.804)  # released code's rounded inverse Normalize
@@ -177,15 +181,31 @@ def _normalisation(cfg: ModelConfig) -> tuple[torch.Tensor, ...]:
     return t(zeros), t(ones), t(zeros), t(ones)
 
 
-def make_config(name: str, **switches: Any) -> ModelConfig:
-    """The preset ``name`` with ``switches`` overriding any ModelConfig field."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(PRESETS)}")
-    fields = {f.name for f in dataclasses.fields(ModelConfig)}
+def configure(config_class: type[C], presets: Mapping[str, Mapping[str, Any]], name: str, **switches: Any) -> C:
+    """A preset of a config dataclass with ``switches`` overriding its fields; bad names listed in the error.
+
+    Args:
+        config_class: the dataclass (e.g. :class:`ModelConfig`).
+        presets: name -> field values (e.g. :data:`PRESETS`).
+        name: the preset.
+        **switches: fields to override.
+
+    Raises:
+        ValueError: an unknown preset (the message lists the presets) or an unknown
+            field (the message lists the valid ones).
+    """
+    if name not in presets:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(presets)}")
+    fields = {f.name for f in dataclasses.fields(config_class)}
     bad = sorted(set(switches) - fields)
     if bad:
         raise ValueError(f"unknown switch(es) {bad} for {name!r}; valid switches: {sorted(fields)}")
-    return ModelConfig(**{**PRESETS[name], **switches})
+    return config_class(**{**presets[name], **switches})
+
+
+def make_config(name: str, **switches: Any) -> ModelConfig:
+    """The preset ``name`` with ``switches`` overriding any ModelConfig field."""
+    return configure(ModelConfig, PRESETS, name, **switches)
 
 
 def build_model(name: str, scale: int, **switches: Any) -> DeFiAN:
