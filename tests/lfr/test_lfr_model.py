@@ -27,7 +27,7 @@ def test_presets() -> None:
     assert PRESETS["asdn_s"] == {"trunk": "asdn", "n_modules": 8, "n_blocks": 4, "channels": 32, "growth": 32}
     assert make_lfr_config("defian_lfr_s") == LFRConfig()  # DeFiAN_S trunk, 11 levels, (1, 4], pre-upsampling
     assert make_lfr_config("rcan_lfr_s").attention is False
-    with pytest.raises(ValueError, match="unknown LFR model"):
+    with pytest.raises(ValueError, match="unknown model"):
         build_lfr_model("edsr")
     with pytest.raises(ValueError, match="unknown switch"):
         build_lfr_model("asdn", depth=3)
