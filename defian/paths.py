@@ -37,6 +37,10 @@ SCRATCH_RUNS: Path = BUILD / "runs"
 CACHE: Path = ROOT / ".cache"
 
 ENV_DATA = "DEFIAN_DATA"
+#: The released artifacts (weights and outputs of the compared methods; ``defian data download released``).
+ENV_RELEASED = "DEFIAN_RELEASED"
+#: Where ``defian data download released`` puts them when no folder is named.
+RELEASED_CACHE: Path = CACHE / "released"
 
 
 def outputs(kind: str, profile: str) -> Path:
@@ -75,6 +79,29 @@ def data_root(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     if not path.is_dir():
         raise FileNotFoundError(f"data root {str(path)!r} (from {source}) is not a folder")
     return path.resolve()
+
+
+def released_root(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The folder of released artifacts (its layout: ``MANIFEST.tsv``, ``weights/``, ``images/``).
+
+    In order: ``explicit``; ``$DEFIAN_RELEASED``; the development copy beside the
+    checkout (``../shared/released``); the download cache (:data:`RELEASED_CACHE`);
+    else ``None``.
+
+    Raises:
+        FileNotFoundError: ``explicit`` or ``$DEFIAN_RELEASED`` names a folder that does not
+            exist; the message says where the name came from.
+    """
+    for given, source in ((explicit, "the released argument"), (os.environ.get(ENV_RELEASED), f"${ENV_RELEASED}")):
+        if given not in (None, ""):
+            path = Path(given).expanduser()
+            if not path.is_dir():
+                raise FileNotFoundError(f"released artifacts folder {str(path)!r} (from {source}) is not a folder")
+            return path.resolve()
+    for candidate in (ROOT.parent / "shared" / "released", RELEASED_CACHE):
+        if (candidate / "MANIFEST.tsv").is_file():
+            return candidate.resolve()
+    return None
 
 
 def benchmark_script(name: str) -> ModuleType:

@@ -1,9 +1,11 @@
 """The evaluation protocol behind the paper's PSNR/SSIM columns (Sec. IV-A, Tables I-V).
 
 The paper reports "PSNR and SSIM on the Y channel" (footnote to Table I: the
-compared images are byte images produced by each method's released code). The
-field's MATLAB scripts fix the rest, and reproduce the paper's Bicubic rows
-(checked in ``tests/data/test_metrics.py`` and notebook 05):
+compared images are byte images produced by each method's released code). It
+does not say how Y is formed. The default here, ``paper``, is *rounded Y*: the
+convention that reproduces the paper's Bicubic rows (``tests/data/test_metrics.py``,
+notebook 05) and its competitors' printed rows (RCAN, RDN: the released-artifacts
+chapter, :mod:`defian.report.y_convention`):
 
 1. Y = round(16 + (65.481 R + 128.553 G + 24.966 B) / 255), stored as uint8
    (MATLAB's ``rgb2ycbcr`` on a uint8 image). A single-channel file is used as
@@ -16,8 +18,12 @@ field's MATLAB scripts fix the rest, and reproduce the paper's Bicubic rows
 Other conventions circulate; each is a named :class:`Protocol` in
 :data:`PROTOCOLS` so a table can say which one it used:
 
-``paper``          the protocol above (default).
-``y-unrounded``    Y kept in float (BasicSR's ``bgr2ycbcr`` without rounding).
+``paper``          the protocol above (default): rounded Y, which reproduces the
+                   paper's Bicubic rows and its competitors' printed rows.
+``y-unrounded``    Y kept in float, as the RCAN and RDN authors' MATLAB scripts
+                   compute it (``rgb2ycbcr(im2double(.))``; it reproduces their
+                   per-image scores to 1e-6 dB, ``tests/report/test_folders.py``)
+                   and as DeFiAN's released ``test.py`` does.
 ``rgb``            PSNR/SSIM on the three RGB channels (SSIM averaged over channels).
 ``shave-scale+6``  crops ``scale + 6`` pixels (the old VDSR/LapSRN scripts).
 ``torch-lr``       the paper's metric, but on LR made on the fly with

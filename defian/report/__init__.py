@@ -5,10 +5,15 @@ Modules:
     inference: super-resolving images with a model (tiled, self-ensemble, peak memory).
     evaluate: scoring a checkpoint or a run on the benchmark sets (``defian evaluate``).
     table_runs: which run records fill each table, and which runs would fill its gaps.
-    tables: Tables I-V as measured next to printed.
+    tables: what every table shares (scores of runs, the Table object, where tables go).
+    table_comparison: Tables I-II; table_ablation: Tables III-V.
     figures: Figs. 1, 10, 11, 13 and 14.
     study: the cpu study's runs (``defian study``).
     study_stats: the cpu study's statistics (paired gains, noise, verdicts).
+    table_complexity: #Params / #FLOPs of Tables I-IV regenerated beside the printed cells.
+    folders: scoring a folder of SR images against HR (``defian evaluate --images``).
+    matlab_scores: the RCAN authors' MATLAB scores, the external check of :mod:`defian.data.metrics`.
+    y_convention: released outputs under rounded/float Y next to the printed rows; the margins on one Y.
 """
 
 from __future__ import annotations

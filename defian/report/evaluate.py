@@ -275,15 +275,21 @@ def evaluate_run(run_dir: str | os.PathLike[str], *, which: str = "last", data_r
 
 # --- command line --------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    """``defian evaluate (--run DIR | --checkpoint FILE [--scale S] | --bicubic) [options]``."""
+    """``defian evaluate (--run DIR | --checkpoint FILE [--scale S] | --bicubic | --images DIR --scale S
+    (--set NAME | --hr DIR)) [options]``."""
     ap = argparse.ArgumentParser(prog="defian evaluate", description="PSNR/SSIM on the benchmark sets with the "
                                  "paper's protocol (Sec. IV-A2); writes per_image.csv, per_set.csv, evaluation.json.")
     what = ap.add_mutually_exclusive_group(required=True)
     what.add_argument("--run", type=Path, help="a run directory: evaluate its checkpoint into <run>/evaluation/")
     what.add_argument("--checkpoint", type=Path, help="a training checkpoint or a released DeFiAN_*.pth")
     what.add_argument("--bicubic", action="store_true", help="the Bicubic rows (x2, x3, x4 unless --scales)")
+    what.add_argument("--images", type=Path, help="a folder of super-resolved images (e.g. a method's released "
+                      "outputs) to score; needs --scale and --set or --hr")
     ap.add_argument("--which", default="last", choices=("last", "best"), help="with --run: which checkpoint")
-    ap.add_argument("--scale", type=int, help="scale of a released checkpoint")
+    ap.add_argument("--scale", type=int, help="scale of a released checkpoint, or of the --images")
+    ap.add_argument("--set", dest="set_name", help="with --images: the benchmark set whose HR (mod-cropped) to use")
+    ap.add_argument("--hr", type=Path, help="with --images: a folder of HR images instead of --set (taken as it is)")
+    ap.add_argument("--mod-crop", action="store_true", help="with --hr: mod-crop the HR images by the scale")
     ap.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4], help="with --bicubic")
     ap.add_argument("--data-root", default="", help="default: $DEFIAN_DATA, else the embedded test set")
     ap.add_argument("--sets", nargs="+", help=f"subset of {', '.join(testsets.SETS)} (default: all present)")
@@ -299,6 +305,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--tile must be >= 0 and --limit >= 1")
     common = dict(data_root=args.data_root, sets=args.sets, protocol=args.protocol, ensemble=args.self_ensemble,
                   tile=args.tile, limit=args.limit, device=args.device, save_images=args.save_images)
+    if args.images is not None:
+        if args.scale is None or (args.set_name is None) == (args.hr is None):
+            ap.error("--images needs --scale and exactly one of --set / --hr")
+        return _score_images(args)
     try:
         if args.run is not None:
             result = evaluate_run(args.run, which=args.which, force=True, **common)
@@ -315,4 +325,24 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     cols = ["method", "set", "scale", "images", "psnr", "ssim"]
     print(result.per_set[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
+def _score_images(args: argparse.Namespace) -> int:
+    """``--images``: score a folder of SR images (:func:`defian.report.folders.score_folder`)."""
+    from defian.report import folders
+
+    try:
+        df = folders.score_folder(args.images, set_name=args.set_name, hr_dir=args.hr, scale=args.scale,
+                                  protocol=args.protocol, data_root=args.data_root,
+                                  mod_crop=True if args.mod_crop else None)
+    except (FileNotFoundError, ValueError, TypeError) as err:  # FolderError is a ValueError
+        print(f"defian evaluate: error: {err}", file=sys.stderr)
+        return 2
+    if args.out is not None:
+        write_atomic(Path(args.out) / "per_image.csv", df.to_csv(index=False))
+    against = args.set_name or str(args.hr)
+    print(df[["image", "sr_file", "psnr", "ssim"]].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"mean of {len(df)} images vs {against} x{args.scale} ({args.protocol}): "
+          f"PSNR {df['psnr'].mean():.4f} dB, SSIM {df['ssim'].mean():.4f}")
     return 0
