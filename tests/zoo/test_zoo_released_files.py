@@ -1,0 +1,171 @@
+"""Every released weight file loads, holds the README's parameter count, runs, and bad files get named errors.
+
+Needs the released artifacts (``$DEFIAN_RELEASED`` or ``<repo>/../shared/released``,
+see :func:`defian.paths.released_root`); skipped without them. The
+parameter count of each file is computed here independently of the loaders,
+from the raw arrays of the file (the way the README counts), and compared
+with both the README's number and the loaded model's.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+import torch
+
+from defian import paths
+from defian.zoo import (
+    RELEASED,
+    ReleasedWeightsError,
+    como,
+    idn,
+    imdn,
+    lapsrn,
+    load,
+    srcnn,
+    super_resolve,
+    vdsr,
+    weight_path,
+)
+from defian.zoo.caffe import read_caffemodel
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: these tiny convolutions are many times slower with two on a shared machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+CASES = [(name, s) for name, spec in RELEASED.items() for s in spec.scales]
+
+
+@pytest.fixture(scope="module")
+def root() -> Path:
+    found = paths.released_root()
+    if found is None:
+        pytest.skip(f"no released artifacts: set ${paths.ENV_RELEASED} or place them at <repo>/../shared/released")
+    return found
+
+
+def _raw_count(path: Path) -> int:
+    """Scalars in a file's weight arrays, read without the zoo's converters."""
+    if path.suffix == ".pth":
+        return sum(v.numel() for v in torch.load(path, map_location="cpu", weights_only=True).values())
+    if path.suffix == ".caffemodel":
+        return sum(b.size for layer in read_caffemodel(path) for b in layer.blobs)
+
+    def count(x: object) -> int:  # numeric arrays inside structs/cells; LapSRN's values only
+        if isinstance(x, np.ndarray) and x.dtype == object:
+            return sum(count(v) for v in x.ravel())
+        if isinstance(x, np.ndarray) and x.dtype.names:
+            names = ["value"] if "value" in x.dtype.names else list(x.dtype.names)
+            return sum(count(e[n]) for e in x.ravel() for n in names)
+        return x.size if isinstance(x, np.ndarray) and x.dtype.kind == "f" else 0
+
+    data = scipy.io.loadmat(path)
+    if "net" in data:  # a MatConvNet DagNN: only params.value holds weights
+        return count(data["net"][0, 0]["params"])
+    return sum(count(v) for k, v in data.items() if not k.startswith("__"))
+
+
+@pytest.mark.parametrize("method, scale", CASES)
+def test_file_loads_with_the_readme_parameter_count(root, method, scale):
+    spec = RELEASED[method]
+    model = load(method, scale, root)
+    assert _raw_count(weight_path(method, scale, root)) == spec.params[scale]
+    assert sum(p.numel() for p in model.parameters()) == spec.params[scale]
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+
+
+@pytest.mark.parametrize("method, scale", CASES)
+def test_super_resolve_gives_the_upscaled_size(root, method, scale):
+    spec = RELEASED[method]
+    lr = np.random.default_rng(scale).integers(0, 256, (10, 13, 3), dtype=np.uint8)
+    sr = super_resolve(spec, load(method, scale, root), lr, scale)
+    assert sr.dtype == np.uint8 and sr.shape == (10 * scale, 13 * scale, 3)
+
+
+def test_y_model_keeps_a_grey_image_grey(root):
+    lr = np.full((8, 9), 120, dtype=np.uint8)
+    sr = super_resolve(RELEASED["VDSR"], load("VDSR", 2, root), lr, 2)
+    assert sr.shape == (16, 18)
+    assert abs(int(np.median(sr)) - 120) <= 2  # a flat image stays (nearly) flat
+
+
+def _w(root: Path, folder: str, name: str) -> Path:
+    return root / "weights" / folder / name
+
+
+@pytest.mark.parametrize("loader, folder, name, asked, message", [
+    (imdn.from_file, "imdn", "IMDN_x3.pth", 2,
+     r"IMDN_x3\.pth: upsampler\.0\.weight has shape \(27, 64, 3, 3\), IMDN expects \(12, 64, 3, 3\)"),
+    (imdn.from_file, "imdn", "IMDN_x2.pth", 4,
+     r"IMDN_x2\.pth: upsampler\.0\.weight has shape \(12, 64, 3, 3\), IMDN expects \(48, 64, 3, 3\)"),
+    (como.from_file, "como", "CoMo-S_x3.pth", 2, r"CoMo-S_x3\.pth: upscale\.0\.weight has shape \(432, 1, 3, 3\)"),
+    (como.from_file, "como", "CoMo-S_x2.pth", 4, r"CoMo-S_x2\.pth: not a CoMoNet file: missing \['upscale\.3\.weight'"),
+    (lapsrn.from_file, "lapsrn", "LapSRN_x4.mat", 2, r"LapSRN_x4\.mat: a x4 LapSRN \(2 pyramid levels\), asked for x2"),
+])
+def test_wrong_scale_is_refused_with_shapes(root, loader, folder, name, asked, message):
+    with pytest.raises(ReleasedWeightsError, match=message):
+        loader(_w(root, folder, name), asked)
+
+
+def test_idn_wrong_scale_is_refused_by_its_stride(root):
+    with pytest.raises(ReleasedWeightsError, match=r"IDN_x3\.caffemodel: its deconvolution 'upsample' has stride 3"):
+        idn.from_file(_w(root, "idn", "IDN_x3.caffemodel"), 2, _w(root, "idn", "IDN_x2_deploy.prototxt"))
+
+
+def test_wrong_method_is_refused(root):
+    with pytest.raises(ReleasedWeightsError, match=r"carn_m\.pth: not a IMDN file"):
+        imdn.from_file(_w(root, "carn", "carn_m.pth"), 2)
+    with pytest.raises(ReleasedWeightsError, match=r"FSRCNN_x2\.mat lacks the variables \['weights_conv1'"):
+        srcnn.from_file(_w(root, "fsrcnn", "FSRCNN_x2.mat"), 2)
+    with pytest.raises(ReleasedWeightsError, match=r"9-1-5_91images_x2\.mat: conv2\.weight has shape \(32, 64, 1, 1\)"):
+        srcnn.from_file(_w(root, "srcnn", "9-1-5_91images_x2.mat"), 2, f2=5)
+    with pytest.raises(ReleasedWeightsError, match=r"lacks the variables \['model'\]"):
+        vdsr.from_file(_w(root, "srcnn", "9-5-5_imagenet_x2.mat"), 2)
+    with pytest.raises(ReleasedWeightsError, match=r"lacks the variables \['net'\]"):
+        lapsrn.from_file(_w(root, "vdsr", "VDSR_Official.mat"), 2)
+    with pytest.raises(ReleasedWeightsError, match="IMDN_x2.pth"):
+        idn.from_file(_w(root, "imdn", "IMDN_x2.pth"), 2)
+
+
+@pytest.mark.parametrize("method, scale", [("IMDN", 2), ("CARN-M", 2), ("SRCNN-955", 2), ("FSRCNN", 3), ("VDSR", 2),
+                                           ("LapSRN", 4), ("IDN", 4)])
+def test_truncated_file_is_refused(root, tmp_path, method, scale):
+    src = weight_path(method, scale, root)
+    folder = tmp_path / "weights" / src.parent.name
+    folder.mkdir(parents=True)
+    for f in src.parent.iterdir():  # deploy files stay whole
+        shutil.copy(f, folder / f.name)
+    cut = folder / src.name
+    cut.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    with pytest.raises(ReleasedWeightsError, match=rf"cannot read {cut}.*truncated or corrupt"):
+        load(method, scale, tmp_path)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(ReleasedWeightsError, match=r"IMDN x2 weights: no file at .*weights/imdn/IMDN_x2\.pth"):
+        load("IMDN", 2, tmp_path)
+
+
+def test_unknown_method_or_scale():
+    with pytest.raises(ValueError, match="unknown released method 'EDSR'"):
+        load("EDSR", 2)
+    with pytest.raises(ValueError, match=r"LapSRN has released models for x\[2, 4\], not x3"):
+        load("LapSRN", 3)
+
+
+def test_released_root_follows_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv(paths.ENV_RELEASED, str(tmp_path))
+    assert paths.released_root() == tmp_path.resolve()
+    monkeypatch.setenv(paths.ENV_RELEASED, str(tmp_path / "absent"))
+    with pytest.raises(FileNotFoundError, match="DEFIAN_RELEASED"):
+        paths.released_root()
