@@ -192,40 +192,51 @@ def evaluate(model: nn.Module | None, scales: int | Sequence[int], *, data_root:
     if model is not None:
         model = model.to(dev).eval()
     data = "embedded test set" if root is None else "benchmarks under the data root"
+    images_dir = Path(out_dir) / "images" if save_images else None
     rows, set_rows = [], []
     for name in names:
         for s in scales:
-            scores = []
-            for pair in testsets.load_pairs(root, name, s, proto.lr_method, limit):
-                with inference.PeakMemory(dev) as mem:
-                    t0 = time.perf_counter()
-                    if model is None:
-                        sr8 = testsets.upscale(pair.lr, s, proto.lr_method)
-                    else:
-                        sr8 = inference.to_uint8(inference.super_resolve(model, pair.lr_tensor().to(dev), tile, ensemble))
-                    sec = time.perf_counter() - t0
-                p, q = metrics.psnr(sr8, pair.hr, s, proto), metrics.ssim(sr8, pair.hr, s, proto)
-                rows.append({"method": label, "set": name, "scale": s, "image": pair.name, "psnr": p, "ssim": q,
-                             "lr_h": pair.lr.shape[0], "lr_w": pair.lr.shape[1], "seconds": sec,
-                             "peak_mb": mem.peak_mb})
-                scores.append((p, q))
-                if save_images:
-                    _save_png(Path(out_dir) / "images" / name / f"x{s}" / f"{pair.name}.png", sr8)
+            scores = _score_set(model, root, name, s, proto, label, dev, tile, ensemble, limit, images_dir)
+            rows += scores
             set_rows.append({"method": label, "set": name, "scale": s, "images": len(scores),
-                             "psnr": float(np.mean([a for a, _ in scores])),
-                             "ssim": float(np.mean([b for _, b in scores])), "protocol": protocol,
+                             "psnr": float(np.mean([r["psnr"] for r in scores])),
+                             "ssim": float(np.mean([r["ssim"] for r in scores])), "protocol": protocol,
                              "self_ensemble": ensemble, "tile": tile, "data": data})
     info = {"method": label, "protocol": protocol, "lr_method": proto.lr_method, "self_ensemble": ensemble,
             "tile": tile, "data": data, "device": str(dev), "update": None, "checkpoint": None, "limit": limit,
             "memory": "CUDA allocator peak" if dev.type == "cuda" else "sampled RSS growth (approximate)",
             "environment": provenance.environment(), **(meta or {})}
     result = Evaluation(pd.DataFrame(rows, columns=PER_IMAGE), pd.DataFrame(set_rows, columns=PER_SET), info)
-    if out_dir is not None:
-        out = Path(out_dir)
-        result = _merge(read_evaluation(out) if (out / "per_set.csv").is_file() else None, result)
-        write_atomic(out / "per_image.csv", result.per_image.to_csv(index=False))
-        write_atomic(out / "per_set.csv", result.per_set.to_csv(index=False))
-        write_atomic(out / "evaluation.json", json.dumps(result.meta, indent=2, sort_keys=True, default=str) + "\n")
+    return result if out_dir is None else _write(result, Path(out_dir))
+
+
+def _score_set(model: nn.Module | None, root: Path | None, name: str, scale: int, proto: metrics.Protocol,
+               label: str, dev: torch.device, tile: int, ensemble: bool, limit: int | None,
+               images_dir: Path | None) -> list[dict[str, Any]]:
+    """One per-image row (:data:`PER_IMAGE`) for each image of set ``name`` at ``scale``."""
+    rows = []
+    for pair in testsets.load_pairs(root, name, scale, proto.lr_method, limit):
+        with inference.PeakMemory(dev) as mem:
+            t0 = time.perf_counter()
+            if model is None:
+                sr8 = testsets.upscale(pair.lr, scale, proto.lr_method)
+            else:
+                sr8 = inference.to_uint8(inference.super_resolve(model, pair.lr_tensor().to(dev), tile, ensemble))
+            sec = time.perf_counter() - t0
+        rows.append({"method": label, "set": name, "scale": scale, "image": pair.name,
+                     "psnr": metrics.psnr(sr8, pair.hr, scale, proto), "ssim": metrics.ssim(sr8, pair.hr, scale, proto),
+                     "lr_h": pair.lr.shape[0], "lr_w": pair.lr.shape[1], "seconds": sec, "peak_mb": mem.peak_mb})
+        if images_dir is not None:
+            _save_png(images_dir / name / f"x{scale}" / f"{pair.name}.png", sr8)
+    return rows
+
+
+def _write(result: Evaluation, out: Path) -> Evaluation:
+    """Merge ``result`` with an earlier evaluation in ``out`` and write the three files atomically."""
+    result = _merge(read_evaluation(out) if (out / "per_set.csv").is_file() else None, result)
+    write_atomic(out / "per_image.csv", result.per_image.to_csv(index=False))
+    write_atomic(out / "per_set.csv", result.per_set.to_csv(index=False))
+    write_atomic(out / "evaluation.json", json.dumps(result.meta, indent=2, sort_keys=True, default=str) + "\n")
     return result
 
 
