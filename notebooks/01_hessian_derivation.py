@@ -21,10 +21,10 @@
 #    $\lambda_1 \ge \lambda_2$;
 # 2. differentiates Eq. (12) and shows where the gradient does not exist (and
 #    which subgradient `defian.nn.hessian.max_eigenvalue` uses there);
-# 3. prints the scaled kernels of both variants, the paper's (Eq. (16)) and
-#    the released code's, and the pixel offsets they sample (Eqs. (13), (15), (17));
-# 4. states what the paper-vs-code difference in $\mathbf{G}_{hv}$ changes, exactly
-#    on a quadratic image and numerically on a real one.
+# 3. builds the scaled kernels of Eq. (16) entry by entry, zero vectors included,
+#    and shows they are the released code's dilated convolutions, tap for tap;
+# 4. checks the pixel offsets they sample against Eqs. (13), (15), (17);
+# 5. says what the scaled filters compute, exactly, on a quadratic image.
 #
 # Every identity below is an `assert`: the page does not build if one fails.
 
@@ -37,10 +37,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import sympy as sp
 import torch
+import torch.nn.functional as F
 from IPython.display import Math, display
 
-from defian import paths, provenance
-from defian.data import testsets, trainset, images
+from defian import provenance
 from defian.nn import hessian
 from defian.runner import hessian_checks
 
@@ -138,40 +138,64 @@ assert torch.isnan(torch.func.grad(lambda v: hessian.max_eigenvalue_plain(v[0], 
 # %% [markdown]
 # ## 3. The kernels (Eqs. (9), (14), (16))
 #
-# Eq. (9) gives the $3\times3$ second differences; for $ker = 5, 7$ the paper spreads
-# them "by padding the zero-vectors". Two readings exist:
+# Eq. (9) gives the $3\times3$ second differences. For $ker = 5, 7$ the paper builds
+# the scaled filters "by padding the zero-vectors": Eq. (16) reads
 #
-# * **paper** (Eq. (16) as printed): $\mathbf{G}_{hh}, \mathbf{G}_{vv}$ become
-#   $[1, 0, -2, 0, 1]$ (and $[1,0,0,-2,0,0,1]$), while $\mathbf{G}_{hv} = [1,0,-1]^T[1,0,-1]$
-#   stays the undilated $3\times 3$ stencil at every scale;
-# * **released** (the authors' `model.py`): every scale uses three $3\times 3$
-#   depthwise convolutions with `dilation = padding = (ker-1)/2`, so
-#   $\mathbf{G}_{hv}$ is dilated too and samples the corners $(\pm d, \pm d)$.
+# $$\mathbf{G}_{5,hh} = [1, 0, -2, 0, 1],\quad \mathbf{G}_{5,vv} = \mathbf{G}_{5,hh}^T,\quad
+# \mathbf{G}_{5,hv} = [1, \{\mathbf{0}\}, -1]^T [1, \{\mathbf{0}\}, -1],$$
 #
-# The released checkpoints need the second; `MSHF(..., variant=...)` picks one.
+# "where $\{\mathbf{0}\}$ represents a 3-dimension zero vector". So
+# $\mathbf{G}_{5,hv}$ is the outer product of $[1, 0, 0, 0, -1]$ with itself, and at
+# $ker = 7$ the zero vector has 5 entries. (In a text copy of the paper the bold
+# zero vector is easily lost, and Eq. (16) then looks like an undilated $3\times3$
+# $\mathbf{G}_{hv}$; the sentence after the equation rules that reading out.) Every
+# kernel is therefore the $3\times3$ stencil of Eq. (9) with its taps moved to the
+# offsets $\{-\delta, 0, \delta\}$, $\delta = (ker-1)/2$: exactly what the released
+# code's depthwise $3\times3$ convolutions with `dilation = padding = (ker-1)/2`
+# compute. The paper and the released code are one reading; `hessian.hessian_kernels`
+# builds it, and below it is checked against Eq. (16) written out entry by entry.
 # Convolution here is cross-correlation (`F.conv2d`); all three kernels are
 # symmetric under a half turn, so the two agree.
 
 # %%
-for variant in hessian.VARIANTS:
-    for ker in (3, 5, 7):
-        mats = [sp.Matrix(k.to(torch.int64).tolist()) for k in hessian.hessian_kernels(ker, variant)]
-        display(Math(rf"\text{{{variant}}},\ ker={ker}:\quad "
-                     + r",\ ".join(rf"\mathbf{{G}}_{{{n}}} = {sp.latex(m)}" for n, m in zip(("hh", "vv", "hv"), mats))))
+for ker in (3, 5, 7):
+    zero = [0] * (ker - 2)  # Eq. (16)'s {0}: 3 entries at ker = 5, 5 at ker = 7 (none at ker = 3, Eq. (14))
+    hv_printed = sp.Matrix([1, *zero, -1]) * sp.Matrix([[1, *zero, -1]])  # [1, {0}, -1]^T [1, {0}, -1]
+    mats = [sp.Matrix(k.to(torch.int64).tolist()) for k in hessian.hessian_kernels(ker)]
+    assert mats[2] == hv_printed  # G_hv of Eqs. (9), (14), (16) as printed
+    hh_row = [0] * ker
+    hh_row[0], hh_row[(ker - 1) // 2], hh_row[-1] = 1, -2, 1  # [1, 0, -2, 0, 1] at ker = 5
+    assert list(mats[0].row((ker - 1) // 2)) == hh_row and mats[1] == mats[0].T
+    display(Math(rf"ker={ker}:\quad "
+                 + r",\ ".join(rf"\mathbf{{G}}_{{{n}}} = {sp.latex(m)}" for n, m in zip(("hh", "vv", "hv"), mats))))
+
+# %% [markdown]
+# The same kernels as the released layout computes them: a $3\times3$ depthwise
+# convolution with dilation and padding $\delta$ on a random image, against the
+# $ker \times ker$ kernel of Eq. (16) (float64, bit for bit):
 
 # %%
-fig, axes = plt.subplots(2, 9, figsize=(13, 3.8))
-for row, variant in enumerate(hessian.VARIANTS):
-    for col, (ker, name) in enumerate((k, n) for k in (3, 5, 7) for n in ("hh", "vv", "hv")):
-        kern = hessian.hessian_kernels(ker, variant)[("hh", "vv", "hv").index(name)].numpy()
-        ax = axes[row, col]
-        ax.imshow(kern, cmap="coolwarm", vmin=-2, vmax=2)
-        for (i, j), v in np.ndenumerate(kern):
-            if v:
-                ax.text(j, i, f"{v:+.0f}", ha="center", va="center", fontsize=7)
-        ax.set_xticks([]), ax.set_yticks([])
-        ax.set_title(f"{variant} G{ker},{name}", fontsize=8)
-fig.suptitle("Scaled Hessian kernels: the paper's Eq. (16) vs the released code (G_hv differs at ker 5, 7)")
+x_rand = torch.randn(1, 1, 23, 19, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+taps = hessian.compact_stencils()
+for ker in (3, 5, 7):
+    delta = (ker - 1) // 2
+    for j, full in enumerate(hessian.hessian_kernels(ker)):
+        released = F.conv2d(x_rand, taps[j][None, None], padding=delta, dilation=delta)
+        assert torch.equal(F.conv2d(x_rand, full[None, None], padding=delta), released)
+print("Eq. (16) with its zero vectors == the released dilated 3x3 taps, for ker = 3, 5, 7")
+
+# %%
+fig, axes = plt.subplots(1, 9, figsize=(13, 2.2))
+for col, (ker, name) in enumerate((k, n) for k in (3, 5, 7) for n in ("hh", "vv", "hv")):
+    kern = hessian.hessian_kernels(ker)[("hh", "vv", "hv").index(name)].numpy()
+    ax = axes[col]
+    ax.imshow(kern, cmap="coolwarm", vmin=-2, vmax=2)
+    for (i, j), v in np.ndenumerate(kern):
+        if v:
+            ax.text(j, i, f"{v:+.0f}", ha="center", va="center", fontsize=7)
+    ax.set_xticks([]), ax.set_yticks([])
+    ax.set_title(f"G{ker},{name}", fontsize=8)
+fig.suptitle("Scaled Hessian kernels of Eqs. (9), (14), (16) (= the released dilated convolutions)")
 plt.tight_layout()
 plt.show()
 
@@ -179,8 +203,11 @@ plt.show()
 # ## 4. Which offsets $\lambda_{ker}$ samples (Eqs. (13), (15), (17))
 #
 # Eq. (17) says $\lambda_5 \propto \sum_{i=-2,0,2} \nabla \mathbf{x}^i$: the scale-5
-# eigenvalue reads the pixels at offsets $\{-2, 0, 2\}^2$. The union of the
-# kernels' supports says which reading matches:
+# eigenvalue reads the pixels at offsets $\{-2, 0, 2\}^2$. The union of the three
+# kernels' supports is exactly that set at every scale. Reading Eq. (16) without its
+# zero vector (`"undilated_hv"`, kept in `defian.nn.hessian` for this check only)
+# would sample the diagonal neighbours $(\pm1, \pm1)$ instead of the corners, outside
+# Eq. (17)'s set: a second reason the zero vector belongs there.
 
 # %%
 support = hessian_checks.kernel_support  # offsets read by the three kernels of one scale
@@ -188,42 +215,40 @@ support = hessian_checks.kernel_support  # offsets read by the three kernels of 
 for ker in (3, 5, 7):
     h = (ker - 1) // 2
     lattice = {(i, j) for i in (-h, 0, h) for j in (-h, 0, h)}
-    print(f"ker={ker}: Eq. (17)'s set {{-{h},0,{h}}}^2; released reads {len(support(ker, 'released'))} of its",
-          f"9 offsets and nothing else; paper reads also {sorted(support(ker, 'paper') - lattice)}")
-    assert support(ker, "released") <= lattice  # the released kernels match Eqs. (13), (15), (17)
+    print(f"ker={ker}: Eq. (17)'s set {{-{h},0,{h}}}^2; Eq. (16) reads {len(support(ker))} offsets, all of it; "
+          f"without the zero vector it would read also {sorted(support(ker, 'undilated_hv') - lattice)}")
+    assert support(ker) == lattice  # Eqs. (13), (15), (17): exactly the 9 offsets
     if ker > 3:
-        assert support(ker, "paper") - lattice == {(-1, -1), (-1, 1), (1, -1), (1, 1)}  # Eq. (16) does not
+        assert support(ker, "undilated_hv") - lattice == {(-1, -1), (-1, 1), (1, -1), (1, 1)}
 
 # %% [markdown]
-# So the released code is the reading consistent with Eq. (17); Eq. (16) as
-# printed samples the diagonal neighbours $(\pm1,\pm1)$, outside that set.
-#
-# ## 5. Paper vs code: what changes numerically
+# ## 5. What the scaled kernels compute
 #
 # **Exactly, on a quadratic image.** On $x(u, v) = \alpha u^2 + \beta uv + \gamma v^2$
 # ($u$ horizontal, $v$ vertical) every stencil is exact: a second difference with
 # spacing $\delta$ gives $2\alpha\delta^2$ and $2\gamma\delta^2$, and the corner stencil
-# with spacing $\epsilon$ gives $4\beta\epsilon^2$. So each scale filters the matrix
+# with spacing $\delta$ gives $4\beta\delta^2$. So each scale filters the matrix
 #
-# $$\mathbf{H}_{ker} = \begin{bmatrix} 2\alpha\delta^2 & 4\beta\epsilon^2 \\ 4\beta\epsilon^2 & 2\gamma\delta^2\end{bmatrix},
-# \qquad \delta = \tfrac{ker-1}{2},\quad \epsilon = \begin{cases}\delta & \text{released}\\ 1 & \text{paper}\end{cases}$$
+# $$\mathbf{H}_{ker} = \delta^2 \begin{bmatrix} 2\alpha & 4\beta \\ 4\beta & 2\gamma\end{bmatrix}
+# = \delta^2\,\mathbf{H}_3, \qquad \delta = \tfrac{ker-1}{2}.$$
 #
 # Two facts follow. (i) Even at $ker = 3$ the off-diagonal is $4\beta$, not the true
 # Hessian's $\beta$: $\mathbf{G}_{hv}$ of Eq. (9) is four times the central mixed
 # difference. So $\lambda_3$ is the largest eigenvalue of
 # $\begin{bmatrix} x_{uu} & 4x_{uv} \\ 4x_{uv} & x_{vv}\end{bmatrix}$, not of the Hessian
-# (on the saddle $x = uv$: 4 instead of 1), and it is not rotation invariant. (ii) Released: $\mathbf{H}_{ker} = \delta^2 \mathbf{H}_3$, a pure
-# rescaling, so $\lambda_5 = 4\lambda_3$ and $\lambda_7 = 9\lambda_3$ on any quadratic.
-# Paper: the mixed term is not rescaled, so it is under-weighted by $\delta^2$ (4x at
-# $ker=5$, 9x at $ker=7$) and $\lambda_{ker}$ is not a multiple of $\lambda_3$.
+# (on the saddle $x = uv$: 4 instead of 1), and it is not rotation invariant. (ii) The
+# scales differ by a pure rescaling on any quadratic, $\lambda_5 = 4\lambda_3$ and
+# $\lambda_7 = 9\lambda_3$; they differ in what they see only where the image is not
+# quadratic over their footprint (Fig. 1: fine edges for $\lambda_3$, coarser structure
+# for $\lambda_7$; notebook 02 draws them).
 
 # %%
-al, be, ga, dl, ep = sp.symbols("alpha beta gamma delta epsilon", real=True)
-Hk = sp.Matrix([[2 * al * dl**2, 4 * be * ep**2], [4 * be * ep**2, 2 * ga * dl**2]])
+al, be, ga, dl = sp.symbols("alpha beta gamma delta", real=True)
+Hk = dl**2 * sp.Matrix([[2 * al, 4 * be], [4 * be, 2 * ga]])
 lam_k = Hk.trace() / 2 + sp.sqrt((Hk[0, 0] - Hk[1, 1]) ** 2 + 4 * Hk[0, 1] ** 2) / 2
-lam_3 = lam_k.subs({dl: 1, ep: 1})
-assert sp.simplify(lam_k.subs(ep, dl) - dl**2 * lam_3) == 0  # released: lambda_ker = delta^2 lambda_3 on quadratics
-display(Math(r"\lambda_{ker}^{\mathrm{paper}} = " + sp.latex(sp.simplify(lam_k.subs(ep, 1)))))
+lam_3 = lam_k.subs(dl, 1)
+assert sp.simplify(lam_k - dl**2 * lam_3) == 0  # lambda_ker = delta^2 lambda_3 on quadratics
+display(Math(r"\lambda_{ker} = " + sp.latex(sp.simplify(lam_k))))
 
 # %%
 v, u = torch.meshgrid(torch.arange(40.0, dtype=torch.float64), torch.arange(40.0, dtype=torch.float64), indexing="ij")
@@ -231,58 +256,21 @@ rows = []
 for name, (A, B, G) in {"x = u^2": (1, 0, 0), "x = u v (saddle)": (0, 1, 0), "x = u^2 + u v": (1, 1, 0)}.items():
     img = (A * u**2 + B * u * v + G * v**2)[None, None]
     true = torch.linalg.eigvalsh(torch.tensor([[2.0 * A, B], [B, 2.0 * G]]))[-1].item()  # the Hessian's own
-    for variant in hessian.VARIANTS:
-        got = hessian.MSHF(1, variant=variant).double()(img)[0, :, 20, 20]  # an interior pixel
-        want = [float(lam_k.subs({al: A, be: B, ga: G, dl: k, ep: k if variant == "released" else 1})) for k in (1, 2, 3)]
-        assert np.allclose(got.numpy(), want, rtol=1e-12)  # the module computes the formula above
-        rows.append((name, variant, *want, true))
-print(f"{'image':18} {'variant':9} {'lam_3':>7} {'lam_5':>7} {'lam_7':>7}   true Hessian's lambda_1")
+    got = hessian.MSHF(1).double()(img)[0, :, 20, 20]  # an interior pixel
+    want = [float(lam_k.subs({al: A, be: B, ga: G, dl: k})) for k in (1, 2, 3)]
+    assert np.allclose(got.numpy(), want, rtol=1e-12)  # the module computes the formula above
+    rows.append((name, *want, true))
+print(f"{'image':18} {'lam_3':>7} {'lam_5':>7} {'lam_7':>7}   true Hessian's lambda_1")
 for r in rows:
-    print(f"{r[0]:18} {r[1]:9} {r[2]:7.3f} {r[3]:7.3f} {r[4]:7.3f}   {r[5]:.3f}")
-
-# %% [markdown]
-# **Numerically, on a real image.** The two variants agree at $ker = 3$ and differ
-# at 5 and 7. Below, $\bar\lambda_{ker}$ of an RGB photograph (channel mean, as
-# Eq. (18) feeds the fusion unit) for both, with the relative $L_2$ difference
-# and the correlation of the maps.
-
-# %%
-present = testsets.find(paths.data_root(data_root or None))
-if "Set5" in present:
-    source = next(p for p in present["Set5"] if p.stem == "butterfly")
-else:
-    source = trainset.embedded_images("test")[0]  # scikit-image's astronaut
-print("image:", source.name, "(Set5)" if "Set5" in present else "(embedded scikit-image photograph)")
-rgb = torch.tensor(images.to_rgb(images.load_image(source)), dtype=torch.float64).permute(2, 0, 1)[None] / 255
-maps = {variant: hessian.MSHF(3, variant=variant).double()(rgb)[0] for variant in hessian.VARIANTS}
-for k, ker in enumerate((3, 5, 7)):
-    p, r = maps["paper"][k], maps["released"][k]
-    rel = ((p - r).norm() / r.norm()).item()
-    corr = np.corrcoef(p.flatten().numpy(), r.flatten().numpy())[0, 1]
-    print(f"ker={ker}: relative L2 difference {rel:.3f}, correlation {corr:.3f}")
-    if ker == 3:
-        assert rel == 0.0  # identical kernels at ker = 3
-    else:
-        assert rel > 0.01  # the variants give different maps at ker = 5, 7 (more than 1% in L2)
-
-# %%
-fig, axes = plt.subplots(2, 3, figsize=(11, 7))
-for row, variant in enumerate(hessian.VARIANTS):
-    for k, ker in enumerate((3, 5, 7)):
-        m = maps[variant][k].numpy()
-        lim = np.percentile(np.abs(m), 99)
-        axes[row, k].imshow(m, cmap="gray", vmin=-lim, vmax=lim)
-        axes[row, k].set_title(f"{variant}: mean lambda_{ker}")
-        axes[row, k].axis("off")
-plt.tight_layout()
-plt.show()
+    print(f"{r[0]:18} {r[1]:7.3f} {r[2]:7.3f} {r[3]:7.3f}   {r[4]:.3f}")
 
 # %% [markdown]
 # **Summary.** Eq. (12) is the exact largest eigenvalue of the filtered $2\times2$
 # matrix; it is real, $\lambda_1 \ge \lambda_2$ with equality on the degenerate set
 # $a = b, c = 0$, where Eq. (12) is not differentiable and `max_eigenvalue` uses the
-# minimum-norm subgradient. The released code dilates all three kernels, which
-# matches the sampling sets of Eqs. (13), (15), (17) and rescales the filtered matrix
-# by $\delta^2$; Eq. (16) as printed keeps $\mathbf{G}_{hv}$ at $3\times3$, which
-# under-weights the mixed derivative at larger scales. The model uses the released
-# variant by default (`MSHF(variant="released")`), which its checkpoints need.
+# minimum-norm subgradient. Eq. (16), with its zero vectors, dilates all three kernels
+# by $\delta = (ker-1)/2$: the released code's convolutions, tap for tap, and the
+# sampling sets of Eqs. (13), (15), (17). On a quadratic image the scaled filters see
+# $\delta^2$ times the $ker = 3$ matrix, whose mixed term is four times the Hessian's.
+# `MSHF` builds these kernels (`variant="paper"`, the default; `"released"` names the
+# same reading).

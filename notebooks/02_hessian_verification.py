@@ -90,7 +90,7 @@ assert rows["random float64"]["max err / |lam| (|lam| >= 1e-3 ||H||)"] <= 1e-12 
 
 # %% [markdown]
 # **Real images.** The filtered values $(g_{hh}, g_{vv}, g_{hv})$ of the pixels, RGB
-# channels and scales (released kernels) of the benchmark images (Set5 when a data root
+# channels and scales (the kernels of Eq. (16), the released ones) of the benchmark images (Set5 when a data root
 # has it, else the embedded scikit-image photographs), in float64; at most
 # `hessian_samples` pixels per scale, drawn at random (the `n` column).
 
@@ -252,7 +252,7 @@ assert nan_grads["released formula"] > 0 and nan_grads["ours"] == 0
 #
 # Fig. 1 of the paper shows the channel-averaged $\bar\lambda_3, \bar\lambda_5, \bar\lambda_7$
 # of a trained DeFiAM's features. On the image itself (RGB, channel mean as in Eq. (18);
-# released kernels), the small scale responds to fine edges and texture, the larger ones
+# the kernels of Eq. (16)), the small scale responds to fine edges and texture, the larger ones
 # to coarser structure: the same pattern, without a trained network.
 
 # %%

@@ -262,8 +262,8 @@ def mshf_fused(x: Tensor, dilations: Sequence[tuple[int, int]], bias: Tensor | N
     Args:
         x: (B, C, H, W) feature map, any floating dtype.
         dilations: one ``(delta, eps)`` pair per scale: the dilation of
-            ``G_hh``/``G_vv`` and of ``G_hv`` (both ``(ker-1)/2`` in the released
-            code; ``eps = 1`` in the paper's Eq. (16)).
+            ``G_hh``/``G_vv`` and of ``G_hv`` (both ``(ker-1)/2`` in Eq. (16) and the
+            released code; ``eps = 1`` for :func:`defian.nn.hessian.dilations`' ``"undilated_hv"``).
         bias: optional (K, 3, C) per-channel biases of ``G_hh, G_vv, G_hv``
             (the released convolutions' frozen biases); ``None`` means zero.
 

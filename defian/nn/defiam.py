@@ -47,7 +47,7 @@ class AttentionSwitches:
 
     mshf: bool = True  # multi-scale Hessian filtering (paper III-B)
     kernel_sizes: tuple[int, ...] = (3, 5, 7)  # Table IV: the Hessian scales
-    hessian_variant: str = "released"  # G_hv dilated as in the released code
+    hessian_variant: str = "paper"  # Eq. (16) with its zero vectors, = the released code (defian.nn.hessian)
     diendec: bool = True  # encoder-decoder fusion (paper III-C)
     endec: str = "diendec"  # Table V: "diendec" | "convendec" | "hgendec"
     half_depth: int = 3  # d, paper Fig. 4(a); Table V: 0..4

@@ -1,14 +1,17 @@
 """Interpretable Hessian filtering (Sec. III-B, Eqs. 8-18).
 
 * :func:`hessian_kernels`: the second-derivative kernels ``G_hh, G_vv, G_hv`` of
-  Eq. (9) and their scaled versions for ``ker = 3, 5, 7`` (Eqs. 14-17), in two
-  variants:
+  Eq. (9) and their scaled versions for ``ker = 3, 5, 7`` (Eqs. 14-17). Eq. (16)
+  reads ``G_5,hv = [1, {0}, -1]^T [1, {0}, -1]`` "where {0} represents a
+  3-dimension zero vector", i.e. the outer product of ``[1, 0, 0, 0, -1]``: every
+  3x3 stencil of Eq. (9) spreads to the offsets ``{-d, 0, d}``, ``d = (ker-1)/2``,
+  the sampling set of Eq. (17). That is tap for tap the released code's dilated
+  convolutions (variant ``"paper"``, the default; ``"released"`` is accepted as
+  its alias). One other reading is kept, under a name that says what it is:
 
-  - ``"paper"``: Eq. (16) keeps ``G_hv = [1,0,-1]^T [1,0,-1]`` undilated at
-    every scale; only ``G_hh``/``G_vv`` spread to ``[1, 0, -2, 0, 1]``.
-  - ``"released"``: the authors' code (github.com/YuanfeiHuang/DeFiAN,
-    ``model.py``, class ``MSHF``) dilates all three 3x3 kernels by
-    ``(ker-1)/2``, so ``G_hv`` samples the corners ``(+-d, +-d)``.
+  - ``"undilated_hv"``: ``G_hv`` left as the 3x3 stencil at every scale (Eq. (16)
+    with the zero vector dropped). It samples the diagonal neighbours, outside
+    Eq. (17)'s set (notebook 01 shows it).
 
 * :func:`hessian_filter`: the filtered maps ``g_hh, g_vv, g_hv`` of one scale.
 * :func:`max_eigenvalue`: Eq. (12), with a backward that is finite everywhere.
@@ -52,13 +55,29 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-
 __all__ = [
-    "VARIANTS", "MSHF_MODES", "MSHF", "dilations", "hessian_kernels", "compact_stencils", "max_eigenvalue",
-    "max_eigenvalue_plain", "max_eigenvalue_eigvalsh", "hessian_filter", "mshf_reference", "released_param_count",
+    "MSHF",
+    "MSHF_MODES",
+    "VARIANTS",
+    "VARIANT_ALIASES",
+    "canonical_variant",
+    "compact_stencils",
+    "dilations",
+    "hessian_filter",
+    "hessian_kernels",
+    "max_eigenvalue",
+    "max_eigenvalue_eigvalsh",
+    "max_eigenvalue_plain",
+    "mshf_reference",
+    "released_param_count",
 ]
 
-VARIANTS = ("paper", "released")
+#: Readings of the scaled kernels (module docstring): ``"paper"``, Eq. (16) with its zero vectors, which is
+#: the released code's dilated convolutions; ``"undilated_hv"``, ``G_hv`` kept 3x3 (Eq. (16) misread).
+VARIANTS = ("paper", "undilated_hv")
+#: Other accepted names: ``"released"`` (configs written when the released kernels were thought to differ
+#: from the paper's) is the same reading as ``"paper"``.
+VARIANT_ALIASES = {"released": "paper"}
 #: What the MSHF filters are during training (the deviations chapter's MSHF question): ``"frozen"`` stencils
 #: with zero bias (this book); ``"random_bias"``, frozen stencils with a Conv2d's random bias (the released
 #: code of 2021); ``"trainable"``, stencils and that bias as trained parameters (the first upload).
@@ -67,23 +86,36 @@ MSHF_MODES = ("frozen", "random_bias", "trainable")
 RELEASED_NAMES = ("grad_xx", "grad_yy", "grad_xy")
 
 
-def _check(ker: int, variant: str) -> int:
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+def canonical_variant(variant: str) -> str:
+    """The name in :data:`VARIANTS` of ``variant`` (an alias of :data:`VARIANT_ALIASES` maps to its reading).
+
+    Raises:
+        ValueError: ``variant`` is neither a variant nor an alias; the message lists both.
+    """
+    name = VARIANT_ALIASES.get(variant, variant)
+    if name not in VARIANTS:
+        raise ValueError(f"hessian variant must be one of {VARIANTS} (or an alias in {sorted(VARIANT_ALIASES)}), "
+                         f"got {variant!r}")
+    return name
+
+
+def _check(ker: int, variant: str) -> tuple[int, str]:
+    name = canonical_variant(variant)
     if not isinstance(ker, int) or ker < 3 or ker % 2 == 0:
         raise ValueError(f"kernel size ker must be an odd int >= 3, got {ker!r}")
-    return (ker - 1) // 2
+    return (ker - 1) // 2, name
 
 
-def dilations(ker: int, variant: str = "released") -> tuple[int, int]:
+def dilations(ker: int, variant: str = "paper") -> tuple[int, int]:
     """Dilations ``(delta, eps)`` of the 3x3 taps of ``G_hh``/``G_vv`` and ``G_hv``.
 
     Args:
         ker: kernel size, odd, >= 3 (Eqs. 14-17 use 3, 5, 7).
-        variant: ``"paper"`` (``eps = 1``, Eq. 16) or ``"released"`` (``eps = delta``).
+        variant: ``"paper"`` (Eq. 16 with its zero vectors, as the released code:
+            ``eps = delta = (ker-1)/2``) or ``"undilated_hv"`` (``eps = 1``).
     """
-    delta = _check(ker, variant)
-    return delta, (delta if variant == "released" else 1)
+    delta, name = _check(ker, variant)
+    return delta, (1 if name == "undilated_hv" else delta)
 
 
 def compact_stencils() -> Tensor:
@@ -103,16 +135,19 @@ def _spread(taps: Tensor, dil: int, ker: int) -> Tensor:
     return out
 
 
-def hessian_kernels(ker: int, variant: str = "released") -> tuple[Tensor, Tensor, Tensor]:
+def hessian_kernels(ker: int, variant: str = "paper") -> tuple[Tensor, Tensor, Tensor]:
     """The scaled second-derivative kernels ``G_ker,hh``, ``G_ker,vv``, ``G_ker,hv``.
 
-    Implements Eq. (9) (``ker = 3``) and Eqs. (14), (16) for larger ``ker``. The
-    kernels are applied by cross-correlation (``F.conv2d``); all three are
-    symmetric under a half turn, so convolution gives the same result.
+    Implements Eq. (9) (``ker = 3``) and Eqs. (14), (16) for larger ``ker``: with
+    ``z`` the zero vector of ``ker - 2`` entries, ``G_hh = [1, z', -2, z', 1]``
+    (``z'`` of ``(ker-3)/2`` entries), ``G_vv = G_hh^T`` and
+    ``G_hv = [1, z, -1]^T [1, z, -1]``. The kernels are applied by
+    cross-correlation (``F.conv2d``); all three are symmetric under a half turn,
+    so convolution gives the same result.
 
     Args:
         ker: kernel size, odd, >= 3.
-        variant: ``"paper"`` or ``"released"`` (see the module docstring).
+        variant: ``"paper"`` (default) or ``"undilated_hv"`` (see the module docstring).
 
     Returns:
         Three (ker, ker) float64 tensors.
@@ -194,13 +229,13 @@ def max_eigenvalue_eigvalsh(gxx: Tensor, gyy: Tensor, gxy: Tensor) -> Tensor:
     return torch.linalg.eigvalsh(h)[..., -1]
 
 
-def hessian_filter(x: Tensor, ker: int = 3, variant: str = "released") -> tuple[Tensor, Tensor, Tensor]:
+def hessian_filter(x: Tensor, ker: int = 3, variant: str = "paper") -> tuple[Tensor, Tensor, Tensor]:
     """The filtered maps ``g_hh, g_vv, g_hv`` of one scale (Eqs. 9, 14, 16), zero padding.
 
     Args:
         x: (B, C, H, W) features or images; each channel is filtered alone.
         ker: kernel size (3, 5, 7, ...).
-        variant: ``"paper"`` or ``"released"``.
+        variant: ``"paper"`` (default) or ``"undilated_hv"``.
 
     Returns:
         Three (B, C, H, W) tensors, the entries of the Hessian of Eq. (8).
@@ -270,21 +305,22 @@ class MSHF(nn.Module):
     Args:
         channels: C, channels of the input feature.
         kernel_sizes: scales ``ker`` (paper: 3, 5, 7).
-        variant: ``"released"`` (all kernels dilated) or ``"paper"`` (Eq. 16).
+        variant: ``"paper"`` (Eq. 16 with its zero vectors: all kernels dilated, as the
+            released code; alias ``"released"``) or ``"undilated_hv"``.
         mode: one of :data:`MSHF_MODES`; ``"trainable"`` makes ``weight`` and ``bias``
             parameters (same state-dict keys), the others keep them buffers.
     """
 
-    def __init__(self, channels: int, kernel_sizes: Sequence[int] = (3, 5, 7), variant: str = "released",
+    def __init__(self, channels: int, kernel_sizes: Sequence[int] = (3, 5, 7), variant: str = "paper",
                  mode: str = "frozen") -> None:
         super().__init__()
         if not isinstance(channels, int) or channels < 1:
             raise ValueError(f"MSHF: channels must be a positive int, got {channels!r}")
         if len(tuple(kernel_sizes)) == 0:
             raise ValueError("MSHF: kernel_sizes must name at least one scale")
-        self.channels, self.variant = channels, variant
+        self.channels, self.variant = channels, canonical_variant(variant)
         self.kernel_sizes = tuple(kernel_sizes)
-        self.pairs = tuple(dilations(k, variant) for k in self.kernel_sizes)
+        self.pairs = tuple(dilations(k, self.variant) for k in self.kernel_sizes)
         K = len(self.kernel_sizes)
         taps = compact_stencils().float()[None, :, None].expand(K, 3, channels, 3, 3).contiguous()
         if mode not in MSHF_MODES:

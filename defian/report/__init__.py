@@ -10,6 +10,11 @@ Modules:
     figures: Figs. 1, 10, 11, 13 and 14.
     study: the cpu study's runs (``defian study``).
     study_stats: the cpu study's statistics (paired gains, noise, verdicts).
+    modulation: attention as kernel modulation, Eqs. (1)-(5), location by location.
+    gradients: Eq. (25) tested: MSHF's gradient, deep stacks at initialisation.
+    deviations: the paper / released code / book table (notebook 14).
+    deviation_effects: what each deviation changes, measured.
+    coverage: every numbered equation, table and figure, where and how faithfully (notebook 15).
     table_complexity: #Params / #FLOPs of Tables I-IV regenerated beside the printed cells.
     folders: scoring a folder of SR images against HR (``defian evaluate --images``).
     matlab_scores: the RCAN authors' MATLAB scores, the external check of :mod:`defian.data.metrics`.

@@ -15,8 +15,11 @@ from torch import Tensor
 from defian.nn import hessian
 
 
-def kernel_support(ker: int, variant: str) -> set[tuple[int, int]]:
-    """Offsets (row, col) read by any of the three kernels of scale ``ker`` (Eqs. (15), (17))."""
+def kernel_support(ker: int, variant: str = "paper") -> set[tuple[int, int]]:
+    """Offsets (row, col) read by any of the three kernels of scale ``ker`` (Eqs. (15), (17)).
+
+    ``variant``: a name of :data:`defian.nn.hessian.VARIANTS` (or an alias).
+    """
     h = (ker - 1) // 2
     found: set[tuple[int, int]] = set()
     for kernel in hessian.hessian_kernels(ker, variant):

@@ -16,6 +16,7 @@ import defian.kernels.mshf as mshf_mod
 from defian.kernels import accelerate, extension
 from defian.nn.hessian import (
     MSHF,
+    VARIANTS,
 )
 
 F64 = torch.float64
@@ -31,7 +32,7 @@ def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
 
 
 
-@pytest.mark.parametrize("variant", ["paper", "released"])
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_mshf_finite_backward_on_flat_input(variant: str, path: str) -> None:
     """Constant image and zero features: finite gradients (zero bias = the degenerate set)."""
     m = accelerate(MSHF(4, variant=variant))
@@ -48,12 +49,12 @@ def test_gradcheck_mshf(path: str) -> None:
     m.bias.uniform_(-1 / 3, 1 / 3)
     x = torch.randn(2, 3, 7, 8, dtype=F64, requires_grad=True)
     assert torch.autograd.gradcheck(m, (x,))
-    m = MSHF(3, kernel_sizes=(5,), variant="paper").double()
+    m = MSHF(3, kernel_sizes=(5,), variant="undilated_hv").double()  # eps != delta: the general stencil pair
     assert torch.autograd.gradcheck(m, (x,))
 
 
 @pytest.mark.parametrize(("chunk", "cpp"), [(40, False), (400, False), (2**17, False), (2**17, True)])
-@pytest.mark.parametrize("variant", ["paper", "released"])
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])
 def test_fused_equals_reference(monkeypatch: pytest.MonkeyPatch, chunk: int, cpp: bool, variant: str,
                                 layout: str) -> None:

@@ -14,8 +14,17 @@ import torch
 import torch.nn.functional as F
 
 from defian.nn.hessian import (
-    MSHF, compact_stencils, dilations, hessian_kernels, max_eigenvalue, max_eigenvalue_eigvalsh,
-    max_eigenvalue_plain, mshf_reference, released_param_count,
+    MSHF,
+    VARIANTS,
+    canonical_variant,
+    compact_stencils,
+    dilations,
+    hessian_kernels,
+    max_eigenvalue,
+    max_eigenvalue_eigvalsh,
+    max_eigenvalue_plain,
+    mshf_reference,
+    released_param_count,
 )
 
 F64 = torch.float64
@@ -40,9 +49,49 @@ def test_eq12_symbolic() -> None:
     assert disc.is_nonnegative  # sum of squares: both roots real, lam1 - lam2 = sqrt(disc) >= 0
 
 
-@pytest.mark.parametrize("variant", ["paper", "released"])
+def _eq16_hv(ker: int) -> torch.Tensor:
+    """G_ker,hv as Eq. (16) writes it: [1, {0}, -1]^T [1, {0}, -1], {0} the zero vector of ker - 2 entries
+    (the paper: "a 3-dimension zero vector" at ker = 5)."""
+    v = torch.tensor([1.0] + [0.0] * (ker - 2) + [-1.0], dtype=F64)
+    return torch.outer(v, v)
+
+
+@pytest.mark.parametrize("ker", [3, 5, 7])
+def test_eq16_as_printed_is_the_released_dilated_kernel(ker: int) -> None:
+    """Eq. (16) with its zero vectors: G_hv = outer([1,0,..,0,-1]); G_hh = [1, 0.., -2, 0.., 1]. Both equal the
+    default kernels and, as maps, the released code's 3x3 taps convolved with dilation (ker-1)/2."""
+    hh, vv, hv = hessian_kernels(ker)
+    assert torch.equal(hv, _eq16_hv(ker))
+    row = torch.zeros(ker, dtype=F64)
+    row[[0, (ker - 1) // 2, ker - 1]] = torch.tensor([1.0, -2.0, 1.0], dtype=F64)
+    assert torch.equal(hh[(ker - 1) // 2], row) and hh.abs().sum() == 4 and torch.equal(vv, hh.T)
+    x = torch.randn(1, 1, 15, 14, dtype=F64)
+    released = _released_style(1, ker)  # the released layout: 3x3 taps, dilation = padding = (ker-1)/2
+    for kernel, name in zip((hh, vv, hv), ("grad_xx", "grad_yy", "grad_xy"), strict=True):
+        conv = released[name].double()
+        with torch.no_grad():
+            conv.bias.zero_()
+            want = conv(x)
+        assert torch.equal(F.conv2d(x, kernel[None, None], padding=(ker - 1) // 2), want)
+
+
+def test_variant_names() -> None:
+    """"released" (older configs) is an alias of the paper's reading; the misreading has its own name."""
+    assert VARIANTS == ("paper", "undilated_hv")
+    assert canonical_variant("released") == "paper" and MSHF(2, variant="released").variant == "paper"
+    assert MSHF(2, variant="released").pairs == MSHF(2).pairs == ((1, 1), (2, 2), (3, 3))
+    assert MSHF(2, variant="undilated_hv").pairs == ((1, 1), (2, 1), (3, 1))
+    from defian.nn.model import (
+        ModelConfig,  # a run record's config.json may hold the alias
+    )
+    assert ModelConfig(hessian_variant="released") == ModelConfig() and ModelConfig().hessian_variant == "paper"
+    with pytest.raises(ValueError, match="undilated_hv"):
+        MSHF(2, variant="dilated")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_kernel_layouts(variant: str) -> None:
-    """Exact arrays of Eq. (9), Eq. (14)/(16) and the released dilated kernels."""
+    """Exact arrays of Eq. (9), Eq. (14)/(16) and the undilated-G_hv misreading."""
     hh3, vv3, hv3 = hessian_kernels(3, variant)
     assert hh3.tolist() == [[0, 0, 0], [1, -2, 1], [0, 0, 0]]
     assert torch.equal(vv3, hh3.T)
@@ -51,16 +100,16 @@ def test_kernel_layouts(variant: str) -> None:
     assert hh5[2].tolist() == [1, 0, -2, 0, 1] and hh5.abs().sum() == 4 and torch.equal(vv5, hh5.T)
     hh7, _, hv7 = hessian_kernels(7, variant)
     assert hh7[3].tolist() == [1, 0, 0, -2, 0, 0, 1] and hh7.abs().sum() == 4
-    if variant == "paper":  # Eq. (16): G_hv stays the 3x3 stencil, centred
+    if variant == "undilated_hv":  # Eq. (16) with its zero vector dropped: G_hv stays the 3x3 stencil, centred
         assert torch.equal(hv5[1:4, 1:4], hv3) and hv5.abs().sum() == 4
         assert torch.equal(hv7[2:5, 2:5], hv3) and hv7.abs().sum() == 4
-    else:  # released: dilated by (ker-1)/2, the corners
+    else:  # Eq. (16) and the released code: dilated by (ker-1)/2, the corners
         assert hv5.tolist() == [[1, 0, 0, 0, -1], [0] * 5, [0] * 5, [0] * 5, [-1, 0, 0, 0, 1]]
         assert hv7[0, 0] == hv7[6, 6] == 1 and hv7[0, 6] == hv7[6, 0] == -1 and hv7.abs().sum() == 4
-    assert dilations(7, variant) == ((3, 3) if variant == "released" else (3, 1))
+    assert dilations(7, variant) == ((3, 3) if variant == "paper" else (3, 1))
 
 
-@pytest.mark.parametrize("variant", ["paper", "released"])
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("ker", [3, 5, 7])
 def test_compact_taps_with_dilation_equal_full_kernels(ker: int, variant: str) -> None:
     """A 3x3 conv with dilation (the released layout) equals the ker x ker kernel."""
@@ -73,7 +122,7 @@ def test_compact_taps_with_dilation_equal_full_kernels(ker: int, variant: str) -
         assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("variant", ["paper", "released"])
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_quadratic_image_known_hessian(variant: str) -> None:
     """On x = al u^2 + be u v + ga v^2 the filters give 2al d^2, 2ga d^2, 4be e^2 (d, e the dilations)."""
     al, be, ga = 0.3, -0.7, 0.45

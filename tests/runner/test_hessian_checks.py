@@ -7,14 +7,16 @@ import torch
 from defian.runner import hessian_checks
 
 
-def test_kernel_support_released_is_the_eq17_lattice() -> None:
-    lattice = {(i, j) for i in (-2, 0, 2) for j in (-2, 0, 2)}
-    assert hessian_checks.kernel_support(5, "released") == lattice
+def test_kernel_support_of_eq16_is_the_eq17_lattice() -> None:
+    for ker in (5, 7):  # Eq. (16) with its zero vectors reads exactly Eq. (17)'s offsets {-h, 0, h}^2
+        h = (ker - 1) // 2
+        lattice = {(i, j) for i in (-h, 0, h) for j in (-h, 0, h)}
+        assert hessian_checks.kernel_support(ker) == hessian_checks.kernel_support(ker, "released") == lattice
 
 
-def test_kernel_support_paper_eq16_reads_the_diagonal_neighbours() -> None:
+def test_kernel_support_undilated_hv_reads_the_diagonal_neighbours() -> None:
     expected = {(0, -2), (0, 0), (0, 2), (-2, 0), (2, 0), (-1, -1), (-1, 1), (1, -1), (1, 1)}
-    assert hessian_checks.kernel_support(5, "paper") == expected
+    assert hessian_checks.kernel_support(5, "undilated_hv") == expected
 
 
 def test_eigenvalue_errors_vanish_on_diagonal_matrices() -> None:
