@@ -26,6 +26,8 @@ import functools
 import hashlib
 import os
 import platform
+import shutil
+import time
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -81,11 +83,40 @@ def kernel(name: str) -> ModuleType | None:
     return None if os.environ.get(ENV, "1") == "0" else _build(name)
 
 
+#: A build lock older than this is taken to be left by a killed build (a build takes about a minute).
+STALE_LOCK_SECONDS = 15 * 60
+
+
+def _clear_stale_lock(module: str) -> None:
+    """Remove the build lock a killed build left behind, with a warning.
+
+    ``torch.utils.cpp_extension.load`` waits on ``<build dir>/lock`` for as long as
+    the file exists, so a build killed mid-way (a stopped session, Ctrl-C) would make
+    every later process wait forever. A lock untouched for :data:`STALE_LOCK_SECONDS`
+    is removed together with its half-built folder, which is then built afresh.
+    """
+    try:  # a private helper of torch's; where it is gone, torch's own waiting stands
+        from torch.utils.cpp_extension import _get_build_directory
+    except ImportError:
+        return
+    folder = Path(_get_build_directory(module, verbose=False))
+    lock = folder / "lock"
+    try:
+        age = time.time() - lock.stat().st_mtime
+    except FileNotFoundError:
+        return
+    if age > STALE_LOCK_SECONDS:
+        warnings.warn(f"defian: removing the stale build lock {lock} ({age / 60:.0f} min old, left by a killed "
+                      "build) and rebuilding", RuntimeWarning, stacklevel=4)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @functools.cache
 def _build(name: str) -> ModuleType | None:
     source = SOURCES[name]
     key = source.read_bytes() + " ".join(CFLAGS).encode() + _cpu_flags().encode() + torch.__version__.encode()
     tag = hashlib.sha256(key).hexdigest()[:12]
+    _clear_stale_lock(f"defian_{name}_{tag}")
     try:
         from torch.utils.cpp_extension import load
 

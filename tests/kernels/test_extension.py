@@ -26,3 +26,22 @@ def test_a_failed_build_warns_and_falls_back(tmp_path, monkeypatch: pytest.Monke
     with pytest.warns(RuntimeWarning, match=f"C\\+\\+ kernel {broken} could not be built.*slower PyTorch path"):
         assert extension.kernel("broken") is None
     extension._build.cache_clear()
+
+
+def test_a_stale_build_lock_is_removed_and_a_fresh_one_kept(tmp_path, monkeypatch) -> None:
+    """A lock left by a killed build would make torch wait forever; one older than the limit goes."""
+    import os
+    import time
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    folder = tmp_path / "defian_x_0"
+    folder.mkdir()
+    lock = folder / "lock"
+    lock.touch()
+    extension._clear_stale_lock("defian_x_0")
+    assert lock.exists()  # fresh: a build may be running
+    old = time.time() - extension.STALE_LOCK_SECONDS - 60
+    os.utime(lock, (old, old))
+    with pytest.warns(RuntimeWarning, match="stale build lock"):
+        extension._clear_stale_lock("defian_x_0")
+    assert not folder.exists()

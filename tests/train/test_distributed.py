@@ -51,7 +51,7 @@ def test_glibc_malloc_tuning_applies_on_glibc(monkeypatch: pytest.MonkeyPatch) -
 
 
 def _train(root: Path, launcher: list[str]) -> run_record.Run:
-    args = ["-m", "defian.train.loop", "--schedule", "smoke", "--model", "defian_s", "--no-progress", "--updates", "6",
+    args = ["-m", "defian.train", "--schedule", "smoke", "--model", "defian_s", "--no-progress", "--updates", "6",
             "--batch", "4", "--log-every", "1", "--ckpt-every", "3", "--val-every", "0", "--runs-root", str(root)]
     env = {**os.environ, "PYTHONPATH": str(paths.ROOT), "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, *launcher, *args], env=env, capture_output=True, text=True, timeout=120)

@@ -29,7 +29,7 @@ def _env() -> dict[str, str]:
 
 
 def _cli(root: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "defian.train.loop", *TINY, "--runs-root", str(root), *extra]
+    return [sys.executable, "-m", "defian.train", *TINY, "--runs-root", str(root), *extra]
 
 
 def test_full_schedule_values_are_the_papers() -> None:
