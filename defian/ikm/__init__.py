@@ -14,6 +14,7 @@ Modules:
     uhdn: Eqs. (16)-(19), dense units, U-HDB, U-HDN and its presets.
     backbones: Table III's RB, DB, RDB and U-HDB networks.
     complexity: #Params and #FLOPs as the paper counts them (Tables I-V).
+    stencil: which 3 x 3 stencil an attention map makes of a kernel (Figs. 5-6).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from defian.ikm.operator import go_conv2d as go_conv2d
 from defian.ikm.operator import iso_conv2d as iso_conv2d
 from defian.ikm.operator import kernel_attention as kernel_attention
 from defian.ikm.operator import modulate as modulate
+from defian.ikm.stencil import STENCILS as STENCILS
+from defian.ikm.stencil import nearest_stencil as nearest_stencil
 from defian.ikm.uhdn import PRESETS as PRESETS
 from defian.ikm.uhdn import UHDB as UHDB
 from defian.ikm.uhdn import UHDN as UHDN
@@ -50,6 +53,7 @@ __all__ = [
            "OPTIMIZATIONS",
            "PAPER",
            "PRESETS",
+           "STENCILS",
            "UHDB",
            "UHDN",
            "VARIANTS",
@@ -67,5 +71,6 @@ __all__ = [
            "iso_conv2d",
            "kernel_attention",
            "modulate",
+           "nearest_stencil",
            "tap_conv2d",
 ]

@@ -27,7 +27,8 @@ from torch import nn
 
 from defian.ikm.operator import IKMConv2d
 
-__all__ = ["CONVENTIONS", "HR_SIZE", "PAPER", "Complexity", "count", "count_params", "printed"]
+__all__ = ["CONVENTIONS", "HR_SIZE", "PAPER", "PAPER_TABLE_III", "PAPER_TABLE_III_ADDED", "Complexity", "count",
+           "count_params", "printed"]
 
 HR_SIZE = (480, 360)  # released main.py: input (480 // s, 360 // s)
 CONVENTIONS = ("thop", "macs")
@@ -44,6 +45,15 @@ PAPER: dict[tuple[str, str, int], tuple[float, float]] = {
     ("U-HDN_uniform", "ikm", 2): (1380.3, 60.0),  # Table V, without the hourglass
     ("U-HDB_x1", "vanilla", 2): (384.9, 16.9),  # Table III
 }
+
+
+#: Table III's printed (#Params in K, #FLOPs in G) of each backbone with vanilla convolutions (x2, one block),
+#: and what CA / SA add to it (IKM adds "+0" / "+0"); keyed by :data:`defian.ikm.backbones.BACKBONES` names.
+PAPER_TABLE_III: dict[str, tuple[float, float]] = {
+    "RB": (362.1, 15.8), "DB": (382.3, 16.7), "RDB": (411.0, 18.0), "U-HDB": (384.9, 16.9)}
+PAPER_TABLE_III_ADDED: dict[str, dict[str, tuple[float, float]]] = {
+    "RB": {"ca": (19.4, 0.0), "sa": (9.62, 0.42), "ikm": (0.0, 0.0)},
+    **{name: {"ca": (2.61, 0.0), "sa": (1.29, 0.06), "ikm": (0.0, 0.0)} for name in ("DB", "RDB", "U-HDB")}}
 
 
 @dataclass(frozen=True)

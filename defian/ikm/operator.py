@@ -155,9 +155,16 @@ def _check_kernel_size(k: int) -> int:
     return k
 
 
-def _check_inputs(x: torch.Tensor, weight: torch.Tensor, attention: torch.Tensor) -> tuple[int, int]:
+def _check_inputs(x: torch.Tensor, weight: torch.Tensor, attention: torch.Tensor,
+                  bias: torch.Tensor | None = None, dilation: int = 1) -> tuple[int, int]:
     if x.dim() != 4:
         raise IKMError(f"x must be (B, C_in, H, W), got shape {tuple(x.shape)}")
+    if 0 in x.shape:
+        raise IKMError(f"x must hold at least one image of at least one pixel, got shape {tuple(x.shape)}")
+    if not isinstance(dilation, int) or dilation < 1:
+        raise IKMError(f"dilation must be a positive integer, got {dilation!r}")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise IKMError(f"bias must be (C_out,) = ({weight.shape[0]},), got {tuple(bias.shape)}")
     if weight.dim() != 4 or weight.shape[2] != weight.shape[3]:
         raise IKMError(f"weight must be (C_out, C_in, k, k), got shape {tuple(weight.shape)}")
     k = _check_kernel_size(weight.shape[2])
@@ -196,7 +203,7 @@ def iso_conv2d(x: torch.Tensor, weight: torch.Tensor, attention: torch.Tensor, b
         (B, C_out, H, W).
     """
     _check_choice("method", method, METHODS)
-    k, half = _check_inputs(x, weight, attention)
+    k, half = _check_inputs(x, weight, attention, bias, dilation)
     pad = dilation * half
     b, c_in, h, w = x.shape
     c_out = weight.shape[0]
@@ -217,6 +224,10 @@ def go_conv2d(x: torch.Tensor, weight: torch.Tensor, attention: torch.Tensor, bi
               dilation: int = 1) -> torch.Tensor:
     """GO (the paper's footnote 1): one kernel W * mean_b(A_b) shared by the whole batch.
 
+    For a batch of one image, mean_b(A_b) = A_1 and GO is IsO exactly (same output, same
+    gradients; tested): the two semantics differ only for B >= 2, so a batch of one is
+    valid input for both, never an error.
+
     Args:
         x: (B, C_in, H, W).
         weight: W, (C_out, C_in, k, k).
@@ -227,7 +238,7 @@ def go_conv2d(x: torch.Tensor, weight: torch.Tensor, attention: torch.Tensor, bi
     Returns:
         (B, C_out, H, W).
     """
-    _, half = _check_inputs(x, weight, attention)
+    _, half = _check_inputs(x, weight, attention, bias, dilation)
     return F.conv2d(x, modulate(weight, attention.mean(0)), bias, padding=dilation * half, dilation=dilation)
 
 
@@ -249,6 +260,12 @@ class IKMConv2d(nn.Module):
         method: IsO implementation, one of :data:`METHODS` (all exact, see :func:`iso_conv2d`).
         threshold: tau of Eq. (10) (paper IV-B1: 0).
         modulate: False gives the plain convolution (the "vanilla" rows of Table III).
+
+    Raises:
+        IKMError: a bad argument (names it), or an input whose channels are not ``in_channels``.
+
+    At batch size 1, ``optimization="iso"`` and ``"go"`` compute the same function (the mean of
+    one attention is itself); they differ from B = 2 on (:func:`go_conv2d`).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, dilation: int = 1,

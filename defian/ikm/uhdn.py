@@ -179,6 +179,8 @@ class SRFrame(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W), mean-subtracted LR -> (B, 3, sH, sW)."""
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise IKMError(f"the network takes RGB images (B, 3, H, W), got shape {tuple(x.shape)}")
         f = self.head(x)  # (B, C0, H, W)
         f = f + self.body_tail(self.blocks(f))  # global residual
         return self.tail(self.upsample(f))  # (B, 3, sH, sW)

@@ -63,6 +63,21 @@ class Profile:
     fig_crop: int = 64  # side of the LR centre crop the figures are drawn on (0 = the whole image)
     bench_lr_side: int = 32  # LR side of the inference time/memory measurement (notebook 08)
 
+    # --- DeFiAN at any scale (notebook 20) ---
+    lfr_schedule: str = "smoke"  # schedule of the LFR study records notebook 20 reads (defian.lfr.study)
+    lfr_train: bool = True  # notebook 20 trains a tiny LFR model in place (False: read committed records only)
+    lfr_train_updates: int = 600  # its updates (constant learning rate: the smoke schedule's halving stops it)
+    lfr_eval_limit: int = 1  # images of the first test set on notebook 20's PSNR-vs-scale curve (0 = all)
+    lfr_crop: int = 128  # HR centre crop of those images (0 = whole images)
+
+    # --- Part II: image-specific kernel modulation (notebook 17) ---
+    ikm_eval_limit: int = 1  # Set5 images notebook 17 scores released CoMo-S x2 on (0 = all; smoke: the first)
+
+    # --- the released artifacts (notebook 16) ---
+    released_methods: str = "SRCNN-915,FSRCNN"  # released models notebook 16 scores ("" = all of defian.zoo.RELEASED)
+    released_sets: str = "Set5"  # benchmark sets it scores them on ("" = every set under the data root)
+    released_scales: str = "2"  # scales it scores ("" = 2,3,4)
+
 
 def _chain(*steps: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Derive each profile from the one before it: smoke, cpu, short, full."""
@@ -100,6 +115,27 @@ _TABLES = _chain(  # smoke: tiny runs trained in place; cpu: committed records o
     {},  # full: Tables III-V stay at the paper's 5x10^4-update setting (Sec. IV-D)
 )
 
+_LFR = _chain(  # smoke: a tiny model trained in place, one cropped image; cpu and up: the committed records
+    {"lfr_schedule": "smoke", "lfr_train": True, "lfr_train_updates": 600, "lfr_eval_limit": 1, "lfr_crop": 128},
+    {"lfr_schedule": "cpu", "lfr_train": False, "lfr_eval_limit": 0, "lfr_crop": 0},
+    {},  # short/full: Part III has only the reduced (cpu) study
+    {},
+)
+
+_RELEASED = _chain(  # smoke: the two lightest models on Set5 x2, in seconds; cpu and up: every model, set, scale
+    {"released_methods": "SRCNN-915,FSRCNN", "released_sets": "Set5", "released_scales": "2"},
+    {"released_methods": "", "released_sets": "", "released_scales": ""},
+    {},
+    {},
+)
+
+_IKM = _chain(  # smoke: CoMo-S x2 on the first Set5 image (seconds); cpu and up: all of Set5
+    {"ikm_eval_limit": 1},
+    {"ikm_eval_limit": 0},
+    {},
+    {},
+)
+
 PROFILES: dict[str, Profile] = {
     name: Profile(
         profile=name,
@@ -109,6 +145,9 @@ PROFILES: dict[str, Profile] = {
         **_DATA[name],
         **_TRAINING[name],
         **_TABLES[name],
+        **_LFR[name],
+        **_RELEASED[name],
+        **_IKM[name],
     )
     for name in NAMES
 }

@@ -16,6 +16,9 @@ Eq. 11: proportion transformation)::
 
 (the released code uses ``k^2 * softmax`` as written here; the IKM paper's
 Eq. 11 describes a sigmoid-based residual form, the journal code does not).
+The operator is Part II's :class:`defian.ikm.IKMConv2d` with ``variant="released"``
+(:class:`CoMoConv` only keeps the released constructor); ``tests/ikm/test_ikm_como.py``
+checks the loaded network against a functional restatement of the released file.
 
 Network (released ``model.py``/``option.py`` of YuanfeiHuang/IKM@b76ac4f, the
 ``CoMo-S`` settings): a 3x3 input convolution to 48 channels; 4 U-HDBs; a 3x3
@@ -54,6 +57,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from defian.ikm.operator import IKMConv2d
 from defian.zoo.pytorch import assign, read_state_dict
 
 __all__ = ["CoMoConv", "CoMoNet", "DenseUnit", "UHDB", "from_file", "released_key"]
@@ -64,8 +68,12 @@ SLOPE = 0.1  # option.py: --act nn.LeakyReLU(0.1)
 UNITS = (6, 5, 4, 4, 5, 6)  # option.py: --n_layers (layers per dense unit of a U-HDB)
 
 
-class CoMoConv(nn.Module):
-    """A convolution whose kernel is modulated per image (module docstring), or plain when ``modulate=False``.
+class CoMoConv(IKMConv2d):
+    """The released variant of the IKM operator (:class:`defian.ikm.IKMConv2d`, ``variant="released"``, IsO).
+
+    The attention and the per-image convolution are :mod:`defian.ikm.operator`'s (one implementation of
+    the operator in the book); this class only keeps the released layer's constructor and its parameter
+    names ``weight``, ``bias``, ``threshold``.
 
     Args:
         cin: Input channels.
@@ -76,30 +84,8 @@ class CoMoConv(nn.Module):
     """
 
     def __init__(self, cin: int, cout: int, k: int, bias: bool = False, modulate: bool = True) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.zeros(cout, cin, k, k))
-        self.bias = nn.Parameter(torch.zeros(cout)) if bias else None
-        self.threshold = nn.Parameter(torch.zeros(1))
-        self.modulate = modulate
-
-    def attention(self, x: torch.Tensor) -> torch.Tensor:
-        """Eqs. (9)-(11): ``(B, C_in, H, W) -> (B, C_in, k, k)``, each ``k x k`` map summing to ``k^2``."""
-        k = self.weight.shape[-1]
-        principal = (x >= self.threshold).to(x.dtype)  # Eq. (10)
-        pooled = F.adaptive_avg_pool2d(principal, k)  # (B, C_in, k, k)
-        b, c = pooled.shape[:2]
-        return (k * k) * torch.softmax(pooled.reshape(b, c, k * k), dim=2).reshape(b, c, k, k)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C_in, H, W) -> (B, C_out, H, W)``; one modulated kernel per image (a grouped convolution)."""
-        pad = self.weight.shape[-1] // 2
-        if not self.modulate:
-            return F.conv2d(x, self.weight, self.bias, padding=pad)
-        b, cin, h, w = x.shape
-        kernels = self.weight[None] * self.attention(x)[:, None]  # (B, C_out, C_in, k, k)
-        y = F.conv2d(x.reshape(1, b * cin, h, w), kernels.flatten(0, 1), padding=pad, groups=b)
-        y = y.reshape(b, -1, h, w)
-        return y if self.bias is None else y + self.bias[:, None, None]
+        super().__init__(cin, cout, k, bias=bias, variant="released", optimization="iso", method="grouped",
+                         modulate=modulate)
 
 
 class DenseUnit(nn.Module):

@@ -8,7 +8,13 @@ import pytest
 import torch
 
 from defian.ikm.backbones import build_backbone
-from defian.ikm.complexity import PAPER, count, printed
+from defian.ikm.complexity import (
+    PAPER,
+    PAPER_TABLE_III,
+    PAPER_TABLE_III_ADDED,
+    count,
+    printed,
+)
 from defian.ikm.uhdn import build
 
 #: Printed rows no setting of this architecture reaches (see the tests that say why).
@@ -67,7 +73,7 @@ def test_table_iii_backbones(name, params_k, flops_g):
     with torch.device("meta"):
         models = {a: build_backbone(name, 2, a) for a in ("vanilla", "ca", "sa", "ikm")}
     c = {a: count(m, 2) for a, m in models.items()}
-    assert printed(c["vanilla"]) == (params_k, flops_g)
+    assert printed(c["vanilla"]) == (params_k, flops_g) == PAPER_TABLE_III[name]
     d_params = {a: c[a].params - c["vanilla"].params for a in c}
     d_flops = {a: round((c[a].flops() - c["vanilla"].flops()) / 1e9, 2) for a in c}
     if name == "RB":  # printed +19.4K / +0, +9.62K / +0.42G
@@ -77,3 +83,5 @@ def test_table_iii_backbones(name, params_k, flops_g):
         assert (round(d_params["ca"] / 1e3, 2), round(d_params["sa"] / 1e3, 2)) == (2.61, 1.29)
         assert (d_flops["ca"], d_flops["sa"]) == (0.0, 0.06)
     assert d_params["ikm"] == 0 and d_flops["ikm"] == 0.0
+    digits = {"ca": 1 if name == "RB" else 2, "sa": 2, "ikm": 2}
+    assert {a: (round(d_params[a] / 1e3, digits[a]), d_flops[a]) for a in digits} == PAPER_TABLE_III_ADDED[name]
