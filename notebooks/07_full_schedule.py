@@ -63,9 +63,18 @@ models = ("defian_s", "defian_l")
 # hours: `python benchmarks/bench_train.py --device cuda --precision bf16` times
 # DeFiAN_S against its attention-free twin at the paper's batch and patch and reports
 # samples/s and each model's peak memory (`--record FILE` keeps the result with the GPU's
-# name). No GPU has been lent to this project's development so far, so the book has no
-# such numbers yet; each run record's `summary.json` holds its samples/s and
-# `peak_gpu_memory_bytes`.
+# name). Each run record's `summary.json` holds its samples/s and `peak_gpu_memory_bytes`.
+#
+# **Written for CUDA, not yet run on a GPU.** No GPU has been lent to this project's
+# development, so the book has no GPU numbers yet, and these paths have been reviewed
+# but never executed: the NCCL process group and DDP with `device_ids`
+# (`defian.train.distributed`, `defian.train.loop`), fp16 autocast with a GradScaler,
+# pinned memory with non-blocking copies, the CUDA peak memory in `summary.json`, the
+# CUDA RNG state in checkpoints (`defian.train.checkpoint`) and
+# `benchmarks/bench_train.py --device cuda`. What has run is the same code on CPU: DDP
+# over gloo with two processes, bf16 autocast, and `torch.compile`, whose compiled update
+# equals the eager one (`tests/train/test_compile.py`; all its graph breaks are in the
+# Hessian filtering).
 
 # %%
 if full_schedule in ("short", "full"):

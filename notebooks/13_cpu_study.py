@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
+from scipy import stats as sps
 
 from defian.report import paper_tables, study, study_stats
 from defian.train import run_record
@@ -51,16 +52,26 @@ from defian.train import run_record
 root = runs_root or run_record.runs_root(study_schedule)
 print("profile:", profile, "| records read from:", root)
 
+
+class Plain(str):
+    """Glued without the quotes a string's repr has."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
 # %% [markdown]
 # ## The runs
 #
-# The size of a run was set in notebook 06 so that the pair the book needs most
-# finishes in about two hours; measured here, the whole study then fits in a working
-# day of both cores, well inside the "few days" a background study may take.
+# The size of a run was set in notebook 06 (the FLOPs of an update against the number
+# of RCABs and the patch area); what the runs actually took is measured below from
+# their records.
 #
-# 29 runs: the pair at three seeds, and the 23 distinct variants of Tables III-V (a
-# variant that is a column of two tables, such as Table IV's "w/o HF" = Table III
-# (a), is trained once; `also` names the other columns). `defian study --run
+# {glue:text}`runs_total` runs: the pair at {glue:text}`n_seeds` seeds, the
+# {glue:text}`n_table_variants` distinct variants of Tables III-V (a variant that is a
+# column of two tables, such as Table IV's "w/o HF" = Table III (a), is trained once;
+# `also` names the other columns), and DeFiAN_S with the Hessian filter's released
+# settings at the same seeds ({glue:text}`n_mshf_runs` runs, read by the deviations
+# chapter, notebook 14). `defian study --run
 # --worker 1/2` and `--worker 2/2` in two terminals train the missing ones
 # (resumably) and evaluate each; `--publish` copies finished records here.
 
@@ -70,17 +81,53 @@ done = st[(st["state"] == "finished") & st["evaluated"]]
 with pd.option_context("display.max_colwidth", 90):
     display(st)
 runs = [run_record.read(root / name) for name in done["run"]]
-hours = sum(r.summary["wall_s"] for r in runs) / 3600
-per_run = hours / max(len(runs), 1)  # hours of one core per run
-print(f"{len(done)} of {len(st)} runs finished and evaluated; their training took {hours:.1f} h "
-      f"of one core each ({per_run * 60:.0f} min per run on average)")
 glue("runs_done", len(done), display=False)
 glue("runs_total", len(st), display=False)
+labels = [j.label for j in study.jobs(study_schedule)]
+glue("n_seeds", len(study.SEEDS), display=False)
+glue("n_table_variants", sum(label.startswith("Table") for label in labels), display=False)
+glue("n_mshf_runs", sum(" mshf " in label for label in labels), display=False)
+assert len(labels) == len(st) == 2 * len(study.SEEDS) + sum(label.startswith("Table") for label in labels) + sum(
+    " mshf " in label for label in labels)
+
+# %% [markdown]
+# What each run cost and which code ran it. A run that was interrupted and resumed
+# has one *segment* per training process (`defian.train.run_record`); its time is the
+# sum of its segments. The committed records were written before segments were kept
+# (format 1): they hold the commit, machine and wall time of the last process only.
+# For a run that resumed, the earlier process's time is rebuilt from `metrics.csv`:
+# every row logs the training throughput (`samples_per_s`) over the updates since the
+# row before, so those updates took (updates x batch / samples_per_s) seconds; the sum
+# leaves out validation and checkpoint writes. Where both exist, on the last process of
+# every run, that sum falls short of the measured time by the `last shortfall` below.
+# The earlier process's commit is lost. A run is `dirty` when a segment ran from a
+# work tree with uncommitted changes, so its commit alone does not name the code that
+# trained it.
+
+# %%
+times = study_stats.run_times(runs)
+with pd.option_context("display.max_colwidth", 60):
+    display(times.round(3))
+minutes = times["minutes"]
+hours = float(minutes.sum()) / 60  # hours of one core, every segment counted
+per_run = hours / max(len(runs), 1)  # hours of one core per run
+n_resumed = int((times["segments"] > 1).sum())
+print(f"{len(done)} of {len(st)} runs finished and evaluated; their training took {hours:.1f} h of one core "
+      f"({per_run * 60:.0f} min per run on average, {minutes.min():.0f}-{minutes.max():.0f} min), "
+      f"{hours / 2:.1f} h on two cores (one run per core); {n_resumed} runs resumed, "
+      f"{times['reconstructed minutes'].sum():.0f} min of their time rebuilt from metrics.csv")
 glue("minutes_per_run", per_run * 60, display=False)
-if runs:
-    whole = per_run * len(st) / 2
-    print(f"at that rate the whole study takes {whole:.1f} h on two cores (one run per core)")
-    glue("study_hours", whole, display=False)
+glue("minutes_min", float(minutes.min()) if len(runs) else float("nan"), display=False)
+glue("minutes_max", float(minutes.max()) if len(runs) else float("nan"), display=False)
+glue("core_hours", hours, display=False)
+glue("study_hours", hours / 2, display=False)  # two workers, one run per core
+glue("runs_resumed", n_resumed, display=False)
+glue("reconstructed_minutes", float(times["reconstructed minutes"].sum()), display=False)
+glue("shortfall_max_pct", float(times["last shortfall"].max() * 100) if times["last shortfall"].notna().any()
+     else float("nan"), display=False)
+glue("runs_dirty", int((times["dirty"] == True).sum()), display=False)  # noqa: E712 (None is "unknown")
+glue("runs_commit_lost", int(times["dirty"].isna().sum()), display=False)
+assert (times["last shortfall"].dropna().between(0, 0.005)).all()  # the method's check: below 0.5 %
 
 # %% [markdown]
 # ## 1. DeFiAN_S against its twin, seed by seed
@@ -99,9 +146,10 @@ display(summary.round(4))
 
 # %% [markdown]
 # The gain of each seed, and the mean with its 95 % Student-t interval (with three
-# seeds the t quantile is 4.3, so the interval is wide: that is the honest width).
+# seeds the t quantile is 4.3, asserted below, so the interval is wide: that is the honest width).
 
 # %%
+assert abs(sps.t.ppf(0.975, 2) - 4.30) < 0.005  # the t quantile of 3 seeds quoted above
 sets = list(summary["set"])
 if sets:
     fig, ax = plt.subplots(figsize=(7, 3.6))
@@ -128,6 +176,8 @@ per_image = (img.groupby(["set", "seed"], sort=False)["gain"]
 display(per_image.round(3))
 for s_name, g in img.groupby("set"):
     glue(f"{s_name}_share_better", float((g["gain"] > 0).mean()), display=False)
+if len(img):  # the chapter: DeFiAN_S is lower "on most images" of every set
+    assert (img.groupby("set")["gain"].apply(lambda g: float((g > 0).mean())) < 0.5).all()
 
 # %% [markdown]
 # The test sets are one view; the training loss is another, free of test-set noise:
@@ -148,6 +198,22 @@ if len(params) == 2:
     glue("params_extra_pct", (params["defian_s"] / params["rcan_s"] - 1) * 100, display=False)
 for r in losses.itertuples():
     glue(f"loss_ratio_seed{r.seed}", (r.ratio - 1) * 100, display=False)  # percent
+if len(losses) > 2:
+    # the outlier: the seed whose DeFiAN_S does worst against its twin on Set5
+    outlier = int(gains[gains["set"] == "Set5"].set_index("seed")["gain"].idxmin())
+    others = [int(x) for x in losses["seed"] if x != outlier]
+    off = (losses.set_index("seed")["ratio"] - 1).abs()
+    # the chapter: "two seeds fit equally well" (losses within 0.5 % of the twin's) "and the
+    # outlier fits worse" (more than 1 % above it)
+    assert (off.loc[others] < 0.005).all() and losses.set_index("seed").loc[outlier, "ratio"] > 1.01, losses
+    # the chapter: DeFiAN_S varies more from seed to seed than its twin (Set5)
+    assert summary.set_index("set").loc["Set5", "sd defian_s"] > summary.set_index("set").loc["Set5", "sd rcan_s"]
+    glue("outlier_seed", outlier, display=False)
+    glue("other_seeds", Plain(" and ".join(map(str, others))), display=False)
+else:
+    outlier = None
+    glue("outlier_seed", -1, display=False)
+    glue("other_seeds", Plain("none"), display=False)
 
 # %% [markdown]
 # Validation PSNR during training (Set5 centre crops, every 500 updates): how far
@@ -155,7 +221,7 @@ for r in losses.itertuples():
 # are apart.
 
 # %%
-pair_runs = {(r.config["model"], r.config["seed"]): r for r in runs if r.config["scale"] == study.PAIR_SCALE}
+pair_runs = {(r.config["model"], seed): r for seed, pair in study_stats.pairs(root, study_schedule).items() for r in pair}
 if pair_runs:
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for (model, seed), r in sorted(pair_runs.items()):
@@ -167,10 +233,9 @@ if pair_runs:
 
 # %% [markdown]
 # The difference of each pair's curves: does the gap close as training goes on?
-# Single points swing by a dB or more: at a learning rate of $2\times10^{-4}$ a
-# model's PSNR on the five validation crops jumps between points (DeFiAN_S at seed 0
-# drops by 2 dB at update 1,500 and is back by 2,000). What matters is the trend
-# over the last few thousand updates.
+# Single points swing widely (the largest jump between neighbouring points is printed
+# below): at a learning rate of $2\times10^{-4}$ a model's PSNR on the five validation
+# crops jumps between points. What matters is the trend over the last few thousand updates.
 
 # %%
 gaps = study_stats.validation_gaps(root, study_schedule)
@@ -180,7 +245,16 @@ if len(gaps):
     plt.show()
     late = gaps.loc[gaps.index > gaps.index.max() / 2]
     print(f"mean gap over the second half of training: {late.mean().mean():+.3f} dB "
-          f"({late.size} validation points, all seeds)")
+          f"({late.size} validation points, all seeds); largest jump between neighbouring points: "
+          f"{gaps.diff().abs().max().max():.2f} dB")
+    if outlier is not None:  # from which validation point on the outlier's DeFiAN_S stays behind its twin
+        g = gaps[f"seed {outlier}"]
+        ahead = g.index[g >= 0]
+        behind_from = int(g.index[g.index > ahead.max()].min()) if len(ahead) else int(g.index.min())
+        assert (g.loc[behind_from:] < 0).all() and behind_from <= g.index.max() / 2
+        glue("outlier_behind_from", behind_from, display=False)
+if not len(gaps) or outlier is None:
+    glue("outlier_behind_from", -1, display=False)
 
 # %% [markdown]
 # ## What the numbers say
@@ -198,13 +272,6 @@ paper_gain = t3[-1].psnr_set5 - t3[0].psnr_set5  # (h) all parts minus (a) none,
 assert abs(paper_gain - 0.31) < 1e-9
 
 
-class Plain(str):
-    """Glued without the quotes a string's repr has."""
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
 lines = []
 for _, row in summary.iterrows():
     s = row["set"]
@@ -217,6 +284,24 @@ for _, row in summary.iterrows():
 n_seeds = int(summary["seeds"].min()) if len(summary) else 0
 glue("n_gains", len(gains), display=False)
 glue("n_negative", int((gains["gain"] < 0).sum()), display=False)
+if len(gains):
+    assert int((gains["gain"] < 0).sum()) in (0, len(gains))  # the chapter: "every pair points the same way"
+    glue("gain_abs_min", float(gains["gain"].abs().min()), display=False)
+    glue("gain_abs_max", float(gains["gain"].abs().max()), display=False)
+else:
+    for key in ("gain_abs_min", "gain_abs_max"):
+        glue(key, float("nan"), display=False)
+if n_seeds > 1:
+    # the chapter: the interval of the mean still includes zero on every set, and even its
+    # top on Set5 stays below the paper's Table III gain
+    assert ((summary["ci low"] < 0) & (summary["ci high"] > 0)).all(), summary
+    assert summary.set_index("set").loc["Set5", "ci high"] < paper_gain
+    # the 95 % interval of an sd estimated from n values: sqrt((n-1) / chi2 quantiles), in units of the estimate
+    glue("sd_ci_low_factor", float(np.sqrt((n_seeds - 1) / sps.chi2.ppf(0.975, n_seeds - 1))), display=False)
+    glue("sd_ci_high_factor", float(np.sqrt((n_seeds - 1) / sps.chi2.ppf(0.025, n_seeds - 1))), display=False)
+else:
+    for key in ("sd_ci_low_factor", "sd_ci_high_factor"):
+        glue(key, float("nan"), display=False)
 print(f"{int((gains['gain'] < 0).sum())} of {len(gains)} paired gains (seeds x sets) are negative")
 glue("n_seeds", n_seeds, display=False)
 glue("paper_gain_t3", paper_gain, display=False)
@@ -250,6 +335,9 @@ if len(summary) and summary["seeds"].min() > 1:
     resolvable = pd.DataFrame(rows)
     display(resolvable)
     glue("noise_2sd", 2 * noise, display=False)
+    paper_max = float(resolvable["largest |difference| (dB)"].max())
+    glue("paper_max_diff", paper_max, display=False)
+    assert 2 * noise > paper_max  # the chapter: 2 sd is larger than every difference in Tables III-V
     t3_diffs = np.abs(np.diff(sorted(paper_cols["Table III"])))  # neighbours in the paper's ranking
     typical = float(np.median(t3_diffs))
     need = study_stats.seeds_needed(noise, typical)
@@ -262,9 +350,11 @@ if len(summary) and summary["seeds"].min() > 1:
     print(f"{need} seeds x {ablation_runs} variants at {per_run * 60:.0f} min each: "
           f"{cost:,.0f} h of one core")
     glue("seeds_needed_hours", cost, display=False)
+    glue("ablation_runs", ablation_runs, display=False)
 else:
     print("the noise is not measured until the pair has at least two seeds")
-    for key in ("noise_2sd", "t3_typical_diff", "seeds_needed_t3", "seeds_needed_hours"):
+    for key in ("noise_2sd", "paper_max_diff", "t3_typical_diff", "seeds_needed_t3", "seeds_needed_hours",
+                "ablation_runs"):
         glue(key, float("nan"), display=False)
 
 # %% [markdown]
@@ -327,14 +417,23 @@ if len(act):
     glue("att_median_rel_sd", float(trained.a_rel_sd.median()), display=False)
     glue("att_image", Plain(act.attrs["image"]), display=False)
     glue("att_dac_dead", int(((trained.dac_gain == 0) & ~dead).sum()), display=False)  # not counted above
+    # live fractions at initialisation: each of the three units on or off over nearly the whole
+    # image puts the fraction near a multiple of 1/3 (the chapter's reading). Tolerance 0.1: the
+    # three units together then stray from all-or-nothing by at most 0.3 of one unit's image
+    # (fractions spread at random would stray up to 1/6; the embedded smoke image gives ~0.05)
+    third = float((init.decoder_active - (3 * init.decoder_active).round() / 3).abs().max())
+    assert third < 0.1, init.decoder_active
+    glue("att_init_third_dist", third, display=False)
+    glue("att_init_fractions", Plain(", ".join(f"{v:.3f}" for v in sorted(init.decoder_active))), display=False)
     print(f"{int(dead.sum())} of {len(trained)} DeFiAMs end with a dead last decoder stage "
           f"({dead_at_init} of them dead at initialisation); "
           f"a-bar varies by at most {trained.a_rel_sd.max():.1%} of its mean (median {trained.a_rel_sd.median():.2%})")
 else:
     for key in ("att_modules", "att_dead_trained", "att_dead_at_init", "att_dac_dead"):
         glue(key, 0, display=False)
-    for key in ("att_max_rel_sd", "att_median_rel_sd"):
+    for key in ("att_max_rel_sd", "att_median_rel_sd", "att_init_third_dist"):
         glue(key, float("nan"), display=False)
+    glue("att_init_fractions", Plain("none"), display=False)
     glue("att_image", Plain("no image"), display=False)
 
 # %% [markdown]

@@ -7,7 +7,8 @@ the difference removes the data-order part of the noise. :func:`paired_gains` an
 :func:`summarize` give the gain with its Student-t interval across seeds and
 :func:`verdict` the claim it supports; :func:`paired_noise` is the noise of one run,
 against which :func:`single_runs` and :func:`table_spreads` read the one-seed
-columns of Tables III-V.
+columns of Tables III-V. :func:`run_times` says what the runs cost and where their code
+came from (segments of :mod:`defian.train.run_record`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from defian.train import run_record
 from defian.train.config import TrainConfig
 from defian.report.study import ABLATION_SCALE, PAIR, PAIR_SCALE, SEEDS, SETS
 
-__all__ = ["pair_attention_activity", "final_losses", "image_gains", "paired_gains", "paired_noise", "pairs",
+__all__ = ["pair_attention_activity", "final_losses", "run_times", "image_gains", "paired_gains", "paired_noise", "pairs",
            "seeds_needed", "single_runs", "summarize", "table_spreads", "validation_gaps", "verdict"]
 
 
@@ -38,6 +39,33 @@ def pairs(root: str | Path | None = None, schedule: str = "cpu") -> dict[int, tu
         if all(study.is_done(r) for r in runs):
             out[seed] = runs
     return out
+
+
+def run_times(runs: Sequence[run_record.Run]) -> pd.DataFrame:
+    """Per run: what it cost and what code ran it, from its segments (:attr:`run_record.Run.segments`).
+
+    Returns:
+        Columns ``run, segments, minutes`` (wall time, the sum of the segments),
+        ``reconstructed minutes`` (the part of it rebuilt from metrics.csv: the earlier
+        segments of a format-1 record that resumed, :func:`run_record.metrics_wall_s`),
+        ``last shortfall`` (1 - metrics.csv's time / the measured time of the last segment:
+        the validation and checkpoint writes the reconstruction leaves out; NaN for format 2),
+        ``dirty`` (True: a segment ran from a work tree with uncommitted changes; None: a
+        segment's commit is lost) and ``commits``.
+    """
+    rows = []
+    for r in runs:
+        segs = r.segments
+        last = segs[-1]
+        shortfall = np.nan
+        if "segments" not in r.environment and last["wall_s"]:
+            rebuilt = run_record.metrics_wall_s(r.metrics, r.config["batch"], last["from_update"], last["to_update"])
+            shortfall = 1 - rebuilt / last["wall_s"]
+        rows.append({"run": r.name, "segments": len(segs), "minutes": r.wall_s / 60,
+                     "reconstructed minutes": r.wall_s_reconstructed / 60, "last shortfall": shortfall,
+                     "dirty": r.dirty, "commits": ", ".join(s["git_commit"] or "lost" for s in segs)})
+    cols = ["run", "segments", "minutes", "reconstructed minutes", "last shortfall", "dirty", "commits"]
+    return pd.DataFrame(rows, columns=cols)
 
 
 def paired_gains(root: str | Path | None = None, schedule: str = "cpu", sets: Sequence[str] = SETS) -> pd.DataFrame:

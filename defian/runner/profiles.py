@@ -8,7 +8,7 @@ and nowhere else.
 Profiles, from cheapest to the paper's own:
 
 ``smoke``  CI on 2 CPU cores: tiny models, seconds of training.
-``cpu``    a scaled-down study that a 2-core machine finishes in about two hours.
+``cpu``    a scaled-down study that a 2-core machine finishes in about half a day (measured: notebook 13).
 ``short``  the paper's model-analysis setting (Sec. IV-D): 5x10^4 updates, GPU.
 ``full``   the paper's schedule (Sec. IV-B2): 6x10^5 updates, GPU.
 

@@ -266,7 +266,7 @@ def _train(cfg: TrainConfig, runs_root: str | Path, ctx: distributed.DistContext
     if ctx.is_main:
         env = environment(cfg, ctx, allocator)
         env.update(train_data=desc, val_data=val_label)
-        record.start(cfg.to_dict(), env)
+        record.start(cfg.to_dict(), env, from_update=st.update)  # one segment per process
         record.truncate(st.update)
     net: nn.Module = st.model
     if ctx.distributed:

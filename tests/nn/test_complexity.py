@@ -154,7 +154,10 @@ def test_count_checks_scale_and_size() -> None:
         complexity.count(model, 2, hr_size=(481, 360))
     params, flops = complexity.count(model, 2, hr_size=(8, 6))
     assert params == sum(p.numel() for p in model.parameters())
-    assert flops > 0
+    # every layer's cost is per pixel, except the channel attention's 1x1 layers on pooled
+    # statistics (per image): FLOPs are affine in the LR pixel count, 12, 48, 108 px here
+    f2, f3 = (complexity.count(model, 2, hr_size=s)[1] for s in ((16, 12), (24, 18)))
+    assert (f2 - flops) * (108 - 48) == (f3 - f2) * (48 - 12) and f2 - flops > 0
 
 
 def test_macs_alone_match_no_printed_flops() -> None:

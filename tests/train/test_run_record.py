@@ -59,7 +59,7 @@ def test_read_and_find(tmp_path: Path) -> None:
         rec.finish({"status": "finished", "updates": 20})
     runs = run_record.find(tmp_path, model="rcan_s")
     assert [r.name for r in runs] == ["rcan_s"]
-    assert runs[0].summary == {"format": 1, "status": "finished", "updates": 20}
+    assert runs[0].summary == {"format": run_record.FORMAT, "status": "finished", "updates": 20}
     assert runs[0].curve("val_psnr") == ([10], [28.0])
     assert runs[0].curve("loss") == ([10, 20], [0.5, 0.4])
     assert json.loads((tmp_path / "rcan_s" / "config.json").read_text()) == {"model": "rcan_s", "scale": 2}

@@ -1,0 +1,39 @@
+"""README's cpu-study figures are the committed records' (README cannot glue, so this test holds them).
+
+README says "measured from the committed records ...: A-B min of one core per run, C on average;
+D h of one core in all, about E h with two workers" and "from N runs of the `cpu` schedule";
+each is recomputed here from ``results/runs`` (:attr:`defian.train.run_record.Run.wall_s`, the sum
+over a run's training processes) and must match to the rounding README prints.
+"""
+
+from __future__ import annotations
+
+import re
+
+from defian import paths
+from defian.train import run_record
+
+README = (paths.ROOT / "README.md").read_text()
+TIMES = re.compile(r"(\d+)-(\d+) min of one core per run, (\d+) on average;\s+([\d.]+) h of one core in all, "
+                   r"about (\d+) h\s+with two workers")
+
+
+def test_readme_cpu_study_times_are_the_records() -> None:
+    m = TIMES.search(README)
+    assert m, "README no longer states the cpu study's measured times in the form this test reads"
+    lo, hi, mean, core_h, two_h = int(m[1]), int(m[2]), int(m[3]), float(m[4]), int(m[5])
+    runs = run_record.find(paths.RUNS, schedule="cpu")
+    minutes = [r.wall_s / 60 for r in runs]
+    hours = sum(minutes) / 60
+    assert (lo, hi, mean) == (round(min(minutes)), round(max(minutes)), round(sum(minutes) / len(minutes)))
+    assert core_h == round(hours, 1) and two_h == round(hours / 2)
+
+
+def test_readme_cpu_study_run_count_is_the_records() -> None:
+    m = re.search(r"from (\d+) runs of the `cpu` schedule", README)
+    assert m and int(m[1]) == len(run_record.find(paths.RUNS, schedule="cpu"))
+
+
+def test_readme_no_longer_says_the_old_times() -> None:
+    for old in ("about two hours", "half an hour", "about eight hours"):
+        assert old not in README, old
