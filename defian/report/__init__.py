@@ -4,6 +4,7 @@ Modules:
     paper_tables: the paper's printed Tables I-V, parsed (the numbers we compare with).
     inference: super-resolving images with a model (tiled, self-ensemble, peak memory).
     evaluate: scoring a checkpoint or a run on the benchmark sets (``defian evaluate``).
+    upscale: super-resolving a user's own images, tiled (``defian upscale``).
     table_runs: which run records fill each table, and which runs would fill its gaps.
     tables: what every table shares (scores of runs, the Table object, where tables go).
     table_comparison: Tables I-II; table_ablation: Tables III-V.

@@ -64,7 +64,7 @@ def load_model(path: str | os.PathLike[str], scale: int | None = None) -> tuple[
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    obj = checkpoint.read_file(path)  # CheckpointError (a ValueError) names a truncated or corrupt file
     if isinstance(obj, dict) and obj.get("format") == checkpoint.FORMAT and "config" in obj:
         from defian.nn.model import build_model
 
@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
                               **common)
     except (FileNotFoundError, ValueError, TypeError) as err:
         print(f"defian evaluate: error: {err}", file=sys.stderr)
-        return 1
+        return 2  # bad input (defian.cli answers every command's bad input with status 2)
     cols = ["method", "set", "scale", "images", "psnr", "ssim"]
     print(result.per_set[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0

@@ -16,11 +16,30 @@ The pipeline, for each selected notebook ``notebooks/NN_name.py``:
 Then the book is staged in ``_build/src`` (``_config.yml``, ``_toc.yml``,
 ``book/``, the executed notebooks, MathJax) and built by jupyter-book 1.x in
 strict mode (``-W -n``) into ``_build/html``. Sources are never written.
+
+``--records-only`` (``make publish``) runs a profile without training: every
+training switch a notebook declares (:data:`TRAIN_SWITCHES`) is set to False, so
+it reads the committed run records, and a notebook that would still train (a
+:data:`TRAINING_SCHEDULES` parameter set, no switch) is refused before anything runs.
+It needs a data root with the benchmark sets: the records' stored evaluations are
+reused only for the data they were made on (on the embedded images every record
+would be scored again and its committed evaluation replaced).
+
+``--ipynb-only`` (``make notebooks``) executes nothing: it writes each chapter as a
+plain ``_build/ipynb/NN_name.ipynb`` that papermill runs on its own
+(``papermill _build/ipynb/02_hessian_verification.ipynb out.ipynb -p profile cpu``):
+in those copies every profile-governed parameter defaults to None and a cell after
+the parameters takes it from the profile named by ``profile`` unless ``-p`` set it.
+
+Bad input (an unknown profile, notebook or parameter, a mistyped value, a missing
+folder) ends the command with one line and status 2; a failed notebook or book
+build with status 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import re
@@ -38,14 +57,23 @@ from defian.atomic import write_atomic
 
 STAGE = paths.BUILD / "src"
 EXECUTING = paths.BUILD / "executing"
+IPYNB = paths.BUILD / "ipynb"  # --ipynb-only: plain notebooks for papermill
 FAILED = paths.BUILD / "failed"
 HTML = paths.BUILD / "html"
 MATHJAX = paths.CACHE / "npm" / "node_modules" / "mathjax" / "es5"
 KERNEL = "python3"
+#: Parameters with which a notebook trains what the run records lack; ``--records-only`` sets each to False.
+TRAIN_SWITCHES = ("train_missing", "ablation_train")
+#: Parameters naming a schedule a notebook trains in place ("" = read records only).
+TRAINING_SCHEDULES = ("train_schedule", "full_schedule")
 
 
 class BookError(RuntimeError):
     """A user-facing failure of the book pipeline (printed without a traceback)."""
+
+
+class BookInputError(BookError, ValueError):
+    """Bad input to ``defian book``: an unknown notebook or parameter, a mistyped value (exit status 2)."""
 
 
 @dataclass
@@ -78,7 +106,7 @@ def select(notebooks: list[Notebook], only: list[str] | None) -> list[Notebook]:
         hits = [nb for nb in notebooks if key in (nb.number, nb.stem, nb.path.name)]
         if not hits:
             valid = ", ".join(nb.stem for nb in notebooks)
-            raise BookError(f"unknown notebook {key!r}; choose from: {valid}")
+            raise BookInputError(f"unknown notebook {key!r}; choose from: {valid}")
         chosen += [nb for nb in hits if nb not in chosen]
     return sorted(chosen, key=lambda nb: nb.stem)
 
@@ -119,7 +147,7 @@ def _convert(name: str, raw: str, declared: dict[str, Any], where: str) -> Any:
         if kind == "float":
             return float(raw)
     except ValueError:
-        raise BookError(f"parameter {name}={raw!r}: {where} declares it as {kind}") from None
+        raise BookInputError(f"parameter {name}={raw!r}: {where} declares it as {kind}") from None
     return raw
 
 
@@ -141,10 +169,74 @@ def check_overrides(selected: list[Notebook], overrides: dict[str, str]) -> None
     valid = sorted({name for nb in selected for name in nb.params})
     unknown = [name for name in overrides if name not in valid]
     if unknown:
-        raise BookError(
+        raise BookInputError(
             f"unknown parameter(s) {', '.join(unknown)} for notebook(s) "
             f"{', '.join(nb.stem for nb in selected)}; valid names: {', '.join(valid)}"
         )
+
+
+def records_only(nb: Notebook, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with every training switch ``nb`` declares set to False (``--records-only``).
+
+    Raises:
+        BookError: ``nb`` would still train: it is given a training schedule and declares no switch.
+    """
+    switches = [name for name in TRAIN_SWITCHES if name in nb.params]
+    training = [f"{name}={params[name]!r}" for name in TRAINING_SCHEDULES if params.get(name)]
+    if training and not switches:
+        raise BookError(f"{nb.path.name} would train ({', '.join(training)}) and declares none of "
+                        f"{', '.join(TRAIN_SWITCHES)}; give it a switch that makes it read the committed run "
+                        "records when False, or leave it out with --only")
+    return {**params, **{name: False for name in switches}}
+
+
+def _defaults(source: str, values: dict[str, str]) -> str:
+    """``source`` with the default of each top-level ``name[: type] = value`` in ``values`` replaced."""
+    lines, missing = source.splitlines(keepends=True), set(values)
+    for node in reversed(ast.parse(source).body):
+        target = node.target if isinstance(node, ast.AnnAssign) else (
+            node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None)
+        value = getattr(node, "value", None)
+        if not isinstance(target, ast.Name) or target.id not in values or value is None:
+            continue
+        if value.lineno != value.end_lineno:
+            raise BookError(f"parameter {target.id}: a default spread over several lines cannot be replaced")
+        raw = lines[value.lineno - 1].encode()  # ast offsets count UTF-8 bytes
+        new = raw[:value.col_offset] + values[target.id].encode() + raw[value.end_col_offset:]
+        lines[value.lineno - 1] = new.decode()
+        missing.discard(target.id)
+    if missing:
+        raise BookError(f"parameter(s) {', '.join(sorted(missing))}: no `name: type = value` line to replace")
+    return "".join(lines)
+
+
+def write_executable(nb: Notebook, profile_name: str, out_dir: Path | None = None) -> Path:
+    """Write ``nb`` as a plain notebook that papermill runs without ``defian book`` (``--ipynb-only``).
+
+    The parameters cell defaults ``profile`` to ``profile_name`` and every other parameter the
+    profile holds to None; the cell inserted after it (after papermill's injected cell, too) sets
+    each parameter still None to the value of the profile named by ``profile``. So
+    ``papermill NB.ipynb out.ipynb -p profile cpu`` runs the cpu values, and ``-p NAME VALUE``
+    still overrides one of them.
+
+    Returns:
+        ``out_dir / f"{nb.stem}.ipynb"`` (default ``_build/ipynb``), written atomically.
+    """
+    import nbformat
+
+    notebook = nbformat.read(to_ipynb(nb, EXECUTING / f"{nb.stem}.source.ipynb"), as_version=4)
+    index = next(i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", []))
+    governed = [name for name in profiles.values(profile_name) if name in nb.params and name != "profile"]
+    cell = notebook.cells[index]
+    cell.source = _defaults(cell.source, {"profile": json.dumps(profile_name), **{name: "None" for name in governed}})
+    apply = ["# Parameters left at None take the value of the profile named by `profile`",
+             "# (defian.runner.profiles); `defian book` injects these values itself.",
+             "from defian.runner import profiles as _profiles", "", "_values = _profiles.values(profile)"]
+    apply += [f"{name} = _values[{name!r}] if {name} is None else {name}" for name in governed]
+    notebook.cells.insert(index + 1, nbformat.v4.new_code_cell("\n".join(apply), metadata={"tags": ["profile-values"]}))
+    out = (out_dir or IPYNB) / f"{nb.stem}.ipynb"
+    write_atomic(out, nbformat.writes(notebook))
+    return out
 
 
 def _kernel_env() -> dict[str, str]:
@@ -264,6 +356,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-build", action="store_true", help="execute only; do not build the HTML")
     parser.add_argument("--no-execute", action="store_true", help="build from the notebooks executed before")
     parser.add_argument("--list", action="store_true", help="list the notebooks and their parameters, then stop")
+    parser.add_argument("--records-only", action="store_true",
+                        help="train nothing: every training switch off, the committed run records read (make publish)")
+    parser.add_argument("--ipynb-only", action="store_true",
+                        help="write plain notebooks for papermill into _build/ipynb/, then stop (make notebooks)")
     parser.add_argument("--notebooks", type=Path, help=argparse.SUPPRESS)  # another source folder (tests)
     return parser.parse_args(argv)
 
@@ -273,11 +369,15 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     try:
         profile = profiles.values(args.profile)
-        if args.data_root is not None:
-            paths.data_root(args.data_root)  # fail early on a folder that does not exist
+        root = paths.data_root(args.data_root)  # fails early on a folder that does not exist
+        if args.records_only and root is None and not args.ipynb_only:
+            raise BookInputError(
+                "--records-only needs the benchmark sets the committed run records were scored on "
+                f"(--data-root DIR or ${paths.ENV_DATA}, with benchmark/<Set>/HR): on the embedded images the "
+                "pages would score the records again and replace their evaluations in results/runs")
         selected = select(discover(args.notebooks), args.only)
         if not selected:
-            raise BookError(f"no notebooks found in {paths.NOTEBOOKS}")
+            raise BookInputError(f"no notebooks found in {args.notebooks or paths.NOTEBOOKS}")
         for nb in selected:
             to_ipynb(nb, EXECUTING / f"{nb.stem}.source.ipynb")
         overrides = dict(args.parameter)
@@ -286,10 +386,19 @@ def main(argv: list[str] | None = None) -> int:
             for nb in selected:
                 print(f"{nb.stem}: " + ", ".join(f"{k} ({v['inferred_type_name']})" for k, v in nb.params.items()))
             return 0
+        if args.ipynb_only:
+            if overrides:
+                raise BookInputError("-p has no effect with --ipynb-only; give papermill -p NAME VALUE instead")
+            for nb in selected:
+                print(f"[{nb.stem}] {write_executable(nb, args.profile)}")
+            return 0
+        plans = {nb.stem: parameters_for(nb, profile, overrides, args.data_root) for nb in selected}
+        if args.records_only:  # before anything runs: a refusal must not come after an hour of notebooks
+            plans = {nb.stem: records_only(nb, plans[nb.stem]) for nb in selected}
         timings: dict[str, float] = {}
         if not args.no_execute:
             for nb in selected:
-                params = parameters_for(nb, profile, overrides, args.data_root)
+                params = plans[nb.stem]
                 start = time.perf_counter()
                 print(f"[{nb.stem}] executing under profile {args.profile} ...", flush=True)
                 execute(nb, params, args.profile)
@@ -300,7 +409,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_build:
             html = build()
             print(f"defian book: built {html / 'index.html'}")
-    except (BookError, ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError) as err:  # bad input (BookInputError included): one line, status 2
+        print(f"defian book: {err}", file=sys.stderr)
+        return 2
+    except BookError as err:  # a notebook or the book build failed
         print(f"defian book: error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -42,6 +42,31 @@ KEYS = ("format", "update", "model", "optimizer", "scheduler", "scaler", "ema", 
 SLIM_KEYS = ("format", "update", "model", "ema", "best", "config")
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read (truncated, corrupt, not a PyTorch file) or has the wrong format."""
+
+
+def read_file(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``, any reading failure turned into :class:`CheckpointError`.
+
+    ``torch.load`` fails on a cut zip archive with a RuntimeError and on foreign bytes with an
+    UnpicklingError (or EOFError, ValueError, ...); each becomes one error naming the file.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        CheckpointError: the file is not a readable PyTorch file of tensors and plain values.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # noqa: BLE001 (RuntimeError, UnpicklingError, EOFError: all mean "not readable")
+        # torch's own text is long and suggests weights_only=False, which would run pickled code: not repeated
+        raise CheckpointError(f"{str(path)!r} is not a readable PyTorch checkpoint: truncated or corrupt file "
+                              f"({type(err).__name__} from torch.load)") from None
+
+
 def capture_rng() -> dict[str, Any]:
     """The state of every random generator training may touch, as tensors and plain values.
 
@@ -111,12 +136,9 @@ def load(path: str | os.PathLike[str], map_location: str | torch.device = "cpu")
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: the file is not a format-1 checkpoint; the message names it.
+        CheckpointError: the file is unreadable or not a format-1 checkpoint; the message names it.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    ckpt = read_file(path, map_location)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise ValueError(f"{str(path)!r} is not a format-{FORMAT} DeFiAN training checkpoint")
+        raise CheckpointError(f"{str(path)!r} is not a format-{FORMAT} DeFiAN training checkpoint")
     return ckpt

@@ -157,5 +157,5 @@ def test_cli(tmp_path, capsys) -> None:
     root = _data_root(tmp_path, n=1)
     assert evaluate.main(["--bicubic", "--scales", "2", "--data-root", root, "--out", str(tmp_path / "b")]) == 0
     assert "Bicubic" in capsys.readouterr().out and (tmp_path / "b" / "per_set.csv").is_file()
-    assert evaluate.main(["--checkpoint", str(tmp_path / "missing.pt")]) == 1
+    assert evaluate.main(["--checkpoint", str(tmp_path / "missing.pt")]) == 2
     assert "missing.pt" in capsys.readouterr().err

@@ -69,25 +69,25 @@ def _inject_out(folder: Path, out: Path) -> None:
 
 
 def test_unknown_profile_lists_choices(capsys: pytest.CaptureFixture[str]) -> None:
-    assert book.main(["--profile", "huge", "--no-build"]) == 1
+    assert book.main(["--profile", "huge", "--no-build"]) == 2
     err = capsys.readouterr().err
     assert "unknown profile 'huge'" in err and all(n in err for n in profiles.NAMES)
 
 
 def test_unknown_notebook_lists_choices(sandbox: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert book.main(["--notebooks", str(sandbox), "--only", "42", "--no-build"]) == 1
+    assert book.main(["--notebooks", str(sandbox), "--only", "42", "--no-build"]) == 2
     err = capsys.readouterr().err
     assert "unknown notebook '42'" in err and "00_ok" in err and "01_fails" in err
 
 
 def test_unknown_parameter_lists_valid_names(sandbox: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert book.main(["--notebooks", str(sandbox), "--only", "00", "-p", "stpes", "3", "--no-build"]) == 1
+    assert book.main(["--notebooks", str(sandbox), "--only", "00", "-p", "stpes", "3", "--no-build"]) == 2
     err = capsys.readouterr().err
     assert "stpes" in err and "valid names: profile, rate, steps" in err
 
 
 def test_badly_typed_parameter_is_refused(sandbox: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert book.main(["--notebooks", str(sandbox), "--only", "00", "-p", "steps", "three", "--no-build"]) == 1
+    assert book.main(["--notebooks", str(sandbox), "--only", "00", "-p", "steps", "three", "--no-build"]) == 2
     assert "declares it as int" in capsys.readouterr().err
 
 
