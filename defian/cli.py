@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("defian.data.download", "download DIV2K or the benchmark sets"),
     "study": ("defian.report.study", "list, run or publish the cpu study (the book's trained numbers)"),
     "upscale": ("defian.report.upscale", "super-resolve your own images with a trained or released DeFiAN"),
+    "lfr-study": ("defian.lfr.study", "list, run or publish the reduced any-scale (LFR) study"),
 }
 
 #: Exceptions that mean bad input rather than a bug: a value or name (ValueError, and KeyError
@@ -71,7 +72,7 @@ def _one_line(err: BaseException) -> str:
 
 def _usage() -> str:
     lines = ["usage: defian <command> [options]", "", "commands:"]
-    lines += [f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
     lines += ["", "Run 'defian <command> --help' for a command's options."]
     return "\n".join(lines)
 

@@ -167,7 +167,7 @@ def test_bad_input_is_one_line_and_status_2(name: str, inputs: Path, request: py
 def test_unknown_command_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["upscal"]) == 2
     assert capsys.readouterr().err.strip() == ("defian: unknown command 'upscal'; choose one of book, train, "
-                                               "evaluate, data, study, upscale")
+                                               "evaluate, data, study, upscale, lfr-study")
 
 
 def test_ctrl_c_is_one_line_and_status_130(monkeypatch, capsys: pytest.CaptureFixture[str]) -> None:

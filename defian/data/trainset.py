@@ -47,7 +47,7 @@ from defian.data.images import IMAGE_SUFFIXES, cache_root, cached_lr, load_image
 
 __all__ = [
     "DIV2K_MEAN", "EMBEDDED_TEST", "EMBEDDED_TRAIN", "NORMALISATIONS", "Normalisation", "TrainSampler", "TrainSet",
-    "build_trainset", "embedded_images", "find_training_images", "rgb_mean",
+    "build_trainset", "dihedral", "embedded_images", "find_training_images", "rgb_mean",
 ]
 
 #: scikit-image's bundled colour photographs (files inside the wheel): train on six...
@@ -209,7 +209,7 @@ class TrainSet(torch.utils.data.Dataset):
         lr_p, hr_p = lr[y : y + p, x : x + p], hr[s * y : s * (y + p), s * x : s * (x + p)]
         if self.augment:  # one of the 8 dihedral transforms: flips and 90-degree rotations
             hflip, vflip, rot = rng.integers(0, 2, size=3)
-            lr_p, hr_p = (_dihedral(a, bool(hflip), bool(vflip), bool(rot)) for a in (lr_p, hr_p))
+            lr_p, hr_p = (dihedral(a, bool(hflip), bool(vflip), bool(rot)) for a in (lr_p, hr_p))
         return _to_tensor(lr_p), _to_tensor(hr_p)
 
 
@@ -220,7 +220,8 @@ def _physical_memory() -> int:
         return 8 << 30
 
 
-def _dihedral(a: np.ndarray, hflip: bool, vflip: bool, rot: bool) -> np.ndarray:
+def dihedral(a: np.ndarray, hflip: bool, vflip: bool, rot: bool) -> np.ndarray:
+    """One of the 8 flips/90-degree rotations of an (H, W, C) array (a view; the training augmentation)."""
     if hflip:
         a = a[:, ::-1]
     if vflip:

@@ -13,11 +13,20 @@ Modules:
     asdn: ASDN's feature mapping branch (dense attention blocks of intra dense blocks).
     model: trunk + head + recursive deployment, presets, ``forward(lr, scale)``.
     training: one update with a random level per batch.
+    data: the training batches: a level per update, uint8 LR by MATLAB bicubic at 1 / r_l.
+    train: a training run with the fixed-scale runs' records, checkpoints, resume and budget.
+    evaluate: PSNR/SSIM at any scale (the crop rule), for LFR, bicubic and fixed-scale models.
+    figures: levels, phases and attention maps across scales, for the chapter.
+    study: the reduced study's jobs and ``python -m defian.lfr.study --run/--publish``.
+    report: what the study's records show (LFR against fixed, attention, the slides' Table 3).
 """
 
 from __future__ import annotations
 
 from defian.lfr.asdn import ASDNTrunk as ASDNTrunk
+from defian.lfr.data import LevelPatches as LevelPatches
+from defian.lfr.evaluate import crop_to_scale as crop_to_scale
+from defian.lfr.evaluate import evaluate_scales as evaluate_scales
 from defian.lfr.head import LFRHead as LFRHead
 from defian.lfr.levels import N_LEVELS as N_LEVELS
 from defian.lfr.levels import RULES as RULES
@@ -34,6 +43,9 @@ from defian.lfr.model import LFRConfig as LFRConfig
 from defian.lfr.model import LFRModel as LFRModel
 from defian.lfr.model import build_lfr_model as build_lfr_model
 from defian.lfr.resample import bicubic as bicubic
+from defian.lfr.train import AtScale as AtScale
+from defian.lfr.train import LFRTrainConfig as LFRTrainConfig
+from defian.lfr.train import load_lfr_model as load_lfr_model
 from defian.lfr.training import train_step as train_step
 
 __all__ = [
@@ -41,18 +53,24 @@ __all__ = [
     "PRESETS",
     "RULES",
     "ASDNTrunk",
+    "AtScale",
     "Bracket",
     "Deployment",
     "LFRConfig",
     "LFRHead",
     "LFRModel",
+    "LFRTrainConfig",
+    "LevelPatches",
     "ScaleOutOfRange",
     "bicubic",
     "bracket",
     "build_lfr_model",
     "check_deployment",
+    "crop_to_scale",
     "deploy",
+    "evaluate_scales",
     "interpolate",
     "level_scales",
+    "load_lfr_model",
     "train_step",
 ]

@@ -17,7 +17,10 @@ trunk, Fig. 10 (a)); ``"asdn"``, ASDN's DAB/IDB branch (:mod:`defian.lfr.asdn`).
 "pre" is ASDN's design (slides, "Testing": LR images "are upsampled and
 forwarded into the ASDN"); "post" runs the trunk at LR, ``r^2`` times cheaper,
 and resamples its features with the same bicubic. Both add x_up as the global
-skip. Sizes: with the slides' rule (ratios 2, ..., 2, R / 2^(N-1)) the per-step
+skip. With the slides' 1x1 image branches, "post" is the bicubic upsampling of an
+LR image, ``bicubic(x + IRB(trunk(x)))`` (a 1x1 convolution commutes with the
+resampling; ``tests/lfr/test_lfr_study.py``): it adds no detail finer than the
+bicubic kernel's. Sizes: with the slides' rule (ratios 2, ..., 2, R / 2^(N-1)) the per-step
 sizes compose to ``ceil(R n)`` exactly; with other rules they may not, so the
 last step always resizes to ``ceil(R n)`` (or ``out_size``), its pixel mapping
 still using ``r_N``.

@@ -8,9 +8,9 @@ with the L1 loss on ``O_{r_l}`` (at a level scale the interpolation weight is 0,
 so only branch l and the trunk get gradients). Adam with default parameters.
 
 Here the LR patch is made in float by MATLAB's bicubic (:func:`defian.lfr.resample.bicubic`,
-antialiased, no uint8 rounding): a small, self-contained step for tests and the
-reduced study's wiring; the committed training loop (:mod:`defian.train`)
-makes uint8 LR images with :func:`defian.data.imresize.imresize` instead.
+antialiased, no uint8 rounding): a small, self-contained step for tests; a training
+run (:mod:`defian.lfr.train` with :mod:`defian.lfr.data`) makes uint8 LR patches with
+:func:`defian.data.imresize.imresize` instead, as the fixed-scale runs' data.
 """
 
 from __future__ import annotations

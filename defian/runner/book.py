@@ -63,7 +63,7 @@ HTML = paths.BUILD / "html"
 MATHJAX = paths.CACHE / "npm" / "node_modules" / "mathjax" / "es5"
 KERNEL = "python3"
 #: Parameters with which a notebook trains what the run records lack; ``--records-only`` sets each to False.
-TRAIN_SWITCHES = ("train_missing", "ablation_train")
+TRAIN_SWITCHES = ("train_missing", "ablation_train", "lfr_train")
 #: Parameters naming a schedule a notebook trains in place ("" = read records only).
 TRAINING_SCHEDULES = ("train_schedule", "full_schedule")
 

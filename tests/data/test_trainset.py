@@ -55,7 +55,7 @@ def test_patches_are_aligned_and_augmented_consistently(tmp_path: Path) -> None:
         # some flip/rotation T of the whole image holds the LR patch at (y, x) and the HR patch at (2y, 2x)
         matches = []
         for t in transforms:
-            big_lr, big_hr = trainset._dihedral(full_lr, *t), trainset._dihedral(full_hr, *t)
+            big_lr, big_hr = trainset.dihedral(full_lr, *t), trainset.dihedral(full_hr, *t)
             matches += [(t, y, x) for y, x in _find(lr8, big_lr)
                         if np.array_equal(big_hr[2 * y : 2 * y + 32, 2 * x : 2 * x + 32], hr8)]
         assert len(matches) >= 1, key
@@ -68,7 +68,7 @@ def test_augmentation_covers_the_eight_dihedral_transforms(tmp_path: Path) -> No
     hr[0, 1], hr[0, 0] = 255, 128  # an asymmetric mark
     seen = set()
     for flags in np.ndindex(2, 2, 2):
-        seen.add(trainset._dihedral(hr, *map(bool, flags)).tobytes())
+        seen.add(trainset.dihedral(hr, *map(bool, flags)).tobytes())
     assert len(seen) == 8
 
 

@@ -1,0 +1,241 @@
+"""The reduced LFR study (Part III): one DeFiAN at every scale, against the fixed-scale cpu study.
+
+Same 291 training images and, by construction, the same budget per run as the cpu
+study (:func:`defian.lfr.train.schedule` copies the fixed-scale ``cpu`` schedule:
+N = 3 DeFiAMs of M = 5 RCABs, C = 32, batch 16, 24x24 LR patches, 6,000 updates,
+lr 2e-4 halved every 2,500). The jobs (:func:`jobs`):
+
+1. the central comparison: DeFiAN-LFR (DeFiAM trunk with its attention branch,
+   ASDN's pre-upsampled input, L = 11 levels in (1, 2]), seeds :data:`SEEDS`, against
+   the fixed-scale DeFiAN_S at x2 (the cpu study's three committed runs) and x3
+   (seed 0 is the cpu study's Table III (h) run; seeds 1 and 2 are trained here);
+2. with and without the attention branch: the same LFR model on the attention-free
+   trunk (RCAN's FEMs, Fig. 10 (a)), the same seeds (paired: at one seed both draw
+   the same levels and patches); the cpu study's x2 twin runs give the fixed-scale gain;
+3. the slides' Table 3 (recursive against direct deployment) at x2, x3, x4: "direct"
+   is the fixed-scale DeFiAN_S of that scale (x4: one run trained here), "recursive"
+   the LFR models deployed as two equal steps (``equal2``), next to the slides' own
+   rule (``largest_first``); evaluation only, no extra LFR training;
+4. the post-upsampling variant (trunk at LR, features resampled; seed 0): cheaper per
+   update; with the slides' 1x1 image branches its output is the bicubic upsampling
+   of an LR image (the 1x1 convolution commutes with the resampling).
+
+Every LFR run is evaluated on :func:`eval_grid` (:mod:`defian.lfr.evaluate`), every
+fixed-scale run as the cpu study's (:func:`defian.report.evaluate.evaluate_run`).
+Records go to ``results/runs/lfr/`` (smoke: ``_build/runs/lfr/``); the cpu study's
+committed records in ``results/runs/`` satisfy the jobs they match (:func:`find_run`).
+``python -m defian.lfr.study --run [--worker I/K] [--publish]`` trains the missing ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from defian import paths
+from defian.lfr.evaluate import evaluate_lfr_run, read_lfr_evaluation
+from defian.lfr.train import RUNTIME_FIELDS, LFRTrainConfig
+from defian.lfr.train import schedule as lfr_schedule
+from defian.lfr.train import train as lfr_train
+from defian.nn.model import make_config
+from defian.report import evaluate
+from defian.report import study as cpu_study
+from defian.train import config, run_record
+from defian.train.config import TrainConfig
+
+__all__ = ["CURVE_SCALES", "SEEDS", "SETS", "Job", "eval_grid", "find_run", "is_done", "jobs", "lfr_root", "main",
+           "records", "status"]
+
+SEEDS = (0, 1, 2)
+SETS = cpu_study.SETS  # Set5, Set14, BSD100, as the cpu study
+#: The PSNR-vs-scale curve on Set5: (1, 4] in steps of 1/4 (numerators at most 15: small crops).
+CURVE_SCALES = tuple(1 + k / 4 for k in range(1, 13))
+NON_INTEGER = (1.5, 2.5, 3.5)
+LFR_MODELS = ("defian_lfr_s", "rcan_lfr_s")  # with and without the attention branch
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of the study: what it is for, its settings, and which trainer makes it."""
+
+    label: str  # e.g. "LFR defian_lfr_s seed 1", "fixed x3 defian_s seed 2"
+    config: LFRTrainConfig | TrainConfig
+
+    @property
+    def kind(self) -> str:
+        """``"lfr"`` or ``"fixed"``."""
+        return "lfr" if isinstance(self.config, LFRTrainConfig) else "fixed"
+
+
+def lfr_root(schedule: str = "cpu") -> Path:
+    """Where this study's records go: ``results/runs/lfr`` (smoke: ``_build/runs/lfr``)."""
+    return run_record.runs_root(schedule) / "lfr"
+
+
+def jobs(schedule: str = "cpu", data_root: str = "") -> list[Job]:
+    """Every run of the study: the LFR models, then the fixed-scale runs it compares with."""
+    out = []
+    for seed in SEEDS:
+        for m in LFR_MODELS:
+            out.append(Job(f"LFR {m} seed {seed}", lfr_schedule(schedule, model=m, seed=seed, data_root=data_root)))
+    out.append(Job("LFR defian_lfr_s post seed 0", lfr_schedule(schedule, model="defian_lfr_s", seed=0,
+                                                                data_root=data_root,
+                                                                switches={"upsampling": "post"})))
+    base = config.schedule(schedule, data_root=data_root, progress=False)
+    for scale, models, seeds in ((2, ("defian_s", "rcan_s"), SEEDS), (3, ("defian_s",), SEEDS), (4, ("defian_s",), (0,))):
+        for seed in seeds:
+            for m in models:
+                out.append(Job(f"fixed x{scale} {m} seed {seed}",
+                               dataclasses.replace(base, model=m, scale=scale, seed=seed)))
+    return out
+
+
+def eval_grid(sets: Sequence[str] = SETS) -> list[tuple[str, float, str]]:
+    """(set, scale, rule) triples an LFR run is evaluated on.
+
+    Set5: the curve over (1, 4] (slides' rule) and Table 3's recursive x2, x3, x4;
+    Set14: x1.5 to x4 in halves and Table 3; BSD100 (the slow set): the central x2, x3.
+    """
+    grid = [(sets[0], s, "largest_first") for s in CURVE_SCALES]
+    if len(sets) > 1:
+        grid += [(sets[1], s, "largest_first") for s in (1.5, 2.0, 2.5, 3.0, 3.5, 4.0)]
+    grid += [(s, float(x), "largest_first") for s in sets[2:] for x in (2, 3)]
+    grid += [(s, float(x), "equal2") for s in sets[:2] for x in (2, 3, 4)]
+    return grid
+
+
+def records(roots: Sequence[Path], schedule: str) -> list[run_record.Run]:
+    """Every run record of ``schedule`` directly under each of ``roots`` (absent roots are skipped)."""
+    return [r for root in roots for r in run_record.find(root, schedule=schedule)]
+
+
+def _matches(job: Job, run: run_record.Run) -> bool:
+    want, have = job.config.to_dict(), run.config
+    if job.kind == "lfr":
+        if have.get("model") != want["model"]:
+            return False
+        return all(have.get(k) == v for k, v in want.items() if k not in RUNTIME_FIELDS)
+    if have.get("model") != want["model"] or "val_scale" in have:
+        return False
+    have = {**TrainConfig().to_dict(), **have}  # a field added later reads as its default in older records
+    ignore = ("data_root", "progress", "threads", "switches")
+    if any(have.get(k) != v for k, v in json.loads(json.dumps(want)).items() if k not in ignore):
+        return False
+    try:  # same network whatever the switch spelling (the cpu study's Table III (h) names every part)
+        return make_config(want["model"], **want["switches"]) == make_config(have["model"], **have["switches"])
+    except (ValueError, TypeError):
+        return False
+
+
+def find_run(job: Job, runs: Sequence[run_record.Run]) -> run_record.Run | None:
+    """The record of ``job`` among ``runs``: a finished and evaluated one first, else any."""
+    hits = [r for r in runs if _matches(job, r)]
+    return next((r for r in hits if is_done(job, r)), hits[0] if hits else None)
+
+
+def is_done(job: Job, run: run_record.Run | None) -> bool:
+    """Finished and evaluated (LFR: every triple of :func:`eval_grid`; fixed: as the cpu study)."""
+    if run is None or (run.summary or {}).get("status") != "finished":
+        return False
+    folder = evaluate.evaluation_dir(run.dir)
+    if job.kind == "fixed":
+        return (folder / "per_set.csv").is_file()
+    if not (folder / "per_image.csv").is_file():
+        return False
+    have = read_lfr_evaluation(folder)[0]
+    return set(eval_grid()) <= set(zip(have["set"], have["scale"].astype(float), have["rule"], strict=True))
+
+
+def status(schedule: str = "cpu", roots: Sequence[Path] | None = None) -> pd.DataFrame:
+    """One row per job: its state ("finished", "missing", "partial k/n"), evaluated, and where its record is."""
+    roots = list(roots) if roots is not None else [lfr_root(schedule), run_record.runs_root(schedule)]
+    have = records(roots, schedule)
+    rows = []
+    for job in jobs(schedule):
+        run = find_run(job, have)
+        if run is None:
+            state = "missing"
+        elif run.summary:
+            state = run.summary.get("status", "?")
+        else:
+            state = f"partial {max((m['update'] for m in run.metrics), default=0)}/{job.config.updates}"
+        rows.append({"job": job.label, "kind": job.kind, "state": state, "evaluated": is_done(job, run),
+                     "run": _shown(run.dir) if run else ""})
+    return pd.DataFrame(rows)
+
+
+def _shown(folder: Path) -> str:
+    """A record's folder relative to the repository (absolute when elsewhere)."""
+    try:
+        return str(folder.resolve().relative_to(paths.ROOT))
+    except ValueError:
+        return str(folder)
+
+
+def _run_jobs(todo: Sequence[Job], root: Path, data_root: str, publish_to: Path | None, limit: int | None) -> None:
+    """Train and evaluate each job of ``todo`` under ``root`` unless a finished, evaluated record exists."""
+    from defian.train import loop
+
+    if not todo:
+        return
+    schedule = todo[0].config.schedule
+    have = records([root, lfr_root(schedule), run_record.runs_root(schedule)], schedule)
+    for job in todo:
+        if is_done(job, find_run(job, have)):
+            print(f"[lfr-study] {job.label}: done ({find_run(job, have).dir}), skipped", flush=True)
+            continue
+        print(f"[lfr-study] {time.strftime('%Y-%m-%d %H:%M:%S')} {job.label}", flush=True)
+        cfg = dataclasses.replace(job.config, data_root=data_root)
+        if job.kind == "lfr":
+            run = lfr_train(cfg, root)
+            evaluate_lfr_run(run.dir, eval_grid(), data_root=data_root or None, limit=limit)
+        else:
+            run = loop.train(cfg, root)
+            evaluate.evaluate_run(run.dir, data_root=data_root or None, sets=list(SETS), limit=limit)
+        if publish_to is not None and limit is None:
+            print(f"[lfr-study] published {cpu_study.publish(run.dir, publish_to)}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m defian.lfr.study``: list, run (resumable, ``--worker I/K``) or publish the LFR study."""
+    p = argparse.ArgumentParser(prog="defian lfr-study", description=__doc__.split("\n\n")[0])
+    p.add_argument("--schedule", default="cpu", choices=sorted(config.SCHEDULES))
+    p.add_argument("--runs-root", default="", help="where runs are trained (default: results/runs/lfr)")
+    p.add_argument("--data-root", default="", help='"" -> $DEFIAN_DATA, else the embedded default data')
+    p.add_argument("--worker", default="1/1", help="I/K: run every K-th job starting at the I-th (1-based)")
+    p.add_argument("--run", action="store_true", help="train and evaluate this worker's missing jobs")
+    p.add_argument("--publish", action="store_true", help="copy finished, evaluated runs into results/runs/lfr")
+    p.add_argument("--limit", type=int, default=None, help="evaluate on the first N images per set (a check; "
+                   "such runs are never published)")
+    a = p.parse_args(argv)
+    try:
+        i, k = (int(x) for x in a.worker.split("/"))
+        if not 1 <= i <= k:
+            raise ValueError
+    except ValueError:
+        p.error(f"--worker expects I/K with 1 <= I <= K, got {a.worker!r}")
+    root = Path(a.runs_root) if a.runs_root else lfr_root(a.schedule)
+    dest = paths.RUNS / "lfr" if a.publish else None
+    if a.run:
+        _run_jobs(jobs(a.schedule)[i - 1::k], root, a.data_root, dest, a.limit)
+    elif a.publish:
+        have = records([root], a.schedule)
+        for job in jobs(a.schedule):
+            run = find_run(job, have)
+            if is_done(job, run) and run.dir.parent.resolve() != dest.resolve():
+                print(f"published {cpu_study.publish(run.dir, dest)}")
+    with pd.option_context("display.width", 200, "display.max_colwidth", 80):
+        print(status(a.schedule, [root, lfr_root(a.schedule), run_record.runs_root(a.schedule)]).to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
