@@ -49,8 +49,8 @@ models = ("defian_s", "defian_l")
 # one GPU, see `defian.train.distributed`):
 #
 # ```
-# defian train --schedule full --model defian_l --scale 2 --precision bf16
-# torchrun --nproc_per_node=4 -m defian.train --schedule full --model defian_l --scale 2 --precision bf16
+# defian train --schedule full --model defian_l --scale 2
+# torchrun --nproc_per_node=4 -m defian.train --schedule full --model defian_l --scale 2
 # ```
 #
 # On several machines, add `--nnodes=M --node_rank=i --rdzv_backend=c10d

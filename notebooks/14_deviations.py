@@ -249,7 +249,8 @@ effect = {
                f"(max |.| {bicubic['released - float'].abs().max():.1e}); PSNR unaffected (the offset cancels)"
                + ssim_note),
     "warm_start": "not measured (needs x3/x4 runs both ways on a GPU)",
-    "endec_skips": "not measured; Table V's ConvEnDec/HGEnDec columns are skip-free variants",
+    "endec_skips": ("PSNR effect not measured (no cpu-study runs of the skip variants); their #Params equal "
+                    "the skip-free ones' (tests/nn/test_diendec.py)"),
     "patch": "released / paper LR pixels per patch: " + ", ".join(
         f"x{r.scale} {r['pixels released / paper']:.2f}" for _, r in patches.iterrows()),
     "precision": (f"at init, bf16 vs fp32 gradient cosine {bf16['gradient cosine']:.5f}, relative difference "

@@ -49,7 +49,7 @@ class AttentionSwitches:
     kernel_sizes: tuple[int, ...] = (3, 5, 7)  # Table IV: the Hessian scales
     hessian_variant: str = "paper"  # Eq. (16) with its zero vectors, = the released code (defian.nn.hessian)
     diendec: bool = True  # encoder-decoder fusion (paper III-C)
-    endec: str = "diendec"  # Table V: "diendec" | "convendec" | "hgendec"
+    endec: str = "diendec"  # Table V: "diendec" | "convendec" | "hgendec" (| their "_skip" variants)
     half_depth: int = 3  # d, paper Fig. 4(a); Table V: 0..4
     dac: bool = True  # distribution alignment cell (paper III-D)
     mshf_mode: str = "frozen"  # the MSHF filters' parameters: :data:`defian.nn.hessian.MSHF_MODES`

@@ -23,6 +23,19 @@ The three types of Fig. 4(b) / Table V differ only in how context grows:
               upsampling before each decoder stage (hourglass [36]).
 
 All three therefore have identical #Params (the paper only says "comparative").
+
+The papers the two comparisons are named after have skip connections: RED-Net
+(Mao et al. [35]) adds each encoder layer's input to its mirrored decoder layer
+("symmetric skip connections", the sum followed by the ReLU), and the hourglass
+(Newell et al. [36]) keeps a branch at every resolution that is added back after
+the upsampling. The paper's Fig. 4(b) draws neither, and Table V's equal #Params
+admit only parameter-free skips, so the defaults above have none (the deviations
+chapter, notebook 14, lists this). ``convendec_skip`` and ``hgendec_skip`` add
+them, parameter-free: the decoder stage that returns to width ``2^i K`` computes
+``relu(convT(x) + e_i)`` with ``e_i`` the input of encoder stage ``i`` (for the
+hourglass at the same resolution, so ``e_i`` is taken before its max-pool).
+Newell's skip branch carries residual modules of its own; an identity branch is
+the parameter-free reading.
 Facts from the released code (read, not copied): for d = 3, K = 3 the encoder is
 conv(3->6, d1, p1), conv(6->12, d2, p2), conv(12->24, d4, p4), the decoder
 convT(24->12, d4, p4), convT(12->6, d2, p2), convT(6->3, d1, p1), every layer
@@ -49,7 +62,7 @@ from torch import nn
 
 __all__ = ["ENDEC_TYPES", "EncoderDecoder", "accumulated_receptive_fields", "paper_arf"]
 
-ENDEC_TYPES = ("diendec", "convendec", "hgendec")
+ENDEC_TYPES = ("diendec", "convendec", "hgendec", "convendec_skip", "hgendec_skip")
 
 
 def paper_arf(n_layers: int, k: int = 3) -> int:
@@ -76,6 +89,8 @@ class EncoderDecoder(nn.Module):
         if in_channels < 1:
             raise ValueError(f"in_channels must be >= 1, got {in_channels}")
         self.kind, self.half_depth, self.in_channels = kind, half_depth, in_channels
+        self.skips = kind.endswith("_skip")  # RED-Net / hourglass identity skips (module docstring)
+        self.hourglass = kind.startswith("hgendec")
         widths = [in_channels * 2**i for i in range(half_depth + 1)]
         dil = [2**i if kind == "diendec" else 1 for i in range(half_depth)]
         self.encoder = nn.ModuleList(
@@ -106,17 +121,19 @@ class EncoderDecoder(nn.Module):
             return [x.mean(dim=1, keepdim=True)]
         # NHWC: oneDNN runs these 3-24 channel convolutions ~2x faster (forward + backward) than NCHW
         x = x.contiguous(memory_format=torch.channels_last)
-        out, sizes = [], []
+        out, sizes, inputs = [], [], []
         for conv, act in zip(self.encoder, self.enc_act, strict=True):
+            inputs.append(x)  # e_i, the skip of the mirrored decoder stage
             x = act(conv(x))
-            if self.kind == "hgendec":
+            if self.hourglass:
                 sizes.append(x.shape[-2:])
                 x = F.max_pool2d(x, 2, ceil_mode=True)
             out.append(x)
         for conv, act in zip(self.decoder, self.dec_act, strict=True):
-            if self.kind == "hgendec":
+            if self.hourglass:
                 x = F.interpolate(x, size=sizes.pop(), mode="nearest")
-            x = act(conv(x))
+            skip = inputs.pop()
+            x = act(conv(x) + skip) if self.skips else act(conv(x))
             out.append(x)
         out.append(self.gate(x))
         return out
@@ -145,7 +162,7 @@ def accumulated_receptive_fields(endec: EncoderDecoder, size: int = 65, start: s
     Returns:
         The widths, in layer order (the 1x1 gate adds nothing).
     """
-    if endec.kind == "hgendec":
+    if endec.hourglass:
         raise ValueError("impulse-response widths are defined here for full-resolution types only")
     if start not in ("input", "decoder"):
         raise ValueError(f"start must be 'input' or 'decoder', got {start!r}")

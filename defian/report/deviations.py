@@ -72,7 +72,9 @@ ITEMS: tuple[Deviation, ...] = (
               "Fig. 4(b) after Mao et al. [35] (RED-Net: symmetric conv-deconv skips) and Newell et al. [36] "
               "(hourglass: a skip branch per resolution)",
               "not released (model.py has DiEnDec only)",
-              "both built without skips (defian.nn.diendec), same #Params as DiEnDec",
+              "Table V's rows built without skips, as Fig. 4(b) draws them (equal #Params); the papers' "
+              "skip variants added as 'convendec_skip'/'hgendec_skip' (identity skips, parameter-free: the same "
+              "6,871 parameters at d = 3), not trained in the cpu study",
               ("tests/nn/test_diendec.py", "notebooks/11_table_5.py")),
     Deviation("patch", "Training patch size per scale",
               "Sec. IV-A1: 48x48 LR patches at every scale",
@@ -82,7 +84,8 @@ ITEMS: tuple[Deviation, ...] = (
     Deviation("precision", "Arithmetic precision for 'full'",
               "not stated (a Titan X Pascal: float32)",
               "main.py@c8e7b31: float32, no autocast",
-              "float32 default; --precision bf16 available (notebook 07 names it in its GPU commands)",
+              "float32 default, as the paper; --precision bf16 available but not recommended for 'full': its "
+              "effect on a trained PSNR is unmeasured (only the forward at initialisation is measured here)",
               ("tests/train/test_loop.py", "notebooks/02_hessian_verification.py")),
     Deviation("loss", "Loss reduction (Eq. 23)",
               "Eq. (23): sum over the batch of L1 norms",

@@ -66,7 +66,7 @@ def _tiles(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: in
 def _endec_halo(endec: nn.Module) -> tuple[int, int]:
     """(halo, alignment) covering an encoder-decoder's receptive field (defian.nn.diendec)."""
     d = endec.half_depth
-    if endec.kind == "hgendec":  # each level halves the grid: radius 2^l per conv, both ways
+    if endec.hourglass:  # each level halves the grid: radius 2^l per conv, both ways
         return 4 * 2 ** d + 4, 2 ** d
     dil = [2 ** i if endec.kind == "diendec" else 1 for i in range(d)]
     return 2 * sum(dil) + 1, 1

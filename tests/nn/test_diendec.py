@@ -71,3 +71,42 @@ def test_stages_and_errors() -> None:
         e(torch.randn(1, 2, 8, 8))
     with pytest.raises(ValueError, match="not one of"):
         EncoderDecoder(3, 3, "unet")
+
+
+def _reference(e: EncoderDecoder, x: torch.Tensor, skips: bool, hourglass: bool) -> torch.Tensor:
+    """The encoder-decoder written out layer by layer with F.conv2d (transposed layers as flipped convs)."""
+    inputs, sizes = [], []
+    for conv in e.encoder:
+        inputs.append(x)
+        x = torch.relu(F.conv2d(x, conv.weight, conv.bias, padding=conv.padding, dilation=conv.dilation))
+        if hourglass:
+            sizes.append(x.shape[-2:])
+            x = F.max_pool2d(x, 2, ceil_mode=True)
+    for conv in e.decoder:
+        if hourglass:
+            x = F.interpolate(x, size=sizes.pop(), mode="nearest")
+        w = conv.weight.transpose(0, 1).flip(2, 3)
+        y = F.conv2d(x, w, conv.bias, padding=conv.padding, dilation=conv.dilation)
+        x = torch.relu(y + inputs.pop() if skips else y)
+    return F.conv2d(x, e.gate.weight, e.gate.bias)
+
+
+@pytest.mark.parametrize("kind", ["convendec", "hgendec", "convendec_skip", "hgendec_skip"])
+def test_skip_variants_against_a_layer_by_layer_reference(kind: str) -> None:
+    """RED-Net's symmetric skips and the hourglass's per-resolution branch, parameter-free (float64)."""
+    torch.manual_seed(1)
+    e = EncoderDecoder(3, 3, kind).double()
+    x = torch.randn(2, 3, 13, 11, dtype=torch.float64)
+    ref = _reference(e, x, skips=kind.endswith("_skip"), hourglass=kind.startswith("hgendec"))
+    assert torch.allclose(e(x), ref, rtol=0, atol=1e-12)
+
+
+def test_skip_variants_keep_the_count_and_change_the_map() -> None:
+    """Table V's equal #Params hold with the skips (6871 at d = 3, K = 3), and the skips change v."""
+    torch.manual_seed(2)
+    x = torch.randn(1, 3, 16, 16)
+    for base in ("convendec", "hgendec"):
+        plain, skip = EncoderDecoder(3, 3, base), EncoderDecoder(3, 3, f"{base}_skip")
+        assert sum(p.numel() for p in skip.parameters()) == sum(p.numel() for p in plain.parameters()) == 6871
+        skip.load_state_dict(plain.state_dict())
+        assert (skip(x) - plain(x)).abs().max() > 1e-3
