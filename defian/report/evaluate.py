@@ -297,11 +297,12 @@ def main(argv: list[str] | None = None) -> int:
     what.add_argument("--images", type=Path, help="a folder of super-resolved images (e.g. a method's released "
                       "outputs) to score; needs --scale and --set or --hr")
     ap.add_argument("--which", default="last", choices=("last", "best"), help="with --run: which checkpoint")
-    ap.add_argument("--scale", type=int, help="scale of a released checkpoint, or of the --images")
+    ap.add_argument("--scale", type=float, help="scale of a released checkpoint, or of the --images; any s > 1 for "
+                    "an LFR checkpoint (Part III), e.g. 2.5")
     ap.add_argument("--set", dest="set_name", help="with --images: the benchmark set whose HR (mod-cropped) to use")
     ap.add_argument("--hr", type=Path, help="with --images: a folder of HR images instead of --set (taken as it is)")
     ap.add_argument("--mod-crop", action="store_true", help="with --hr: mod-crop the HR images by the scale")
-    ap.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4], help="with --bicubic")
+    ap.add_argument("--scales", type=float, nargs="+", default=[2, 3, 4], help="with --bicubic, or an LFR checkpoint")
     ap.add_argument("--data-root", default="", help="default: $DEFIAN_DATA, else the embedded test set")
     ap.add_argument("--sets", nargs="+", help=f"subset of {', '.join(testsets.SETS)} (default: all present)")
     ap.add_argument("--protocol", default="paper", choices=sorted(metrics.PROTOCOLS))
@@ -314,6 +315,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.tile < 0 or (args.limit is not None and args.limit < 1):
         ap.error("--tile must be >= 0 and --limit >= 1")
+    try:
+        if args.checkpoint is not None and is_lfr_checkpoint(args.checkpoint):
+            return _evaluate_lfr(args)
+        args.scale, args.scales = _integer_scale(args.scale), [_integer_scale(s) for s in args.scales]
+    except (FileNotFoundError, ValueError) as err:
+        print(f"defian evaluate: error: {err}", file=sys.stderr)
+        return 2
     common = dict(data_root=args.data_root, sets=args.sets, protocol=args.protocol, ensemble=args.self_ensemble,
                   tile=args.tile, limit=args.limit, device=args.device, save_images=args.save_images)
     if args.images is not None:
@@ -336,6 +344,47 @@ def main(argv: list[str] | None = None) -> int:
         return 2  # bad input (defian.cli answers every command's bad input with status 2)
     cols = ["method", "set", "scale", "images", "psnr", "ssim"]
     print(result.per_set[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
+def _integer_scale(scale: float | None) -> int | None:
+    """A fixed-scale model's, Bicubic's or a folder's scale: an integer (named error otherwise)."""
+    if scale is None or float(scale).is_integer():
+        return None if scale is None else int(scale)
+    raise ValueError(f"scale {scale:g} is not an integer: only an LFR checkpoint (Part III, defian.lfr) "
+                     "upscales by a non-integer factor")
+
+
+def is_lfr_checkpoint(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a checkpoint of an arbitrary-scale (LFR) model (:mod:`defian.lfr.train`)."""
+    from defian.lfr.model import PRESETS  # defian.lfr builds on this module: imported when asked
+    from defian.train import checkpoint
+
+    if not Path(path).is_file():
+        return False  # load_model names the missing file
+    obj = checkpoint.read_file(Path(path))
+    return isinstance(obj, dict) and isinstance(obj.get("config"), dict) and obj["config"].get("model") in PRESETS
+
+
+def _evaluate_lfr(args: argparse.Namespace) -> int:
+    """``--checkpoint`` of an LFR model: PSNR/SSIM at ``--scale`` or each of ``--scales`` (any s > 1)."""
+    from defian.lfr.evaluate import evaluate_scales, per_set
+    from defian.lfr.train import load_lfr_model
+
+    if args.protocol != "paper" or args.tile or args.self_ensemble or args.save_images:
+        raise ValueError("an LFR checkpoint is scored with the paper's protocol, whole images, no self-ensemble "
+                         "and no saved images (--protocol/--tile/--self-ensemble/--save-images not supported)")
+    model, info = load_lfr_model(args.checkpoint)
+    scales = [args.scale] if args.scale is not None else args.scales
+    rows = evaluate_scales(model, scales, sets=args.sets, data_root=args.data_root or None, limit=args.limit,
+                           device=str(inference.resolve_device(args.device)), method=info["model"])
+    sets = per_set(rows)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_atomic(args.out / "per_image.csv", rows.to_csv(index=False))
+        write_atomic(args.out / "per_set.csv", sets.to_csv(index=False))
+    cols = ["method", "set", "scale", "images", "psnr", "ssim"]
+    print(sets[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0
 
 

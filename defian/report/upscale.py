@@ -67,7 +67,7 @@ class Upscaler:
         name: What was loaded, for the log line.
     """
 
-    scale: int
+    scale: float
     run: Callable[[np.ndarray], np.ndarray]
     name: str
 
@@ -97,7 +97,7 @@ def load_upscaler(checkpoint: str | os.PathLike[str] | None = None, run: str | o
         ValueError: Both or neither source, a bad tile or device, a scale that differs from the model's.
         FileNotFoundError / CheckpointError: No such file, or an unreadable one (named).
     """
-    from defian.report.evaluate import load_model
+    from defian.report.evaluate import is_lfr_checkpoint, load_model
 
     if (checkpoint is None) == (run is None):
         raise ValueError("give exactly one of --checkpoint FILE and --run DIR")
@@ -108,6 +108,12 @@ def load_upscaler(checkpoint: str | os.PathLike[str] | None = None, run: str | o
             raise FileNotFoundError(f"run directory {str(run)!r} does not exist")
         checkpoint = Path(run) / "last.pt"
     dev = _device(device)
+    if is_lfr_checkpoint(checkpoint):
+        return _lfr_upscaler(checkpoint, scale, dev)
+    if scale is not None and not float(scale).is_integer():
+        raise ValueError(f"--scale {scale:g} is not an integer: only an LFR checkpoint (Part III, defian.lfr) "
+                         "upscales by a non-integer factor")
+    scale = None if scale is None else int(scale)
     model, info = load_model(checkpoint, scale)
     if scale is not None and model.scale != scale:
         raise ValueError(f"{str(checkpoint)!r} holds a x{model.scale} model; --scale {scale} was asked")
@@ -118,6 +124,24 @@ def load_upscaler(checkpoint: str | os.PathLike[str] | None = None, run: str | o
         return inference.to_uint8(inference.super_resolve(model, lr, tile))  # (s h, s w, 3)
 
     return Upscaler(model.scale, run_model, f"{info['model']} x{model.scale} ({info['source']} {info['checkpoint']})")
+
+
+def _lfr_upscaler(checkpoint: str | os.PathLike[str], scale: float | None, dev: torch.device) -> Upscaler:
+    """An arbitrary-scale (LFR, Part III) model at ``scale``; it runs on whole images (no tiling)."""
+    from defian.lfr.train import load_lfr_model
+
+    if scale is None:
+        raise ValueError(f"{str(checkpoint)!r} holds an any-scale (LFR) model: give --scale, e.g. 2.5")
+    model, info = load_lfr_model(checkpoint)
+    model.plan(float(scale))  # ScaleOutOfRange (a ValueError) names the range the model supports
+    model = model.to(dev).eval()
+
+    def run_model(img: np.ndarray) -> np.ndarray:
+        lr = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float().div_(255).to(dev)  # (1, 3, h, w)
+        with torch.no_grad():
+            return inference.to_uint8(model(lr, float(scale)))  # (ceil(s h), ceil(s w), 3)
+
+    return Upscaler(float(scale), run_model, f"{info['model']} x{scale:g} (LFR {info['checkpoint']})")
 
 
 def _bits(im: Image.Image) -> int:
@@ -175,9 +199,9 @@ def upscale_array(img: np.ndarray, upscaler: Upscaler) -> np.ndarray:
     return sr
 
 
-def output_name(path: str | os.PathLike[str], scale: int) -> str:
-    """``photo.jpg`` -> ``photo_x2.png``."""
-    return f"{Path(path).stem}_x{scale}.png"
+def output_name(path: str | os.PathLike[str], scale: float) -> str:
+    """``photo.jpg`` -> ``photo_x2.png`` (``photo_x2.5.png`` at a non-integer scale)."""
+    return f"{Path(path).stem}_x{scale:g}.png"
 
 
 def _check_writable(folder: Path) -> None:
@@ -230,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     what = ap.add_mutually_exclusive_group(required=True)  # the zoo's released models would add --model NAME here
     what.add_argument("--checkpoint", type=Path, help="a training checkpoint or a released DeFiAN_[SL]_x<s>.pth")
     what.add_argument("--run", type=Path, help="a run directory: its last.pt")
-    ap.add_argument("--scale", type=int, choices=(2, 3, 4), help="needed for a released checkpoint")
+    ap.add_argument("--scale", type=float, help="needed for a released checkpoint (2, 3 or 4) and for an any-scale "
+                    "(LFR) one (any s > 1 it supports, e.g. 2.5)")
     ap.add_argument("--tile", type=int, default=DEFAULT_TILE,
                     help=f"LR tile side of the exact tiled forward (default {DEFAULT_TILE}; 0: whole image)")
     ap.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
