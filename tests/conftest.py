@@ -3,6 +3,11 @@
 ``dev_data`` is the folder of real benchmark and training images used in
 development and CI: ``$DEFIAN_DATA`` when set, else ``../shared/datasets`` beside
 the repository. Tests that need it are skipped on a machine that has neither.
+``released_root`` is the folder of the artifacts the compared methods' authors
+released (:func:`defian.paths.released_root`); tests that need it are skipped
+without it. ``one_thread`` runs a test with one intra-op thread (the released
+models' small convolutions are many times slower with two on a shared 2-core
+machine, and no slower on a quiet one): ``pytestmark = pytest.mark.usefixtures("one_thread")``.
 ``write_record`` writes a synthetic run record with an evaluation, as the cpu
 study's records look (tests of :mod:`defian.report.study` and :mod:`defian.report.study_stats`).
 """
@@ -12,14 +17,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 import pandas as pd
+import pytest
+import torch
 
 from defian import paths
+from defian.atomic import write_atomic
 from defian.report import evaluate
 from defian.train import config, run_record
-from defian.atomic import write_atomic
 
 
 def _dev_data() -> Path | None:
@@ -37,6 +42,24 @@ def dev_data() -> Path:
     if root is None:
         pytest.skip("no data root: set DEFIAN_DATA to a folder holding benchmark/<Set>/HR")
     return root
+
+
+@pytest.fixture(scope="session")
+def released_root() -> Path:
+    """The released artifacts' folder (``$DEFIAN_RELEASED``, ``../shared/released`` or the download cache), or skip."""
+    root = paths.released_root()
+    if root is None:
+        pytest.skip(f"no released artifacts: set ${paths.ENV_RELEASED} or place them at <repo>/../shared/released")
+    return root
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for the test, restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _write_record(root: Path, cfg: config.TrainConfig, scores: dict[str, float], finished: bool = True,
@@ -62,6 +85,6 @@ def _write_record(root: Path, cfg: config.TrainConfig, scores: dict[str, float],
 
 
 @pytest.fixture
-def write_record():  # noqa: ANN201 (returns the function)
+def write_record():
     """:func:`_write_record`: a synthetic, evaluated run record."""
     return _write_record

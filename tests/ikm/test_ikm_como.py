@@ -18,27 +18,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from defian import paths
 from defian.ikm import IKMConv2d
 from defian.zoo import como
 
 MEAN, STD, SLOPE = (0.466, 0.448, 0.403), (0.242, 0.234, 0.246), 0.1  # released main.py / option.py
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def released_root():
-    root = paths.released_root()
-    if root is None:
-        pytest.skip(f"no released artifacts: set ${paths.ENV_RELEASED} or place them at <repo>/../shared/released")
-    return root
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _cells(n: int, k: int) -> list[slice]:

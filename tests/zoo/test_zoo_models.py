@@ -19,14 +19,7 @@ from scipy import ndimage
 
 from defian.zoo import carn, como, fsrcnn, idn, imdn, lapsrn, srcnn, vdsr
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: these tiny convolutions are many times slower with two on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 README_PARAMS = [  # (builder, count in ../shared/released/README.md)

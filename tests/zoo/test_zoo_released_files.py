@@ -33,25 +33,16 @@ from defian.zoo import (
 )
 from defian.zoo.caffe import read_caffemodel
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: these tiny convolutions are many times slower with two on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 CASES = [(name, s) for name, spec in RELEASED.items() for s in spec.scales]
 
 
-@pytest.fixture(scope="module")
-def root() -> Path:
-    found = paths.released_root()
-    if found is None:
-        pytest.skip(f"no released artifacts: set ${paths.ENV_RELEASED} or place them at <repo>/../shared/released")
-    return found
+@pytest.fixture
+def root(released_root: Path) -> Path:
+    """The released artifacts (tests/conftest.py), under the name these tests use."""
+    return released_root
 
 
 def _raw_count(path: Path) -> int:

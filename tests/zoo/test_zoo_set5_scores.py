@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from defian import paths
 from defian.data import metrics
 from defian.data.testsets import load_pairs
 from defian.report import paper_tables
@@ -39,21 +37,7 @@ OWN_TOL = (0.02, 0.0012)  # dB, SSIM
 BOOK_LOSS = 0.13  # dB the book's protocol may lose against the printed (authors') number
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: faster than two on a shared 2-core machine, and the same on a quiet one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def released_root():
-    root = paths.released_root()
-    if root is None:
-        pytest.skip(f"no released artifacts: set ${paths.ENV_RELEASED} or place them at <repo>/../shared/released")
-    return root
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _scores(method: str, scale: int, root, data) -> tuple[np.ndarray, np.ndarray]:
