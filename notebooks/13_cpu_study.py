@@ -46,8 +46,9 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 from scipy import stats as sps
 
+from defian.nn.model import make_config
 from defian.report import paper_tables, study, study_stats
-from defian.train import run_record
+from defian.train import config, run_record
 
 root = runs_root or run_record.runs_root(study_schedule)
 print("profile:", profile, "| records read from:", root)
@@ -66,7 +67,7 @@ class Plain(str):
 # of RCABs and the patch area); what the runs actually took is measured below from
 # their records.
 #
-# {glue:text}`runs_total` runs: the pair at {glue:text}`n_seeds` seeds, the
+# {glue:text}`runs_total` runs: the pair at {glue:text}`n_study_seeds` seeds, the
 # {glue:text}`n_table_variants` distinct variants of Tables III-V (a variant that is a
 # column of two tables, such as Table IV's "w/o HF" = Table III (a), is trained once;
 # `also` names the other columns), and DeFiAN_S with the Hessian filter's released
@@ -84,7 +85,7 @@ runs = [run_record.read(root / name) for name in done["run"]]
 glue("runs_done", len(done), display=False)
 glue("runs_total", len(st), display=False)
 labels = [j.label for j in study.jobs(study_schedule)]
-glue("n_seeds", len(study.SEEDS), display=False)
+glue("n_study_seeds", len(study.SEEDS), display=False)
 glue("n_table_variants", sum(label.startswith("Table") for label in labels), display=False)
 glue("n_mshf_runs", sum(" mshf " in label for label in labels), display=False)
 assert len(labels) == len(st) == 2 * len(study.SEEDS) + sum(label.startswith("Table") for label in labels) + sum(
@@ -198,6 +199,18 @@ if len(params) == 2:
     glue("params_extra_pct", (params["defian_s"] / params["rcan_s"] - 1) * 100, display=False)
 for r in losses.itertuples():
     glue(f"loss_ratio_seed{r.seed}", (r.ratio - 1) * 100, display=False)  # percent
+# the scale of the study against the paper's (book/cpu_study.md, "What it cannot say")
+study_cfg = config.schedule(study_schedule)
+rcabs = {name: make_config(name).n_modules * make_config(name).n_blocks for name in ("defian_s", "defian_l")}
+rcabs["ours"] = study_cfg.switches["n_modules"] * study_cfg.switches["n_blocks"]
+assert (rcabs["defian_s"], rcabs["defian_l"]) == (5 * 10, 10 * 20)  # Sec. IV-B1: N = 5, M = 10 and N = 10, M = 20
+glue("rcabs_s", rcabs["defian_s"], display=False)
+glue("rcabs_l", rcabs["defian_l"], display=False)
+glue("rcabs_ours", rcabs["ours"], display=False)
+glue("depth_ratio_s", rcabs["defian_s"] / rcabs["ours"], display=False)
+glue("depth_ratio_l", rcabs["defian_l"] / rcabs["ours"], display=False)
+glue("updates_ratio", config.FULL.updates / study_cfg.updates, display=False)
+glue("study_updates", study_cfg.updates, display=False)
 if len(losses) > 2:
     # the outlier: the seed whose DeFiAN_S does worst against its twin on Set5
     outlier = int(gains[gains["set"] == "Set5"].set_index("seed")["gain"].idxmin())
