@@ -55,7 +55,7 @@ reference, the path on other devices and the fallback. Both agree to rounding
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -197,59 +197,110 @@ class _FusedMSHF(torch.autograd.Function):
             return gx.permute(0, 3, 1, 2).to(ctx.dtype), None, None  # (B, C, H, W), channels-last strides
 
 
-def _run(x: Tensor, bias: Tensor | None, pairs: tuple[tuple[int, int], ...], grad: Tensor | None) -> Tensor:
-    """Forward maps (``grad is None``) or the input gradient, chunk by chunk."""
+def _channel_biases(bias: Tensor | None, dtype: torch.dtype) -> tuple[Tensor, Tensor] | None:
+    """The (K, C, 1, 1) per-channel biases of d and c: ``(b_hh - b_vv)/2`` and ``b_hv`` (None without bias)."""
+    if bias is None:
+        return None
+    b = bias.to(dtype)  # released convs carry a frozen per-channel bias
+    return (0.5 * (b[:, 0] - b[:, 1]))[..., None, None], b[:, 2, :, None, None]
+
+
+def _block_biases(biases: tuple[Tensor, Tensor] | None, k: int, cs: slice) -> tuple[Tensor | None, Tensor | None]:
+    """Scale ``k``'s biases of d and c for the channels ``cs`` of a block, (C', 1, 1) each (None, None without)."""
+    return (biases[0][k, cs], biases[1][k, cs]) if biases is not None else (None, None)
+
+
+def _linear_part(x: Tensor, bias: Tensor | None, pairs: tuple[tuple[int, int], ...], dtype: torch.dtype) -> Tensor:
+    """(B, K, H, W) maps ``mean_c (a + b)/2`` (Eqs. 12, 18): half the dilated Laplacian of ``mean_c x``, plus bias."""
+    B, _, H, W = x.shape
+    xbar = x.mean(1, keepdim=True, dtype=dtype)  # (B, 1, H, W): the linear part is averaged first
+    b = bias.to(dtype) if bias is not None else None
+    out = torch.empty((B, len(pairs), H, W), dtype=dtype, device=x.device)
+    for k, (dl, _) in enumerate(pairs):
+        out[:, k : k + 1] = 0.5 * _laplacian(xbar, dl) + (0.5 * (b[k, 0] + b[k, 1]).mean() if b is not None else 0)
+    return out
+
+
+def _loaded_blocks(x: Tensor, pairs: tuple[tuple[int, int], ...], dtype: torch.dtype,
+                   backward: bool) -> Iterator[tuple[slice, slice, _Workspace]]:
+    """Each (batch, channel) block of ``x`` with its workspace, loaded: ``xp`` = x and ``xh`` = x/2 in zero borders.
+
+    CPU: cache-sized blocks (:func:`_chunks`); other devices: one block (fewer kernel launches).
+    One workspace per block shape, reused by every block of that shape.
+    """
     B, C, H, W = x.shape
-    cdtype = _compute_dtype(x.dtype)
     P = max(max(pair) for pair in pairs)
-    tiny = torch.finfo(cdtype).tiny
-    xbar = x.mean(1, keepdim=True, dtype=cdtype)  # (B, 1, H, W): the linear part is averaged first
-    if bias is not None:  # released convs carry a frozen per-channel bias
-        b = bias.to(cdtype)
-        bd_all, bc_all = (0.5 * (b[:, 0] - b[:, 1]))[..., None, None], b[:, 2, :, None, None]  # (K, C, 1, 1)
-    if grad is None:
-        out = torch.empty((B, len(pairs), H, W), dtype=cdtype, device=x.device)
-        for k, (dl, _) in enumerate(pairs):  # mean_c (a + b)/2 = Laplacian of mean_c x, halved
-            out[:, k : k + 1] = 0.5 * _laplacian(xbar, dl) + (0.5 * (b[k, 0] + b[k, 1]).mean() if bias is not None else 0)
-    else:
-        g = grad.to(cdtype) * (1.0 / C)  # (B, K, H, W): d(mean_c)/d(channel)
-        gbar = sum(0.5 * _laplacian(g[:, k : k + 1], dl) for k, (dl, _) in enumerate(pairs))  # (B, 1, H, W)
-        gx = torch.empty_like(x)
-    spaces: dict[tuple[int, int], _Workspace] = {}
-    # CPU: cache-sized blocks; other devices: one block (fewer kernel launches)
     blocks = _chunks(B, C, (H + 2 * P) * (W + 2 * P)) if x.device.type == "cpu" else [(slice(0, B), slice(0, C))]
+    spaces: dict[tuple[int, int], _Workspace] = {}
     for bs, cs in blocks:
         shape = (bs.stop - bs.start, cs.stop - cs.start)
         if shape not in spaces:
-            spaces[shape] = _Workspace(*shape, H, W, P, pairs, cdtype, x.device, backward=grad is not None)
+            spaces[shape] = _Workspace(*shape, H, W, P, pairs, dtype, x.device, backward=backward)
         ws = spaces[shape]
         ws.xp_in.copy_(x[bs, cs])
         torch.mul(ws.xp_in, 0.5, out=ws.xh_in)
-        direct = grad is not None and gx.dtype == cdtype  # accumulate straight into gx
-        acc = None if grad is None else gx[bs, cs] if direct else ws.acc
+        yield bs, cs, ws
+
+
+def _forward(x: Tensor, bias: Tensor | None, pairs: tuple[tuple[int, int], ...]) -> Tensor:
+    """(B, K, H, W) maps ``mean_c lambda`` (Eqs. 12, 18): the linear part, plus ``mean_c sqrt(d^2 + c^2)`` by blocks."""
+    C = x.shape[1]
+    dtype = _compute_dtype(x.dtype)
+    biases = _channel_biases(bias, dtype)
+    out = _linear_part(x, bias, pairs, dtype)
+    for bs, cs, ws in _loaded_blocks(x, pairs, dtype, backward=False):
         for k in range(len(pairs)):
-            bd, bc = (bd_all[k, cs], bc_all[k, cs]) if bias is not None else (None, None)
-            d, c, r = ws.terms(k, bd, bc)
-            if grad is None:
-                torch.sum(r.sqrt_(), 1, out=ws.rs)
-                out[bs, k].add_(ws.rs, alpha=1.0 / C)
-                continue
-            # t = g / r with r floored at sqrt(tiny): finite, and 0 * t = 0 where d = c = 0
-            t = r.clamp_min_(tiny).rsqrt_().mul_(g[bs, k : k + 1])
-            torch.mul(ws.dc, t, out=ws.pq_in)  # [g d / r, g c / r] inside a zero border
-            left, right, up, down, ql, qr, e, e_top, e_bot = ws.adj[k]
-            if k == 0:
-                torch.add(left, right, alpha=1.0, out=acc).mul_(0.5)
-            else:
-                acc.add_(left, alpha=0.5).add_(right, alpha=0.5)
-            acc.sub_(up, alpha=0.5).sub_(down, alpha=0.5)  # adjoint of d = (x_l + x_r - x_u - x_d)/2
-            torch.sub(ql, qr, out=e)
-            acc.add_(e_top).sub_(e_bot)  # adjoint of the G_hv stencil (it is its own adjoint)
-        if grad is not None:
-            acc.add_(gbar[bs])
-            if not direct:
-                gx[bs, cs] = acc
-    return out if grad is None else gx
+            _, _, r = ws.terms(k, *_block_biases(biases, k, cs))
+            torch.sum(r.sqrt_(), 1, out=ws.rs)
+            out[bs, k].add_(ws.rs, alpha=1.0 / C)
+    return out
+
+
+def _add_adjoint(ws: _Workspace, k: int, acc: Tensor, g: Tensor, bd: Tensor | None, bc: Tensor | None,
+                 tiny: float) -> None:
+    """Add scale ``k``'s square-root term's share of dx for the loaded block to ``acc`` (``k == 0``: overwrite it).
+
+    ``g``: the block's (b, 1, H, W) gradient of the channel mean's terms, ``grad_k / C``.
+    The gradient of ``sqrt(d^2 + c^2)`` is ``g d / r`` through the d stencil and ``g c / r``
+    through the G_hv stencil (Eqs. 14-17); both stencils are their own adjoints.
+    """
+    _, _, r = ws.terms(k, bd, bc)
+    # t = g / r with r floored at sqrt(tiny): finite, and 0 * t = 0 where d = c = 0
+    t = r.clamp_min_(tiny).rsqrt_().mul_(g)
+    torch.mul(ws.dc, t, out=ws.pq_in)  # [g d / r, g c / r] inside a zero border
+    left, right, up, down, ql, qr, e, e_top, e_bot = ws.adj[k]
+    if k == 0:
+        torch.add(left, right, alpha=1.0, out=acc).mul_(0.5)
+    else:
+        acc.add_(left, alpha=0.5).add_(right, alpha=0.5)
+    acc.sub_(up, alpha=0.5).sub_(down, alpha=0.5)  # adjoint of d = (x_l + x_r - x_u - x_d)/2
+    torch.sub(ql, qr, out=e)
+    acc.add_(e_top).sub_(e_bot)  # adjoint of the G_hv stencil (it is its own adjoint)
+
+
+def _backward(x: Tensor, bias: Tensor | None, pairs: tuple[tuple[int, int], ...], grad: Tensor) -> Tensor:
+    """The input gradient for ``grad``, (B, K, H, W) of the maps: the adjoint of :func:`_forward`, block by block."""
+    C = x.shape[1]
+    dtype = _compute_dtype(x.dtype)
+    tiny = torch.finfo(dtype).tiny
+    biases = _channel_biases(bias, dtype)
+    g = grad.to(dtype) * (1.0 / C)  # (B, K, H, W): d(mean_c)/d(channel)
+    gbar = sum(0.5 * _laplacian(g[:, k : k + 1], dl) for k, (dl, _) in enumerate(pairs))  # (B, 1, H, W)
+    gx = torch.empty_like(x)
+    direct = gx.dtype == dtype  # accumulate straight into gx
+    for bs, cs, ws in _loaded_blocks(x, pairs, dtype, backward=True):
+        acc = gx[bs, cs] if direct else ws.acc
+        for k in range(len(pairs)):
+            _add_adjoint(ws, k, acc, g[bs, k : k + 1], *_block_biases(biases, k, cs), tiny)
+        acc.add_(gbar[bs])  # the linear part's adjoint
+        if not direct:
+            gx[bs, cs] = acc
+    return gx
+
+
+def _run(x: Tensor, bias: Tensor | None, pairs: tuple[tuple[int, int], ...], grad: Tensor | None) -> Tensor:
+    """Forward maps (``grad is None``, :func:`_forward`) or the input gradient (:func:`_backward`), by blocks."""
+    return _forward(x, bias, pairs) if grad is None else _backward(x, bias, pairs, grad)
 
 
 def mshf_fused(x: Tensor, dilations: Sequence[tuple[int, int]], bias: Tensor | None = None) -> Tensor:

@@ -40,6 +40,8 @@ import math
 import sys
 import time
 import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -244,96 +246,190 @@ def _step(st: TrainState, net: nn.Module, batch: tuple[torch.Tensor, torch.Tenso
     return gloss
 
 
-def _train(cfg: TrainConfig, runs_root: str | Path, ctx: distributed.DistContext, name: str | None,
-           restart: bool) -> run_record.Run | None:
-    from tqdm import tqdm
+@dataclass
+class _Session:
+    """What one training process holds from setup to summary (:func:`_train`'s steps share it)."""
 
+    cfg: TrainConfig
+    ctx: distributed.DistContext
+    run_dir: Path
+    record: run_record.RunRecord
+    st: TrainState
+    net: nn.Module  # st.model, or its DDP / torch.compile wrapper: what the updates run through
+    loader: DataLoader
+    amp: torch.dtype | None
+    val: list[tuple[torch.Tensor, Any]]  # validation.val_pairs; empty: no validation on this rank
+    tb: Any  # a TensorBoard SummaryWriter, or None
+    start_update: int  # the update this process resumed from (0: a fresh start)
+    t_start: float = 0.0
+    last_val: float | None = None  # the latest validation PSNR
+
+    @property
+    def last(self) -> Path:
+        """The run's resumable checkpoint."""
+        return self.run_dir / "last.pt"
+
+
+def _allocator(ctx: distributed.DistContext) -> str:
+    """environment.json's allocator: a preloaded one, or glibc (on CPU tuned in-process: "glibc+mallopt")."""
     allocator = distributed.preloaded_allocator()
     if ctx.device.type == "cpu" and allocator == "glibc" and distributed.tune_glibc_malloc():
         allocator = "glibc+mallopt"
-    cuda = ctx.device.type == "cuda"
-    train_set, label, desc = _train_set(cfg)
-    run_dir = Path(runs_root) / (name or run_record.run_name(cfg.to_dict(), label))
-    record, last = run_record.RunRecord(run_dir), run_dir / "last.pt"
-    if not restart and (run_dir / "summary.json").is_file():
-        done = run_record.read(run_dir)
-        trainstate.same_run(done.config, cfg, run_dir)
-        if done.summary and done.summary.get("status") == "finished":
-            return done if ctx.is_main else None
+    return allocator
+
+
+def _finished_run(cfg: TrainConfig, run_dir: Path) -> run_record.Run | None:
+    """The run's record if it already finished with the settings ``cfg``, else None.
+
+    Raises:
+        ValueError: the record under ``run_dir`` has other settings (:func:`trainstate.same_run`).
+    """
+    if not (run_dir / "summary.json").is_file():
+        return None
+    done = run_record.read(run_dir)
+    trainstate.same_run(done.config, cfg, run_dir)
+    return done if done.summary and done.summary.get("status") == "finished" else None
+
+
+def _network(model: nn.Module, cfg: TrainConfig, ctx: distributed.DistContext) -> nn.Module:
+    """The module the updates run through: ``model``, DDP-wrapped over ranks, compiled if ``cfg.compile``."""
+    net = model
+    if ctx.distributed:
+        ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+        net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    return torch.compile(net) if cfg.compile else net
+
+
+def _loader(cfg: TrainConfig, ctx: distributed.DistContext, train_set: Any, update: int) -> DataLoader:
+    """This rank's share of the sample stream from update ``update`` on (see the module docstring)."""
+    sampler = distributed.RankSampler(len(train_set), cfg.seed, cfg.batch, update, ctx)
+    return DataLoader(train_set, batch_size=cfg.batch // ctx.world_size, sampler=sampler, num_workers=cfg.workers,
+                      pin_memory=ctx.device.type == "cuda", generator=torch.Generator().manual_seed(cfg.seed))
+
+
+def _setup(cfg: TrainConfig, ctx: distributed.DistContext, run_dir: Path, restart: bool, allocator: str,
+           train_set: Any, desc: str) -> _Session:
+    """Set up a process: its state (fresh or resumed, :func:`_start`), record segment, network and data.
+
+    Rank 0 loads the validation images, starts a segment of the run record and drops the
+    metrics rows after the resumed update.
+    """
     st = _start(cfg, ctx, run_dir, restart)
-    start_update = st.update
     val, val_label = validation.val_pairs(cfg) if ctx.is_main and cfg.val_every else ([], "none")
+    record = run_record.RunRecord(run_dir)
     if ctx.is_main:
         env = environment(cfg, ctx, allocator)
         env.update(train_data=desc, val_data=val_label)
         record.start(cfg.to_dict(), env, from_update=st.update)  # one segment per process
         record.truncate(st.update)
-    net: nn.Module = st.model
-    if ctx.distributed:
-        net = nn.parallel.DistributedDataParallel(st.model, device_ids=[ctx.device.index] if cuda else None)
-    if cfg.compile:
-        net = torch.compile(net)
-    sampler = distributed.RankSampler(len(train_set), cfg.seed, cfg.batch, st.update, ctx)
-    loader = DataLoader(train_set, batch_size=cfg.batch // ctx.world_size, sampler=sampler, num_workers=cfg.workers,
-                        pin_memory=cuda, generator=torch.Generator().manual_seed(cfg.seed))
-    if cuda:
+    net = _network(st.model, cfg, ctx)
+    loader = _loader(cfg, ctx, train_set, st.update)
+    if ctx.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(ctx.device)
-    amp = AUTOCAST[cfg.precision]
     tb = _tensorboard(cfg, run_dir) if ctx.is_main else None
-    bar = tqdm(total=cfg.updates, initial=st.update, disable=not (cfg.progress and ctx.is_main),
-               desc=run_dir.name, dynamic_ncols=True)
+    return _Session(cfg, ctx, run_dir, record, st, net, loader, AUTOCAST[cfg.precision], val, tb, st.update)
+
+
+def _updates(s: _Session, batches: Iterator[tuple[torch.Tensor, torch.Tensor]], bar: Any) -> None:
+    """Update (:func:`_step`, Eq. (23)) until ``cfg.updates``; every ``log_every`` and at the end, :func:`_periodic`.
+
+    The logged loss and samples/s are averages over the updates since the previous log row.
+    """
+    cfg, st = s.cfg, s.st
     window_loss, window_n, t_window = 0.0, 0, time.perf_counter()
-    t_start, last_val = time.perf_counter(), None
-    batches = iter(loader)
+    while st.update < cfg.updates:
+        lr_now = st.sched.get_last_lr()[0]  # the rate this update uses
+        window_loss, window_n = window_loss + _step(st, s.net, next(batches), cfg, s.ctx, s.amp, s.last), window_n + 1
+        bar.update(1)
+        end = st.update == cfg.updates
+        if not (st.update % cfg.log_every == 0 or end):
+            continue
+        sps = window_n * cfg.batch / (time.perf_counter() - t_window)
+        bar.set_postfix(loss=f"{window_loss / window_n:.4f}", lr=f"{lr_now:.2e}", sps=f"{sps:.1f}")
+        if s.ctx.is_main:
+            _periodic(s, window_loss / window_n, lr_now, sps, end)
+        window_loss, window_n, t_window = 0.0, 0, time.perf_counter()
+
+
+def _validate(s: _Session, end: bool) -> float | None:
+    """The validation PSNR (of the EMA weights when kept) if due (every ``val_every`` and at the end), else None."""
+    if not (s.val and (s.st.update % s.cfg.val_every == 0 or end)):
+        return None
+    scored = s.st.model if s.st.ema is None else s.st.ema
+    s.last_val = validation.validate(scored, s.val, s.cfg.scale, s.ctx.device)
+    return s.last_val
+
+
+def _periodic(s: _Session, loss: float, lr_now: float, sps: float, end: bool) -> None:
+    """Rank 0's work at a log row: validate if due, append the metrics row, keep the best, checkpoint.
+
+    ``last.pt`` is written every ``ckpt_every`` updates, at the end and whenever the
+    validation PSNR improves (then also as ``best.pt``).
+    """
+    st = s.st
+    v = _validate(s, end)
+    s.record.append(st.update, loss, lr_now, v, sps)
+    if s.tb is not None:
+        s.tb.add_scalar("train/loss", loss, st.update)
+        if v is not None:
+            s.tb.add_scalar("val/psnr", v, st.update)
+    better = v is not None and (st.best["val_psnr"] is None or v > st.best["val_psnr"])
+    if better:
+        st.best = {"val_psnr": v, "update": st.update}
+    if st.update % s.cfg.ckpt_every == 0 or end or better:
+        ck = st.checkpoint(s.cfg)
+        checkpoint.save(s.last, ck)
+        if better:
+            checkpoint.save(s.run_dir / "best.pt", ck)
+
+
+def _summary(s: _Session) -> dict[str, Any]:
+    """summary.json of a finished run: last logged loss, best and final validation, this process's throughput."""
+    st, cfg, ctx = s.st, s.cfg, s.ctx
+    rows = run_record.read_metrics(s.run_dir)
+    wall = time.perf_counter() - s.t_start
+    return {
+        "status": "finished", "updates": st.update, "final_loss": rows[-1]["loss"] if rows else None,
+        "best_val_psnr": st.best["val_psnr"], "best_update": st.best["update"], "final_val_psnr": s.last_val,
+        "wall_s": wall, "resumed_from": s.start_update,
+        "samples_per_s": (st.update - s.start_update) * cfg.batch / wall if wall > 0 else None,
+        "params": sum(p.numel() for p in st.model.parameters()), "message": "",
+        "peak_gpu_memory_bytes": torch.cuda.max_memory_allocated(ctx.device) if ctx.device.type == "cuda" else None,
+    }
+
+
+def _train(cfg: TrainConfig, runs_root: str | Path, ctx: distributed.DistContext, name: str | None,
+           restart: bool) -> run_record.Run | None:
+    """:func:`train` in this process: set up (:func:`_setup`), update (:func:`_updates`), summarise (:func:`_summary`).
+
+    A finished run with the same settings is returned as it is; a non-finite loss or
+    gradient marks the record "diverged" and re-raises :class:`NonFiniteError`.
+    """
+    from tqdm import tqdm
+
+    allocator = _allocator(ctx)
+    train_set, label, desc = _train_set(cfg)
+    run_dir = Path(runs_root) / (name or run_record.run_name(cfg.to_dict(), label))
+    done = None if restart else _finished_run(cfg, run_dir)
+    if done is not None:
+        return done if ctx.is_main else None
+    s = _setup(cfg, ctx, run_dir, restart, allocator, train_set, desc)
+    bar = tqdm(total=cfg.updates, initial=s.st.update, disable=not (cfg.progress and ctx.is_main),
+               desc=run_dir.name, dynamic_ncols=True)
+    s.t_start = time.perf_counter()
     try:
-        while st.update < cfg.updates:
-            lr_now = st.sched.get_last_lr()[0]  # the rate this update uses
-            window_loss, window_n = window_loss + _step(st, net, next(batches), cfg, ctx, amp, last), window_n + 1
-            bar.update(1)
-            end = st.update == cfg.updates
-            if not (st.update % cfg.log_every == 0 or end):
-                continue
-            sps = window_n * cfg.batch / (time.perf_counter() - t_window)
-            bar.set_postfix(loss=f"{window_loss / window_n:.4f}", lr=f"{lr_now:.2e}", sps=f"{sps:.1f}")
-            if ctx.is_main:
-                v = None
-                if val and (st.update % cfg.val_every == 0 or end):
-                    scored = st.model if st.ema is None else st.ema
-                    v = last_val = validation.validate(scored, val, cfg.scale, ctx.device)
-                record.append(st.update, window_loss / window_n, lr_now, v, sps)
-                if tb is not None:
-                    tb.add_scalar("train/loss", window_loss / window_n, st.update)
-                    if v is not None:
-                        tb.add_scalar("val/psnr", v, st.update)
-                better = v is not None and (st.best["val_psnr"] is None or v > st.best["val_psnr"])
-                if better:
-                    st.best = {"val_psnr": v, "update": st.update}
-                if st.update % cfg.ckpt_every == 0 or end or better:
-                    ck = st.checkpoint(cfg)
-                    checkpoint.save(last, ck)
-                    if better:
-                        checkpoint.save(run_dir / "best.pt", ck)
-            window_loss, window_n, t_window = 0.0, 0, time.perf_counter()
+        _updates(s, iter(s.loader), bar)
     except NonFiniteError as err:
         if ctx.is_main:
-            record.finish({"status": "diverged", "updates": st.update, "message": str(err)})
+            s.record.finish({"status": "diverged", "updates": s.st.update, "message": str(err)})
         raise
     finally:
         bar.close()
-        if tb is not None:
-            tb.close()
+        if s.tb is not None:
+            s.tb.close()
     if not ctx.is_main:
         return None
-    rows = run_record.read_metrics(run_dir)
-    wall = time.perf_counter() - t_start
-    record.finish({
-        "status": "finished", "updates": st.update, "final_loss": rows[-1]["loss"] if rows else None,
-        "best_val_psnr": st.best["val_psnr"], "best_update": st.best["update"], "final_val_psnr": last_val,
-        "wall_s": wall, "resumed_from": start_update,
-        "samples_per_s": (st.update - start_update) * cfg.batch / wall if wall > 0 else None,
-        "params": sum(p.numel() for p in st.model.parameters()), "message": "",
-        "peak_gpu_memory_bytes": torch.cuda.max_memory_allocated(ctx.device) if cuda else None,
-    })
+    s.record.finish(_summary(s))
     return run_record.read(run_dir)
 
 
