@@ -1,8 +1,10 @@
 """The whole book, as a reader gets it: every notebook executed under the smoke
 profile, the site built strictly, then opened offline in Chromium.
 
-This is what ``make book`` does; the browser checks that math is typeset,
-figures have loaded, internal links resolve and no request leaves localhost.
+This is what ``make book`` does; the browser checks, in a 1400 px window, that math
+is typeset, figures have loaded, no table is cut off (each wide one scrolls in its own
+box), internal links resolve and no request leaves localhost, and keeps a screenshot
+of every page in ``_build/screenshots/``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,30 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Flags from this workplace's notes: no background traffic from the browser itself.
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+#: The reader's window of the reading-comfort checks; a screenshot of every page goes to SHOTS.
+WIDE = {"width": 1400, "height": 900}
+SHOTS = paths.BUILD / "screenshots"
+#: Tables whose right edge passes the article's and that no scroll box of their own holds
+#: (book/_static/defian.css gives every output and table one); collapsed ones (width 0) are skipped.
+CUT_TABLES = """() => {
+  const art = document.querySelector('.bd-article') || document.querySelector('main') || document.body;
+  const right = art.getBoundingClientRect().right + 1;
+  const cut = [];
+  for (const t of document.querySelectorAll('table')) {
+    const r = t.getBoundingClientRect();
+    if (r.width === 0) continue;
+    let el = t, boxed = false;
+    while (el && el !== art) {
+      const ox = getComputedStyle(el).overflowX;
+      if ((ox === 'auto' || ox === 'scroll') && el.getBoundingClientRect().right <= right) { boxed = true; break; }
+      el = el.parentElement;
+    }
+    if (!boxed && r.right > right) cut.push((t.innerText || '').slice(0, 60));
+  }
+  return cut;
+}"""
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +92,7 @@ def test_site_offline_in_chromium(site: Path, server: str) -> None:
     outside: list[str] = []
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page()
+        page = browser.new_page(viewport=WIDE)
         page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(server) else None)
         math_pages = 0
         for rel in pages:
@@ -81,6 +107,10 @@ def test_site_offline_in_chromium(site: Path, server: str) -> None:
             broken = page.evaluate(
                 "() => Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)")
             assert not broken, f"images that did not load on {rel}: {broken}"
+            cut = page.evaluate(CUT_TABLES)
+            assert not cut, f"tables cut off at {WIDE['width']} px on {rel} (no scroll box of their own): {cut}"
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / (rel.replace("/", "_").removesuffix(".html") + ".png")), full_page=True)
             links = page.evaluate("() => Array.from(document.querySelectorAll('a[href]')).map(a => a.href)")
             for link in {l.split('#')[0] for l in links if l.startswith(server)}:
                 assert page.request.get(link).ok, f"broken internal link on {rel}: {link}"

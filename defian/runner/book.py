@@ -319,7 +319,8 @@ def stage() -> Path:
         shutil.rmtree(STAGE)
     STAGE.mkdir(parents=True)
     shutil.copy2(paths.ROOT / "_config.yml", STAGE / "_config.yml")
-    shutil.copytree(paths.BOOK, STAGE / "book")
+    shutil.copytree(paths.BOOK, STAGE / "book", ignore=shutil.ignore_patterns("_static"))
+    shutil.copytree(paths.BOOK / "_static", STAGE / "_static")  # the book's CSS (_config.yml html_css_files)
     if paths.FIGURES.is_dir():
         shutil.copytree(paths.FIGURES, STAGE / "results" / "figures")
     shutil.copytree(MATHJAX, STAGE / "_static" / "mathjax")
