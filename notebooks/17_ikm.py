@@ -346,3 +346,88 @@ else:
         f"`defian data download released` (into `{paths.RELEASED_CACHE.relative_to(paths.ROOT)}`, or `--root DIR` "
         f"and `{paths.ENV_RELEASED}=DIR`) and the benchmark sets with `defian data download benchmark --root DIR` "
         f"and `{paths.ENV_DATA}=DIR`, then rebuild this page."))
+
+# %% [markdown]
+# ## 7. The reduced study: IKM against vanilla, CA and SA; IsO against GO
+#
+# As Part I's cpu study does for DeFiAN (notebook 13), a study two CPU cores finish trains the IKM
+# paper's comparisons at a reduced size (`defian.ikm.study`): the `cpu` schedule (291 images, batch 16,
+# 24 x 24 LR patches, 6,000 updates, x2) on `uhdn_cpu`, one U-HDB of four hourglass dense units
+# (depths 6, 5, 5, 6), $C_0 = 32$, $G = 12$, {glue:text}`ikm_study_params` parameters, trained by the
+# book's own trainer (the model is registered with `build_model`, `defian.ikm.trainable`). An IKM
+# update costs {glue:text}`ikm_study_ratio:.2f`x a DeFiAN_S update of the cpu study (one thread,
+# measured), and the {glue:text}`ikm_study_jobs` runs together {glue:text}`ikm_study_cost:.1f` DeFiAN_S
+# runs. The runs: vanilla and IKM at {glue:text}`ikm_study_seeds` seeds (paired by seed: the same
+# patches in the same order), whose spread is the noise of one run; CA and SA at seed 0 (Table III's
+# other columns); IsO against GO at batch sizes {glue:text}`ikm_study_batches` (Fig. 10), seed 0.
+# `defian ikm-study --run --worker 1/2` and `--worker 2/2` train the missing ones (resumably) and
+# evaluate each on Set5, Set14 and BSD100; `--publish` copies them into `results/runs/ikm`, read here
+# under every profile. Finished and evaluated: {glue:text}`ikm_study_done` of
+# {glue:text}`ikm_study_jobs`.
+
+# %%
+from defian.ikm import study as ikm_study
+from defian.nn.model import build_model
+
+ikm_root = ikm_study.ikm_root("cpu")  # the committed records, whatever the profile
+ikm_status = ikm_study.status("cpu", [ikm_root])
+display(ikm_status)
+ikm_res = ikm_study.results("cpu", [ikm_root])
+glue("ikm_study_jobs", len(ikm_status), display=False)
+glue("ikm_study_done", int(ikm_status["evaluated"].sum()), display=False)
+glue("ikm_study_cost", ikm_study.cost(), display=False)
+glue("ikm_study_ratio", ikm_study.MEASURED_COST[("ikm", "iso", ikm_study.BATCHES[0])], display=False)
+glue("ikm_study_params", Plain(f"{sum(p.numel() for p in build_model('uhdn_cpu', 2).parameters()) / 1e3:.0f}K"),
+     display=False)
+glue("ikm_study_seeds", len(ikm_study.SEEDS), display=False)
+glue("ikm_study_batches", Plain(" and ".join(map(str, ikm_study.BATCHES))), display=False)
+
+# %% [markdown]
+# What the finished runs show (each number below is computed from the records; until they exist the page
+# says "pending"): the IKM-vanilla gain on Set5 per seed pair, its mean
+# ({glue:text}`ikm_gain_set5`) with its 95 % Student-t interval ({glue:text}`ikm_gain_ci_set5`), and the
+# noise of one run ({glue:text}`ikm_noise_set5`, the sd of the paired gain), against which the single runs
+# (CA, SA, GO) are read.
+
+# %%
+def _fmt(v: float, unit: str = " dB") -> str:
+    return "n/a" if not np.isfinite(v) else f"{v:+.3f}{unit}"
+
+
+gains = ikm_study.paired_gains(ikm_res)
+if len(ikm_res):
+    wide = ikm_res.pivot_table(index="job", columns="set", values="psnr", sort=False)[list(ikm_study.SETS)]
+    display(wide.round(3))
+    display(gains.round(3))
+set5 = gains[gains["set"] == "Set5"]
+if len(set5):
+    g = set5.iloc[0]
+    noise5 = ikm_study.noise(ikm_res)
+    glue("ikm_gain_set5", Plain(f"{_fmt(g['mean gain'])} over {int(g['seeds'])} seed(s), {g['verdict']}"),
+         display=False)
+    glue("ikm_gain_ci_set5", Plain(f"{_fmt(g['ci low'])} to {_fmt(g['ci high'])}"), display=False)
+    glue("ikm_noise_set5", Plain(_fmt(noise5).lstrip("+")), display=False)
+    s5 = ikm_res[ikm_res["set"] == "Set5"].set_index("job")["psnr"]
+    single = {lab: s5[lab] - s5["x2 vanilla seed 0"] for lab in ("x2 ca seed 0", "x2 sa seed 0")
+              if lab in s5 and "x2 vanilla seed 0" in s5}
+    pairs_go = [(f"B{b}", s5.get(f"x2 ikm iso B{b} seed 0" if b != ikm_study.BATCHES[0] else "x2 ikm seed 0"),
+                 s5.get(f"x2 ikm go B{b} seed 0")) for b in ikm_study.BATCHES]
+    iso_go = {b: iso - go for b, iso, go in pairs_go if iso is not None and go is not None}
+    for lab, d in single.items():
+        glue(f"ikm_{lab.split()[1]}_minus_vanilla", float(d), display=False)
+    for b, d in iso_go.items():
+        glue(f"ikm_iso_minus_go_{b}", float(d), display=False)
+    lines = [(f"Set5, IKM minus vanilla: {_fmt(g['mean gain'])} (95 % interval {_fmt(g['ci low'])} to "
+              f"{_fmt(g['ci high'])}, {int(g['seeds'])} seed(s): {g['verdict']}); noise of one run "
+              f"{_fmt(noise5).lstrip('+')} (2 sd = {_fmt(2 * noise5).lstrip('+')}).")]
+    lines += [f"{lab.split()[1].upper()} minus vanilla (seed 0): {_fmt(d)}." for lab, d in single.items()]
+    lines += [f"IsO minus GO at batch {b[1:]} (seed 0): {_fmt(d)}." for b, d in iso_go.items()]
+    lines.append("A single-run difference below 2 sd of the noise is not a ranking.")
+    display(Markdown(" ".join(lines)))
+else:
+    for key in ("ikm_gain_set5", "ikm_gain_ci_set5", "ikm_noise_set5"):
+        glue(key, Plain("pending"), display=False)
+    display(Markdown(f"**Pending: no finished, evaluated record of the reduced IKM study in "
+                     f"`{ikm_root.relative_to(paths.ROOT)}` yet** ({int(ikm_status['evaluated'].sum())} of "
+                     f"{len(ikm_status)} runs). Train them with `defian ikm-study --run --worker 1/2` and "
+                     f"`--worker 2/2`, then `defian ikm-study --publish`, and rebuild this page."))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +46,7 @@ CASES = {
                                            "--records-only needs the benchmark sets"),
     "train-unknown-preset": Case("train", lambda t: ["--model", "defian_xl"],
                                  "TrainConfig.model='defian_xl' is not valid (choose one of defian_s, defian_l, "
-                                 "rcan_s, rcan_l)"),
+                                 "rcan_s, rcan_l"),  # then any registered model (defian.nn.model.register_model)
     "train-truncated-checkpoint": Case("train", lambda t: ["--schedule", "smoke", "--runs-root", str(t / "runs"),
                                                            "--name", "broken"],
                                        "runs/broken/last.pt' is not a readable PyTorch checkpoint"),
@@ -74,6 +75,10 @@ CASES = {
                                    "invalid choice: 'weekly' (choose from 'cpu', 'full'"),
     "study-bad-worker": Case("study", lambda t: ["--worker", "3/2", "--runs-root", str(t / "runs")],
                              "--worker expects I/K with 1 <= I <= K, got '3/2'"),
+    "ikm-study-unknown-schedule": Case("ikm-study", lambda t: ["--schedule", "weekly"],
+                                       "invalid choice: 'weekly' (choose from 'cpu', 'full'"),
+    "ikm-study-bad-worker": Case("ikm-study", lambda t: ["--worker", "0/2", "--runs-root", str(t / "new-runs")],
+                                 "--worker expects I/K with 1 <= I <= K, got '0/2'", untouched="new-runs"),
     "upscale-truncated-checkpoint": Case("upscale", lambda t: ["a.png", "--checkpoint", str(t / T), "-o",
                                                                str(t / "u")],
                                          f"{T}' is not a readable PyTorch checkpoint", untouched="u"),
@@ -167,7 +172,7 @@ def test_bad_input_is_one_line_and_status_2(name: str, inputs: Path, request: py
 def test_unknown_command_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["upscal"]) == 2
     assert capsys.readouterr().err.strip() == ("defian: unknown command 'upscal'; choose one of book, train, "
-                                               "evaluate, data, study, upscale, lfr-study")
+                                               "evaluate, data, study, upscale, lfr-study, ikm-study")
 
 
 def test_ctrl_c_is_one_line_and_status_130(monkeypatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -193,3 +198,14 @@ def test_argparse_is_restored_after_a_command() -> None:
     original = argparse.ArgumentParser.error
     cli.main(["study", "--worker", "0/1"])
     assert argparse.ArgumentParser.error is original
+
+
+def test_registered_families_reach_every_command(tmp_path: Path) -> None:
+    """`defian train --model uhdn_cpu` works from the command line: the CLI imports the model families."""
+    cmd = [str(Path(sys.executable).with_name("defian")), "train", "--schedule", "full", "--model", "uhdn_cpu",
+           "--updates", "1", "--batch", "2", "--patch", "8", "--val-every", "0", "--no-progress", "--threads", "1",
+           "--data-root", "", "--runs-root", str(tmp_path / "runs")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    [config] = (tmp_path / "runs").glob("*/config.json")
+    assert '"model": "uhdn_cpu"' in config.read_text()

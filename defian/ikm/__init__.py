@@ -15,6 +15,9 @@ Modules:
     backbones: Table III's RB, DB, RDB and U-HDB networks.
     complexity: #Params and #FLOPs as the paper counts them (Tables I-V).
     stencil: which 3 x 3 stencil an attention map makes of a kernel (Figs. 5-6).
+    trainable: U-HDN presets registered with ``defian.nn.model.build_model`` (importing it
+        registers them), so the book's trainer and evaluation build and train them.
+    study: the reduced cpu-scale study (IKM vs vanilla / CA / SA, IsO vs GO), ``defian ikm-study``.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import torch
@@ -42,8 +42,8 @@ from defian.nn.diendec import ENDEC_TYPES
 C = TypeVar("C")
 from defian.nn.hessian import canonical_variant
 
-__all__ = ["ModelConfig", "PRESETS", "DeFiAN", "Upsampler", "build_model", "configure", "make_config", "to_channels_last",
-           "NORMALISATIONS"]
+__all__ = ["ModelConfig", "PRESETS", "REGISTERED", "DeFiAN", "Upsampler", "build_model", "configure", "make_config",
+           "register_model", "to_channels_last", "NORMALISATIONS"]
 
 NORMALISATIONS = ("mean_rgb", "imagenet", "none")
 RELEASED_OUT_MEAN = (-2.118, -2.036, -1.804)  # released code's rounded inverse Normalize
@@ -208,11 +208,33 @@ def make_config(name: str, **switches: Any) -> ModelConfig:
     return configure(ModelConfig, PRESETS, name, **switches)
 
 
-def build_model(name: str, scale: int, **switches: Any) -> DeFiAN:
+#: Model families other sub-packages add (:func:`register_model`): name -> builder(scale, **switches).
+#: This package imports none of them; a family is there once its module has been imported.
+REGISTERED: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str, builder: Callable[..., nn.Module]) -> None:
+    """Let :func:`build_model` (hence the trainer and the evaluation) build ``name`` with ``builder``.
+
+    ``build_model(name, scale, **switches)`` then returns ``builder(scale, **switches)``: a
+    module taking (B, 3, h, w) RGB in [0, 1] to (B, 3, s h, s w), as :class:`DeFiAN` does.
+    Registering a name again replaces its builder (a module reloaded).
+
+    Raises:
+        ValueError: ``name`` is one of DeFiAN's :data:`PRESETS`.
+    """
+    if name in PRESETS:
+        raise ValueError(f"model name {name!r} is a DeFiAN preset and cannot be registered")
+    REGISTERED[name] = builder
+
+
+def build_model(name: str, scale: int, **switches: Any) -> nn.Module:
     """Build a named preset, with any :class:`ModelConfig` field overridden.
 
+    A name given to :func:`register_model` builds that family instead (its own switches).
+
     Args:
-        name: "defian_s", "defian_l", "rcan_s" or "rcan_l".
+        name: "defian_s", "defian_l", "rcan_s" or "rcan_l", or a registered name.
         scale: 2, 3 or 4 (any power of two works).
         **switches: ModelConfig fields, e.g. ``n_modules=1, n_blocks=1,
             channels=8`` (tiny test model), ``mshf=False``, ``kernel_sizes=(3, 5)``,
@@ -221,6 +243,10 @@ def build_model(name: str, scale: int, **switches: Any) -> DeFiAN:
     Returns:
         A DeFiAN in train mode on the CPU; ``.config`` and ``.scale`` hold its settings.
     """
+    if name in REGISTERED:
+        return REGISTERED[name](scale, **switches)
+    if name not in PRESETS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join([*PRESETS, *REGISTERED])}")
     return DeFiAN(make_config(name, **switches), scale)
 
 

@@ -27,6 +27,7 @@ import dataclasses
 import inspect
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,12 +35,22 @@ MODELS = ("defian_s", "defian_l", "rcan_s", "rcan_l")
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
+def model_names() -> tuple[str, ...]:
+    """:data:`MODELS` and the families registered with :func:`defian.nn.model.register_model`.
+
+    Read from ``sys.modules``: nothing can be registered before defian.nn.model is imported,
+    so a config of a DeFiAN preset never imports torch for this check.
+    """
+    built = sys.modules.get("defian.nn.model")
+    return MODELS + tuple(getattr(built, "REGISTERED", ()))
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Every setting of one training run; ``dataclasses.asdict`` of it is saved as config.json."""
 
     # --- model ---
-    model: str = "defian_s"  # preset name for defian.nn.model.build_model (paper IV-B1)
+    model: str = "defian_s"  # preset name for defian.nn.model.build_model (paper IV-B1), or a registered one
     scale: int = 2  # upscaling factor x2/x3/x4 (paper IV-A1)
     switches: dict[str, Any] = field(default_factory=dict)  # build_model switches, e.g. n_modules (paper Fig. 11)
     # --- data ---
@@ -80,7 +91,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         checks = {
-            f"model (choose one of {', '.join(MODELS)})": self.model in MODELS,
+            f"model (choose one of {', '.join(model_names())})": self.model in model_names(),
             "scale (choose 2, 3 or 4)": self.scale in (2, 3, 4),
             f"precision (choose one of {', '.join(PRECISIONS)})": self.precision in PRECISIONS,
             "lr_step_unit": self.lr_step_unit in ("update", "epoch"),
