@@ -39,7 +39,6 @@ the LFR study's ``--publish``).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import statistics
@@ -195,13 +194,7 @@ def status(schedule: str = "cpu", roots: Sequence[Path] | None = None) -> pd.Dat
     rows = []
     for j in jobs(schedule):
         run = find_run(j, have)
-        if run is None:
-            state = "missing"
-        elif run.summary:
-            state = run.summary.get("status", "?")
-        else:
-            state = f"partial {max((m['update'] for m in run.metrics), default=0)}/{j.config.updates}"
-        rows.append({"job": j.label, "also": ", ".join(j.also), "state": state, "evaluated": is_done(run),
+        rows.append({"job": j.label, "also": ", ".join(j.also), "state": cpu_study.run_state(run, j.config.updates), "evaluated": is_done(run),
                      "run": run.dir.name if run else ""})
     return pd.DataFrame(rows)
 
@@ -343,31 +336,18 @@ def time_updates(rounds: int = 3, n: int = 4, schedule: str = "cpu") -> pd.DataF
 # --- command line ----------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     """``defian ikm-study``: list, run (resumable, ``--worker I/K``) or publish the reduced IKM study."""
-    p = argparse.ArgumentParser(prog="defian ikm-study", description=__doc__.split("\n\n")[0])
-    p.add_argument("--schedule", default="cpu", choices=sorted(config.SCHEDULES))
-    p.add_argument("--runs-root", default="", help="where runs are trained (default: results/runs/ikm)")
-    p.add_argument("--data-root", default="", help='"" -> $DEFIAN_DATA, else the embedded default data')
-    p.add_argument("--worker", default="1/1", help="I/K: run every K-th job starting at the I-th (1-based)")
-    p.add_argument("--run", action="store_true", help="train and evaluate this worker's missing jobs")
-    p.add_argument("--publish", action="store_true", help="copy finished, evaluated runs into results/runs/ikm")
-    p.add_argument("--limit", type=int, default=None, help="evaluate on the first N images per set (a check; "
-                   "such runs are never published)")
+    p = cpu_study.study_parser("defian ikm-study", __doc__.split("\n\n")[0], "results/runs/ikm", limit=True)
     p.add_argument("--time", action="store_true", help="measure the per-update cost of each kind of run "
                    "against DeFiAN_S (one thread) and exit")
     a = p.parse_args(argv)
-    try:
-        i, k = (int(x) for x in a.worker.split("/"))
-        if not 1 <= i <= k:
-            raise ValueError
-    except ValueError:
-        p.error(f"--worker expects I/K with 1 <= I <= K, got {a.worker!r}")
+    mine = cpu_study.worker_slice(p, a.worker)
     if a.time:
         print(time_updates(schedule=a.schedule).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
         return 0
     root = Path(a.runs_root) if a.runs_root else ikm_root(a.schedule)
     dest = paths.RUNS / "ikm" if a.publish else None
     if a.run:
-        _run_jobs(jobs(a.schedule)[i - 1::k], root, a.data_root, dest, a.limit)
+        _run_jobs(jobs(a.schedule)[mine], root, a.data_root, dest, a.limit)
     elif a.publish:
         have = records([root], a.schedule)
         for j in jobs(a.schedule):

@@ -29,7 +29,6 @@ committed records in ``results/runs/`` satisfy the jobs they match (:func:`find_
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -161,13 +160,7 @@ def status(schedule: str = "cpu", roots: Sequence[Path] | None = None) -> pd.Dat
     rows = []
     for job in jobs(schedule):
         run = find_run(job, have)
-        if run is None:
-            state = "missing"
-        elif run.summary:
-            state = run.summary.get("status", "?")
-        else:
-            state = f"partial {max((m['update'] for m in run.metrics), default=0)}/{job.config.updates}"
-        rows.append({"job": job.label, "kind": job.kind, "state": state, "evaluated": is_done(job, run),
+        rows.append({"job": job.label, "kind": job.kind, "state": cpu_study.run_state(run, job.config.updates), "evaluated": is_done(job, run),
                      "run": _shown(run.dir) if run else ""})
     return pd.DataFrame(rows)
 
@@ -206,26 +199,13 @@ def _run_jobs(todo: Sequence[Job], root: Path, data_root: str, publish_to: Path 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m defian.lfr.study``: list, run (resumable, ``--worker I/K``) or publish the LFR study."""
-    p = argparse.ArgumentParser(prog="defian lfr-study", description=__doc__.split("\n\n")[0])
-    p.add_argument("--schedule", default="cpu", choices=sorted(config.SCHEDULES))
-    p.add_argument("--runs-root", default="", help="where runs are trained (default: results/runs/lfr)")
-    p.add_argument("--data-root", default="", help='"" -> $DEFIAN_DATA, else the embedded default data')
-    p.add_argument("--worker", default="1/1", help="I/K: run every K-th job starting at the I-th (1-based)")
-    p.add_argument("--run", action="store_true", help="train and evaluate this worker's missing jobs")
-    p.add_argument("--publish", action="store_true", help="copy finished, evaluated runs into results/runs/lfr")
-    p.add_argument("--limit", type=int, default=None, help="evaluate on the first N images per set (a check; "
-                   "such runs are never published)")
+    p = cpu_study.study_parser("defian lfr-study", __doc__.split("\n\n")[0], "results/runs/lfr", limit=True)
     a = p.parse_args(argv)
-    try:
-        i, k = (int(x) for x in a.worker.split("/"))
-        if not 1 <= i <= k:
-            raise ValueError
-    except ValueError:
-        p.error(f"--worker expects I/K with 1 <= I <= K, got {a.worker!r}")
+    mine = cpu_study.worker_slice(p, a.worker)
     root = Path(a.runs_root) if a.runs_root else lfr_root(a.schedule)
     dest = paths.RUNS / "lfr" if a.publish else None
     if a.run:
-        _run_jobs(jobs(a.schedule)[i - 1::k], root, a.data_root, dest, a.limit)
+        _run_jobs(jobs(a.schedule)[mine], root, a.data_root, dest, a.limit)
     elif a.publish:
         have = records([root], a.schedule)
         for job in jobs(a.schedule):

@@ -39,8 +39,9 @@ from defian.train import checkpoint, config, run_record
 from defian.train.config import TrainConfig
 from defian.nn.model import make_config
 
-__all__ = ["ABLATION_SCALE", "MSHF_VARIANTS", "PAIR", "PAIR_SCALE", "SEEDS", "SETS", "Job", "find_run", "is_done", "jobs", "main",
-           "publish", "records_under", "status"]
+__all__ = ["ABLATION_SCALE", "MSHF_VARIANTS", "PAIR", "PAIR_SCALE", "SEEDS", "SETS", "Job", "find_run", "is_done",
+           "jobs", "main", "publish", "records_under", "run_state", "short_names", "status", "study_parser",
+           "worker_slice"]
 
 SEEDS = (0, 1, 2)
 PAIR = ("defian_s", "rcan_s")  # DeFiAN_S and its attention-free twin
@@ -111,16 +112,59 @@ def status(root: str | Path | None = None, schedule: str = "cpu") -> pd.DataFram
     rows = []
     for job in jobs(schedule):
         run = find_run(job, have)
-        if run is None:
-            state = "missing"
-        elif run.summary:
-            state = run.summary.get("status", "?")
-        else:
-            state = f"partial {max((m['update'] for m in run.metrics), default=0)}/{job.config.updates}"
+        state = run_state(run, job.config.updates)
         evaluated = run is not None and (evaluate.evaluation_dir(run.dir) / "per_set.csv").is_file()
         rows.append({"job": job.label, "also": ", ".join(job.also), "state": state, "evaluated": evaluated,
                      "run": run.dir.name if run else ""})
     return pd.DataFrame(rows)
+
+
+def run_state(run: run_record.Run | None, updates: int) -> str:
+    """A job's state: "missing", its run's final status ("finished", "non-finite", ...), or for a run
+    without a summary "partial k/n" (k of ``updates`` logged: training now, or interrupted)."""
+    if run is None:
+        return "missing"
+    if run.summary:
+        return run.summary.get("status", "?")
+    return f"partial {max((m['update'] for m in run.metrics), default=0)}/{updates}"
+
+
+def study_parser(prog: str, description: str, runs_default: str, limit: bool = False) -> argparse.ArgumentParser:
+    """The options every study's command shares (this one's, ``defian lfr-study``, ``defian ikm-study``):
+    ``--schedule --runs-root --data-root --worker --run --publish`` (and ``--limit`` when asked)."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("--schedule", default="cpu", choices=sorted(config.SCHEDULES))
+    p.add_argument("--runs-root", default="", help=f"where runs are trained (default: {runs_default})")
+    p.add_argument("--data-root", default="", help='"" -> $DEFIAN_DATA, else the embedded default data')
+    p.add_argument("--worker", default="1/1", help="I/K: run every K-th job starting at the I-th (1-based)")
+    p.add_argument("--run", action="store_true", help="train and evaluate this worker's missing jobs")
+    p.add_argument("--publish", action="store_true", help=f"copy finished, evaluated runs into {runs_default}")
+    if limit:
+        p.add_argument("--limit", type=int, default=None, help="evaluate on the first N images per set (a check; "
+                       "such runs are never published)")
+    return p
+
+
+def worker_slice(p: argparse.ArgumentParser, text: str) -> slice:
+    """``--worker I/K`` as the slice of the job list that worker runs (every K-th from the I-th)."""
+    try:
+        i, k = (int(x) for x in text.split("/"))
+        if not 1 <= i <= k:
+            raise ValueError
+    except ValueError:
+        p.error(f"--worker expects I/K with 1 <= I <= K, got {text!r}")
+    return slice(i - 1, None, k)
+
+
+def short_names(names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Run directory names cut to what differs: the ``_``-separated parts of two or more
+    characters that every (non-empty) name has are removed, and returned as the second
+    item, in the order of the first name. One-character parts stay (``defian_s``,
+    ``rcan_s``: the model's name stays whole)."""
+    parts = [n.split("_") for n in names if n]
+    shared = [p for p in parts[0] if len(p) > 1 and all(p in q for q in parts)] if len(parts) > 1 else []
+    short = ["_".join(p for p in n.split("_") if p not in shared) if n else "" for n in names]
+    return short, shared
 
 
 def publish(run_dir: str | Path, dest_root: str | Path | None = None) -> Path:
@@ -183,23 +227,12 @@ def _run_all(todo: Sequence[Job], root: Path, data_root: str, publish_to: Path |
 # --- command line ---------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     """``defian study``: list, run (resumable, ``--worker I/K``) or publish the cpu study."""
-    p = argparse.ArgumentParser(prog="defian study", description=__doc__.split("\n\n")[0])
-    p.add_argument("--schedule", default="cpu", choices=sorted(config.SCHEDULES))
-    p.add_argument("--runs-root", default="", help="where runs are trained (default: results/runs)")
-    p.add_argument("--data-root", default="", help='"" -> $DEFIAN_DATA, else the embedded default data')
-    p.add_argument("--worker", default="1/1", help="I/K: run every K-th job starting at the I-th (1-based)")
-    p.add_argument("--publish", action="store_true", help="copy finished, evaluated runs into results/runs")
-    p.add_argument("--run", action="store_true", help="train and evaluate this worker's missing jobs")
+    p = study_parser("defian study", __doc__.split("\n\n")[0], "results/runs")
     a = p.parse_args(argv)
-    try:
-        i, k = (int(x) for x in a.worker.split("/"))
-        if not 1 <= i <= k:
-            raise ValueError
-    except ValueError:
-        p.error(f"--worker expects I/K with 1 <= I <= K, got {a.worker!r}")
+    mine = worker_slice(p, a.worker)
     root = Path(a.runs_root) if a.runs_root else run_record.runs_root(a.schedule)
     if a.run:
-        _run_all(jobs(a.schedule)[i - 1::k], root, a.data_root, paths.RUNS if a.publish else None, paths.RUNS)
+        _run_all(jobs(a.schedule)[mine], root, a.data_root, paths.RUNS if a.publish else None, paths.RUNS)
     elif a.publish:
         have = records_under(root, a.schedule)
         for job in jobs(a.schedule):
