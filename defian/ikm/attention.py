@@ -31,6 +31,12 @@ __all__ = ["ATTENTIONS", "ChannelAttention", "ConvLayer", "SpatialAttention"]
 ATTENTIONS = ("vanilla", "ca", "sa", "ikm")
 
 
+def _squeeze_gate(channels: int, reduction: int, out: int) -> nn.Sequential:
+    """conv1x1 C -> max(1, C // r), ReLU, conv1x1 -> ``out``, sigmoid: the weights of both attentions."""
+    hidden = max(1, channels // reduction)
+    return nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, out, 1), nn.Sigmoid())
+
+
 class ChannelAttention(nn.Module):
     """SE channel attention, Eqs. (3)-(4): f * sigmoid(FC2(ReLU(FC1(mean_hw f)))).
 
@@ -41,9 +47,7 @@ class ChannelAttention(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 4) -> None:
         super().__init__()
-        hidden = max(1, channels // reduction)
-        self.fc = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1),
-                                nn.Sigmoid())
+        self.fc = _squeeze_gate(channels, reduction, channels)
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, C, H, W)."""
@@ -60,9 +64,7 @@ class SpatialAttention(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 4) -> None:
         super().__init__()
-        hidden = max(1, channels // reduction)
-        self.map = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, 1, 1),
-                                 nn.Sigmoid())
+        self.map = _squeeze_gate(channels, reduction, 1)
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, C, H, W)."""
