@@ -11,6 +11,13 @@
 # %% [markdown]
 # # Hessian filtering: the closed form and its kernels
 #
+# :::{admonition} In short
+# :class: tip
+# Eq. (12) is the exact largest eigenvalue, and Eq. (16)'s kernels are the released dilated convolutions,
+# all proved by `assert`. The number to remember: on the saddle $x = uv$ the scale-3 filter gives
+# $\lambda_3 =$ {glue:text}`short_saddle_lam3:.0f` where the true Hessian's is {glue:text}`short_saddle_true:.0f` (part 5 below).
+# :::
+#
 # Section III-B of the paper replaces an eigen-solver by algebra: the largest
 # eigenvalue of each pixel's $2\times 2$ Hessian (Eq. (8)) follows from its
 # trace and determinant (Eqs. (10)-(11)) as the closed form of Eq. (12), and the
@@ -39,6 +46,7 @@ import sympy as sp
 import torch
 import torch.nn.functional as F
 from IPython.display import Math, display
+from myst_nb import glue
 
 from defian import provenance
 from defian.nn import hessian
@@ -184,7 +192,7 @@ for ker in (3, 5, 7):
         assert torch.equal(F.conv2d(x_rand, full[None, None], padding=delta), released)
 print("Eq. (16) with its zero vectors == the released dilated 3x3 taps, for ker = 3, 5, 7")
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 9, figsize=(13, 2.2))
 for col, (ker, name) in enumerate((k, n) for k in (3, 5, 7) for n in ("hh", "vv", "hv")):
     kern = hessian.hessian_kernels(ker)[("hh", "vv", "hv").index(name)].numpy()
@@ -260,6 +268,11 @@ for name, (A, B, G) in {"x = u^2": (1, 0, 0), "x = u v (saddle)": (0, 1, 0), "x 
     want = [float(lam_k.subs({al: A, be: B, ga: G, dl: k})) for k in (1, 2, 3)]
     assert np.allclose(got.numpy(), want, rtol=1e-12)  # the module computes the formula above
     rows.append((name, *want, true))
+saddle = rows[1]
+assert saddle[1] == 4 and abs(saddle[4] - 1) < 1e-12  # the prose's saddle x = uv: lambda_3 = 4 instead of 1
+assert all(r[2] == 4 * r[1] and r[3] == 9 * r[1] for r in rows)  # lambda_5 = 4 lambda_3, lambda_7 = 9 lambda_3
+glue("short_saddle_lam3", saddle[1], display=False)  # the "In short" box
+glue("short_saddle_true", saddle[4], display=False)
 print(f"{'image':18} {'lam_3':>7} {'lam_5':>7} {'lam_7':>7}   true Hessian's lambda_1")
 for r in rows:
     print(f"{r[0]:18} {r[1]:7.3f} {r[2]:7.3f} {r[3]:7.3f}   {r[4]:.3f}")

@@ -11,6 +11,13 @@
 # %% [markdown]
 # # Hessian filtering: numerical verification and speed
 #
+# :::{admonition} In short
+# :class: tip
+# The closed form of Eq. (12) against an eigen-solver, its gradients, Fig. 1's maps and Fig. 12's timings.
+# The number to remember: over {glue:text}`short_samples:,d` random float64 matrices its largest error is
+# {glue:text}`short_err_ulp:.2f` ulp of $\|\mathbf{H}\|_2$ (measured under the {glue:text}`short_profile` profile).
+# :::
+#
 # Notebook 01 derived the closed form of Eq. (12). This page checks it as
 # numbers, and makes it fast:
 #
@@ -45,10 +52,12 @@ import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
+from myst_nb import glue
 
 from defian import paths, provenance
 from defian.data import testsets, images
 from defian.kernels import accelerate
+from defian.kernels import mshf as mshf_kernel
 from defian.nn import hessian
 from defian.report import figures
 from defian.runner import hessian_checks
@@ -87,6 +96,9 @@ pd.DataFrame(rows).T
 # %%
 assert rows["random float64"]["max err / ||H||"] <= 4 * EPS64  # a few ulps of ||H||: rounding level
 assert rows["random float64"]["max err / |lam| (|lam| >= 1e-3 ||H||)"] <= 1e-12  # the issue's target
+glue("short_err_ulp", float(rows["random float64"]["max err / ||H||"] / EPS64), display=False)  # "In short" box
+glue("short_samples", n, display=False)
+glue("short_profile", profile, display=False)
 
 # %% [markdown]
 # **Real images.** The filtered values $(g_{hh}, g_{vv}, g_{hv})$ of the pixels, RGB
@@ -142,6 +154,11 @@ assert (normal["closed / ||H||"] <= 4 * EPS64).all()  # every edge case within 4
 assert edge.loc["subnormal", "closed, abs / 2^-1074"] <= 4  # subnormals: within 4 steps of the finest spacing
 assert edge.loc["equal eigenvalues (2I)", "closed / |lam|"] == 0.0  # exact where the eigenvalues coincide
 assert edge.loc["huge", "closed / |lam|"] <= 4 * EPS64 and edge.loc["tiny", "closed / |lam|"] <= 4 * EPS64  # no overflow/underflow
+cancel = edge.loc["lam_1 << ||H|| (cancellation)"]
+assert cancel["closed / ||H||"] < EPS64  # the prose: below one ulp of ||H||, backward stable
+glue("cancel_rel_err", float(cancel["closed / |lam|"]), display=False)
+# the prose's overflow thresholds of the plain (a - b)^2: sqrt of the largest finite float
+assert 1e154 < torch.finfo(F64).max ** 0.5 < 1e155 and 1e19 < torch.finfo(torch.float32).max ** 0.5 < 1e20
 
 # %% [markdown]
 # The closed form is exact at equal eigenvalues and keeps full relative accuracy
@@ -152,7 +169,7 @@ assert edge.loc["huge", "closed / |lam|"] <= 4 * EPS64 and edge.loc["tiny", "clo
 # the subnormal spacing there. The one case where the closed form loses *relative*
 # accuracy is $\lambda_1 \ll \|\mathbf{H}\|_2$ with a negative trace: $s + r$ cancels, and
 # $\lambda_1 = 10^{-8}$ next to $\lambda_2 = -10^8$ comes out with a relative error of
-# about 0.5. The error is still below one ulp of $\|\mathbf{H}\|_2$ (backward stable);
+# {glue:text}`cancel_rel_err:.2f`. The error is still below one ulp of $\|\mathbf{H}\|_2$ (backward stable);
 # `eigvalsh` returns this diagonal matrix's entries exactly. For the network this is
 # harmless: the attention branch never resolves $10^{-16}$ of a feature's scale.
 #
@@ -208,25 +225,30 @@ assert flat_disc > 0
 
 # %% [markdown]
 # **bfloat16.** Under `torch.autocast(dtype=torch.bfloat16)` the released design's
-# convolutions return bfloat16 (8 bits of mantissa): the discriminant
-# $(g_{hh} - g_{vv})^2 + 4 g_{hv}^2$ is then *exactly* zero at a few pixels in every
-# few million, bias or not, and one NaN gradient poisons every weight at the first
+# convolutions return bfloat16 (8 significant bits): the discriminant
+# $(g_{hh} - g_{vv})^2 + 4 g_{hv}^2$ is then *exactly* zero at a few pixels
+# ({glue:text}`bf16_zero_per_million:.2f` per million values in the batches drawn below),
+# bias or not, and one NaN gradient poisons every weight at the first
 # update. We draw DeFiAN_S-sized feature batches (16 x 64 x 48 x 48, unit variance, the
 # released random biases) until one holds such a pixel, counting in float32 and bfloat16:
 
 # %%
 zero_discriminants = hessian_checks.zero_discriminants
 
+assert torch.finfo(torch.bfloat16).eps == 2.0**-7  # bfloat16: 8 significant bits (7 stored + 1 implicit)
 feat_gen = torch.Generator().manual_seed(seed)
+bf16_hits = bf16_values = 0
 for draw in range(1, 9):
     feat = torch.randn(16, 64, 48, 48, generator=feat_gen)
     zeros = {str(dt): zero_discriminants(feat, released_bias, dt) for dt in (torch.float32, torch.bfloat16)}
+    bf16_hits, bf16_values = bf16_hits + int(zeros["torch.bfloat16"].sum()), bf16_values + 3 * feat.numel()
     print(f"batch {draw}: zero discriminants (3 scales x {feat.numel()} values): "
           + ", ".join(f"{k} {int(v.sum())}" for k, v in zeros.items()))
     assert zeros["torch.float32"].sum() == 0  # never in float32 with the released bias
     if zeros["torch.bfloat16"].sum() > 0:
         break
 assert zeros["torch.bfloat16"].sum() > 0  # bfloat16 hits Delta = 0 (seeded: deterministic)
+glue("bf16_zero_per_million", bf16_hits / bf16_values * 1e6, display=False)
 
 # %%
 m_rel = accelerate(hessian.MSHF(64))
@@ -255,7 +277,7 @@ assert nan_grads["released formula"] > 0 and nan_grads["ours"] == 0
 # the kernels of Eq. (16)), the small scale responds to fine edges and texture, the larger ones
 # to coarser structure: the same pattern, without a trained network.
 
-# %%
+# %% tags=["hide-input"]
 name = "butterfly" if "butterfly" in test_images else next(iter(test_images))
 img = test_images[name]
 lam_maps = hessian.MSHF(3).double()(img)[0]
@@ -297,7 +319,7 @@ for dev, df in fig12.items():
     print(f"--- {dev} ---")
     display(df.round(3))
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 for dev, df in fig12.items():
     for ax, sweep, xcol in zip(axes, ("channels at 4x4", "size at 16 ch"), ("channels", "size"), strict=True):
@@ -312,9 +334,10 @@ plt.show()
 
 # %% [markdown]
 # The per-pixel loop, the paper's setting, grows linearly with the pixel count and is
-# one to two orders of magnitude slower than the closed form at the paper's sizes. The
-# batched `eigvalsh` (the paper's `torch.eig` took one matrix per call) is not: below a
-# few hundred matrices both take tens of microseconds and per-call overheads decide;
+# {glue:text}`loop_ratio_min:.0f` to {glue:text}`loop_ratio_max:.0f` times slower than the
+# closed form on the inputs it runs on here (up to `hessian_loop_max_pixels` pixels). The
+# batched `eigvalsh` (the paper's `torch.eig` took one matrix per call) is not: on small
+# inputs both are fast and per-call overheads decide;
 # beyond, the closed form pulls ahead and the gap grows with the input (last rows),
 # since it is a handful of element-wise operations, which moreover fuse with the
 # filtering (below).
@@ -326,6 +349,8 @@ loops = cpu.dropna(subset=["loop_ms"])
 print(f"largest input (16 x {big['size']} x {big['size']}): eigvalsh / closed form = {big['eigvalsh_vs_closed']:.2f}")
 print(f"per-pixel loop / closed form: {loops['loop_vs_closed'].min():.1f}x to {loops['loop_vs_closed'].max():.1f}x "
       f"over {len(loops)} inputs of up to {int((loops.channels * loops['size'] ** 2).max())} pixels")
+glue("loop_ratio_min", float(loops["loop_vs_closed"].min()), display=False)
+glue("loop_ratio_max", float(loops["loop_vs_closed"].max()), display=False)
 
 # %% [markdown]
 # **MSHF vs a dense convolution and vs the released design.** `benchmarks/bench_mshf.py`
@@ -342,6 +367,11 @@ speed.round(3).assign(max_abs_diff=speed["max_abs_diff"].map("{:.1e}".format))
 
 # %%
 assert (speed["max_abs_diff"] <= 1e-5).all()  # fused == straightforward implementation, float32, 1e-5
+assert bench.DEFAULT_SHAPE == (16, 32, 48, 48)  # the prose's default tensor
+assert mshf_kernel.CHUNK_ELEMENTS == 2**17  # the prose's blocks of about 2^17 elements
+fb32 = speed[(speed["precision"] == "float32") & (speed["pass"] == "fwd+bwd")].iloc[0]
+glue("mshf_vs_conv_fb", float(fb32["mshf_vs_conv"]), display=False)
+glue("released_vs_conv_fb", float(fb32["released_vs_conv"]), display=False)
 for _, r in speed.iterrows():
     print(f"{r['precision']:>13} {r['pass']:>7}: MSHF = {r['mshf_vs_conv']:.2f} x dense conv, "
           f"{r['mshf_vs_released']:.2f} x released design, {r['mshf_vs_pytorch_path']:.2f} x its PyTorch path; "
@@ -362,12 +392,12 @@ for _, r in speed.iterrows():
 #    needed. Every stencil is symmetric under a half turn, so its adjoint is the same
 #    stencil on the zero-padded gradient: the backward writes $g\,d/r$ and $g\,c/r$ into a
 #    zero-bordered buffer and gathers shifted slices, instead of replaying nine
-#    convolutions' backward passes and ~27 element-wise ones.
+#    convolutions' backward passes and their many element-wise ones.
 # 4. *Chunked, recomputed, allocation-free.* The work runs over blocks of about $2^{17}$
 #    elements whose scratch buffers are allocated once per call and reused (`out=`
 #    everywhere), so they stay in cache and never fault in fresh pages. The backward
 #    recomputes $d, c, r$ instead of storing them: MSHF keeps only its input for the
-#    backward (the released design keeps about a dozen full-size tensors).
+#    backward (the released design keeps many full-size intermediate tensors).
 #
 # 5. *A C++ kernel on CPU.* The same arithmetic as one loop over a channels-last feature
 #    (`defian/kernels/csrc/mshf_cpu.cpp`, built on first use by `defian.kernels.extension`): every tap
@@ -379,18 +409,19 @@ for _, r in speed.iterrows():
 #    fallback without a compiler; the column `mshf_vs_pytorch_path` is the kernel's time
 #    over that path's.
 #
-# On the full-size tensor (profiles cpu and up) this puts MSHF-3-5-7 at about one dense
-# convolution's cost in float32, forward+backward, against several times that for the
-# released design (the lines above give this page's numbers; under smoke the tensor is
-# tiny and per-call overheads dominate). Under bf16 autocast, on a CPU with oneDNN's
-# bfloat16 kernels (AVX-512 and newer), the dense convolution gets about twice as fast
+# On this page's tensor MSHF-3-5-7 costs {glue:text}`mshf_vs_conv_fb:.2f` dense
+# convolutions in float32, forward+backward, and the released design
+# {glue:text}`released_vs_conv_fb:.2f` (the lines above give the other rows; under smoke
+# the tensor is tiny and per-call overheads dominate, the full-size tensor of profiles cpu
+# and up is the measurement). Under bf16 autocast, on a CPU with oneDNN's
+# bfloat16 kernels (AVX-512 and newer), the dense convolution gets markedly faster
 # while MSHF deliberately stays in float32 (a second difference in bfloat16 keeps only a
 # few significant bits of a smooth feature), so its ratio is higher there. On a CPU
 # without them (AVX2 only; `defian.train.loop.cpu_has_bf16_kernels`) bfloat16 convolutions
-# take a slow path, tens of times slower than float32, and `defian train` warns.
+# take a slow path, far slower than float32, and `defian train` warns.
 #
 # The ratios are taken on one thread, in CPU time. With several threads on cores that
 # other jobs keep busy, every parallel operation waits at an OpenMP barrier; the fused
 # path issues many more (smaller) operations than one convolution, so its ratio grows
 # there (`python benchmarks/bench_mshf.py --threads 2 --clock wall` measures it), though
-# it stays several times faster than the released design, which issues even more.
+# it stays faster than the released design, which issues even more.

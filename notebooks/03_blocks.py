@@ -11,6 +11,13 @@
 # %% [markdown]
 # # The network, block by block
 #
+# :::{admonition} In short
+# :class: tip
+# One image's features through every block of a DeFiAM, each checked against the paper. The number to
+# remember: each pixel of DiEnDec's output sees a {glue:text}`short_arf:d`-pixel-wide window of the Hessian
+# maps, not the {glue:text}`short_arf_paper:d` of Sec. IV-D4 (exact, any weights).
+# :::
+#
 # DeFiAN (Fig. 2) is a head convolution, $N$ detail-fidelity attention modules
 # (DeFiAM, Eq. (6)), a tail convolution with a global skip, a sub-pixel
 # upsampler and an output convolution. Each DeFiAM computes
@@ -40,6 +47,7 @@ blocks_crop: int = 96  # side of the LR crop whose features run through the bloc
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
+from myst_nb import glue
 
 from defian import paths, provenance
 from defian.data import testsets, images
@@ -175,6 +183,8 @@ arf
 assert accumulated[:3] == [3, 7, 15] == [paper_arf(i) for i in (1, 2, 3)]  # encoder: exact agreement
 assert decoder_alone == [9, 13, 15]  # the paper's decoder numbers: the decoder alone
 assert accumulated[3:] == [23, 27, 29]  # accumulated from the input: 15 + 15 - 1 = 29
+glue("short_arf", accumulated[-1], display=False)  # the "In short" box
+glue("short_arf_paper", decoder_alone[-1], display=False)
 
 # %% [markdown]
 # The encoder agrees with Eq. (19) exactly. The paper's decoder numbers,
@@ -197,9 +207,10 @@ assert accumulated[3:] == [23, 27, 29]  # accumulated from the input: 15 + 15 - 
 
 # %% [markdown]
 # The MLP of Eq. (21) ends in a bias-free linear layer after a ReLU with only
-# $C/16$ hidden units (2 for DeFiAN_S). If all of them are inactive, $\hat\sigma = 0$
+# $C/16$ hidden units ($C/16 = 2$ for DeFiAN_S). If all of them are inactive, $\hat\sigma = 0$
 # in every channel and the attention is spatially constant, $\mathcal S(\hat\mu_c)$:
-# at random initialisation this happens to about one module in four. We run all
+# at random initialisation this happens to some modules (in this page's network to
+# {glue:text}`n_dead_modules` of the $N$). We run all
 # $N$ modules, count the channels with $\hat\sigma_c = 0$, and check the
 # statistics on the first module where $\hat\sigma \neq 0$.
 
@@ -211,6 +222,8 @@ for m in model.body:
     dead.append(int((stats_m["sigma_hat"].abs() <= 1e-6).sum()))
     feat = m(feat)
 print("channels with sigma_hat = 0, per module:", dead)
+glue("n_dead_modules", sum(d == C for d in dead), display=False)
+assert C // 16 == 2  # the prose: 2 hidden units in DeFiAN_S's MLP of Eq. (21)
 n_live = next(i for i, d in enumerate(dead) if d < C)
 mod_live, x_live = model.body[n_live], inputs[n_live]
 f_live = mod_live.fem(x_live)
@@ -224,6 +237,7 @@ table.index.name = "channel"
 table.round(5)
 
 # %%
+assert mod_live.dac.eps == 1e-5  # the prose's epsilon (released code)
 assert (st["mean"] - st["mu_hat"]).abs().max() < 1e-5  # float32
 assert ((st["std"] - st["std_predicted"]).abs() - 1e-4 * st["std_predicted"]).max() < 1e-6  # float32
 live = st["sigma_hat"].abs() > 1e-6  # channels whose sigma_hat is not 0 (see below)

@@ -11,6 +11,13 @@
 # %% [markdown]
 # # #Params and #FLOPs, digit by digit
 #
+# :::{admonition} In short
+# :class: tip
+# Every DeFiAN of Tables I-IV counted and set beside the printed complexity. The number to remember:
+# {glue:text}`short_params_match:d` of {glue:text}`short_n_counts:d` #Params and {glue:text}`short_flops_match:d`
+# of {glue:text}`short_n_counts:d` #FLOPs match to the printed digit (exact counts, any profile).
+# :::
+#
 # The paper reports the size of every DeFiAN it trains: #Params, "the number of
 # parameters in whole network", and #FLOPs, "the number of operations by
 # Multi-Adds ... for processing a $480 \times 360 \times 3$ RGB image" (Sec.
@@ -26,9 +33,12 @@ profile: str = "smoke"  # which profile produced this page (set by the runner)
 
 # %%
 import pandas as pd
+import torch
+from myst_nb import glue
 
 from defian.nn import complexity
-from defian.report import table_complexity
+from defian.nn.model import build_model
+from defian.report import paper_tables, table_complexity
 
 print("profile:", profile)
 
@@ -70,6 +80,9 @@ parts.to_frame("DeFiAN_L x3, G").round(4)
 # %%
 assert round(terms.flops("paper") / 1e9, 1) == 293.2  # Table I / III, printed 293.2
 assert round(terms.flops("macs") / 1e9, 1) == 292.8  # MACs alone: not the printed digit
+# the prose's "+19.2 K per Hessian scale": 3 (9C + C) values per DeFiAM, N = 10, C = 64, and Table IV's step
+assert 10 * 3 * (9 * 64 + 64) == 19_200 and complexity.mshf_params(64, 1) * 10 == 19_200
+assert abs(paper_tables.TABLE_IV[1].params_k - paper_tables.TABLE_IV[0].params_k - 19.2) < 1e-9  # Table IV
 
 # %% [markdown]
 # Multiply-accumulates alone give 292.8 G, not the printed 293.2 G: the bias and
@@ -97,11 +110,30 @@ mismatch = rows[~rows["flops_match"]]
 assert list(zip(mismatch["table"], mismatch["setting"], mismatch["scale"], strict=True)) == [("I", "DeFiAN_L", 4)]
 assert round(float(mismatch["flops_ours"].iloc[0]), 1) == 169.4 and abs(float(mismatch["flops_diff"].iloc[0])) < 0.06
 print(f"#Params: {int(rows['params_match'].sum())}/22 match; #FLOPs: {int(rows['flops_match'].sum())}/22 match")
+l4_ours = float(mismatch["flops_ours"].iloc[0])
+glue("l4_flops_ours", l4_ours, display=False)
+glue("l4_gap", 169.45 - l4_ours, display=False)  # the least that would round it to the printed 169.5
+glue("short_flops_match", int(rows["flops_match"].sum()), display=False)  # the "In short" box
+glue("short_params_match", int(rows["params_match"].sum()), display=False)
+glue("short_n_counts", len(rows), display=False)
+
+# The prose above: counted as bare multiply-accumulates, none of the 22 printed #FLOPs is met
+# (the same 22 configurations as table_complexity.reproduce, each under the "macs" convention).
+t = paper_tables
+cases = [(r, "defian_l", r.scale, {}) for r in t.TABLE_I if r.method == "DeFiAN_L"]
+cases += [(r, "defian_s", r.scale, {}) for r in t.TABLE_II if r.method == "DeFiAN_S"]
+cases += [(r, "defian_l", 3, {"mshf": r.mshf, "diendec": r.diendec, "dac": r.dac}) for r in t.TABLE_III]
+cases += [(r, "defian_l", 3, ({"kernel_sizes": r.kernels} if r.kernels else {"mshf": False})
+           | {"diendec": False, "dac": False}) for r in t.TABLE_IV]
+assert len(cases) == 22
+macs_met = sum(abs(complexity.breakdown_preset(n, sc, **sw).flops("macs") / 1e9 - r.flops_g) < 0.05
+               for r, n, sc, sw in cases)
+assert macs_met == 0, macs_met
 
 # %% [markdown]
 # All 22 #Params match to the printed digit, and 21 of the 22 #FLOPs. The one
-# that does not is DeFiAN_L at x4: the count is 169.44 G, printed 169.5 G. No
-# term of the released counter closes the gap of at least 0.008 G. The nearest
+# that does not is DeFiAN_L at x4: the count is {glue:text}`l4_flops_ours:.2f` G, printed 169.5 G. No
+# term of the released counter closes the gap of at least {glue:text}`l4_gap:.3f` G. The nearest
 # natural candidate, one operation per output element of each pixel shuffle
 # (what the released counter adds for a ReLU after each shuffle, the default of
 # the released upsampler class, which its Generator switches off), would give
@@ -127,7 +159,18 @@ assert round(alt.iloc[0, 2], 1) == 169.5 and round(alt.iloc[1, 2], 1) == 291.2  
 # and report 169.4 G as the closest value for DeFiAN_L x4. One further, invisible
 # difference: the released counter adds a transposed convolution's bias as
 # $C_{out} \cdot H \cdot H$ (a typo for $H \cdot W$); we count $H \cdot W$. In
-# DeFiAN_L at x3 the two differ by 1.3 M operations, 0.0013 G.
+# DeFiAN_L at x3 the two differ by {glue:text}`tconv_typo_m:.1f` M operations,
+# {glue:text}`tconv_typo_g:.4f` G.
+
+# %%
+with torch.device("meta"):
+    net_l3 = build_model("defian_l", 3)
+h3, w3 = complexity.HR_SIZE[0] // 3, complexity.HR_SIZE[1] // 3  # the LR input; the DiEnDec keeps it (notebook 03)
+tconv_out = sum(m.out_channels for m in net_l3.modules() if isinstance(m, torch.nn.ConvTranspose2d) and m.bias is not None)
+typo_diff = tconv_out * h3 * (h3 - w3)  # released counter: C_out * H * H; ours: C_out * H * W
+glue("tconv_typo_m", typo_diff / 1e6, display=False)
+glue("tconv_typo_g", typo_diff / 1e9, display=False)
+print(f"transposed-conv bias, released typo minus ours: {typo_diff} operations")
 
 # %% [markdown]
 # ## What the attention branch costs
@@ -152,10 +195,13 @@ share
 # %%
 assert share.loc["defian_l x3", "FLOPs added (%)"] < 1 and share.loc["defian_l x3", "params added (%)"] < 1
 assert share.loc["defian_s x3", "FLOPs added (%)"] < 5 and share.loc["defian_s x3", "params added (%)"] < 5
+assert share.loc["defian_s x3", "FLOPs added (%)"] > 4 and share.loc["defian_s x3", "params added (%)"] > 4
+glue("l_branch_flops_g", float(share.loc["defian_l x3", "FLOPs added (G)"]), display=False)
+glue("l_total_flops_g", terms.flops() / 1e9, display=False)
 
 # %% [markdown]
-# For DeFiAN_L the branch adds under 1% of the operations (2.4 G of 293.2 G at
-# x3) and of the parameters; for the narrower DeFiAN_S, whose trunk shrinks with
+# For DeFiAN_L the branch adds under 1% of the operations ({glue:text}`l_branch_flops_g:.1f` G
+# of {glue:text}`l_total_flops_g:.1f` G at x3) and of the parameters; for the narrower DeFiAN_S, whose trunk shrinks with
 # $C^2$ while the DiEnDec does not shrink at all, it is between 4% and 5% of both.
 # Counted operations are not time: notebook 02 measures what the Hessian
 # filtering costs on a CPU.

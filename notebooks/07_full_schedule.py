@@ -11,12 +11,18 @@
 # %% [markdown]
 # # The full schedule: DeFiAN_S and DeFiAN_L at x2, x3 and x4
 #
+# :::{admonition} In short
+# :class: tip
+# How to train the models of Tables I-II for the paper's {glue:text}`short_full_updates:,d` updates each
+# (Sec. IV-B2) on GPUs. The number to remember: {glue:text}`short_n_runs:d` of the {glue:text}`short_n_planned:d`
+# runs exist on this page ({glue:text}`short_source` schedule records; smoke runs are tiny stand-ins).
+# :::
+#
 # The models of Tables I and II were trained for $6 \times 10^5$ updates of Eq. (23)
-# on DIV2K (Sec. IV-B2) -- about 4 days for DeFiAN_L on the paper's 12 GB Titan X
-# Pascal per scale. This page is written to run that schedule on a GPU for the six
+# on DIV2K, on a 12 GB Titan X Pascal (Sec. IV-B2). This page is written to run that schedule on a GPU for the six
 # models (DeFiAN_S and DeFiAN_L, x2/x3/x4), one run record each, and to compare each
 # run's validation PSNR with the paper's Set5 column. Under the `smoke` profile it
-# trains tiny stand-ins for a few dozen updates (the code path, not the result);
+# trains tiny stand-ins for {glue:text}`smoke_updates` updates (the code path, not the result);
 # under `cpu` it trains nothing and shows the run records a GPU run has committed.
 
 # %% tags=["parameters"]
@@ -32,6 +38,7 @@ full_scales: str = "2,3,4"  # comma-separated upscaling factors
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
+from myst_nb import glue
 
 from defian import paths
 from defian.report import paper_tables
@@ -39,6 +46,9 @@ from defian.train import config, run_record, loop
 
 scales = [int(s) for s in full_scales.split(",") if s.strip()]
 models = ("defian_s", "defian_l")
+glue("smoke_updates", config.SMOKE.updates, display=False)
+# the full schedule as the prose states it (paper Sec. IV-B2): 6e5 updates, batch 16, lr halved every 2e5
+assert (config.FULL.updates, config.FULL.batch, config.FULL.lr_step, config.FULL.lr_gamma) == (600_000, 16, 200_000, 0.5)
 
 # %% [markdown]
 # ## Running it on one or several GPUs
@@ -96,6 +106,10 @@ else:
             if found and found[0].summary is not None:
                 runs[model, scale] = found[0]
 print(f"{len(runs)} run records ({full_schedule or 'committed full-schedule records'})")
+glue("short_n_runs", len(runs), display=False)  # the "In short" box
+glue("short_n_planned", len(models) * len(scales), display=False)
+glue("short_full_updates", config.FULL.updates, display=False)
+glue("short_source", full_schedule or "committed full", display=False)
 for (model, scale), run in runs.items():
     print(f"  {model} x{scale}: trained on {run.environment['train_data']}; validated on {run.environment['val_data']}")
 
@@ -105,7 +119,7 @@ for (model, scale), run in runs.items():
 # One panel per model; the learning rate halves every $2 \times 10^5$ updates under
 # the full schedule, which shows as steps in the loss.
 
-# %%
+# %% tags=["hide-input"]
 if runs:
     fig, axes = plt.subplots(1, len(models), figsize=(11, 4), squeeze=False)
     for ax, model in zip(axes[0], models, strict=True):

@@ -11,6 +11,13 @@
 # %% [markdown]
 # # Table III and Fig. 10: what each part of the attention branch adds
 #
+# :::{admonition} In short
+# :class: tip
+# Table III switches MSHF, DiEnDec and DAC on and off. All three together add
+# {glue:text}`short_t3_gain_paper:+.2f` dB over the bare trunk in the paper ((h) − (a), Set5 x3);
+# in our runs ({glue:text}`short_t3_runs` schedule, see the notes) {glue:text}`short_t3_gain_ours:+.3f` dB.
+# :::
+#
 # The paper's ablation (Sec. IV-D1, Table III) switches the three parts of the
 # detail-fidelity attention on and off: the multi-scale Hessian filtering (MSHF,
 # Eq. (18)), the dilated encoder-decoder (DiEnDec, Sec. III-C) and the
@@ -37,9 +44,11 @@ fig_crop: int = 64  # side of the LR centre crop Fig. 10 is drawn on, 0 for the 
 # %%
 import pandas as pd
 from IPython.display import Markdown, display
+from myst_nb import glue
 
 from defian import provenance
 from defian.report import figures, paper_tables, study_stats, table_ablation, table_runs, tables
+from defian.train import config
 
 limit = eval_limit or None
 print("profile:", profile, "| data:", provenance.data_label(data_root))
@@ -60,6 +69,7 @@ print("profile:", profile, "| data:", provenance.data_label(data_root))
 variants, runs, report = table_runs.gather("III", profile=profile, schedule=ablation_schedule, model=ablation_model,
                                          updates=ablation_updates, data_root=data_root, train_missing=ablation_train)
 print(report)
+assert len(variants) == 8  # the prose's eight variants (Table III's columns)
 
 # %% [markdown]
 # ## Table III
@@ -82,27 +92,33 @@ print("all 8 x (#Params, #FLOPs) equal to the paper's")
 
 # %% [markdown]
 # The paper's claims for Table III: every part helps on its own, and all three
-# together give the best PSNR, 0.31 dB over the trunk (a). In its own numbers:
+# together give the best PSNR, 0.31 dB over the trunk (a) (Table III, (h) - (a)). In its own numbers:
 
 # %%
 paper = {f"({r.column})": r.psnr_set5 for r in paper_tables.TABLE_III}
 assert max(paper, key=paper.get) == "(h)"  # all three parts: best
 assert all(paper[k] > paper["(a)"] for k in paper if k != "(a)")  # each part helps
 print(f"paper: (h) - (a) = {paper['(h)'] - paper['(a)']:.2f} dB")
+assert abs(paper["(h)"] - paper["(a)"] - 0.31) < 1e-9  # the prose's 0.31 dB (Table III)
+glue("cpu_study_updates", config.CPU.updates, display=False)
 ours = t3.frame.set_index("Variant")
 col = next(c for c in ours.columns if c.endswith("PSNR ours"))
 print("ours:", study_stats.single_runs(ours[col]))
 if ours[col].notna().all():
     print(f"ours: (h) - (a) = {ours.loc['(h)', col] - ours.loc['(a)', col]:+.3f} dB; provenance:",
-          ours.loc["(h)", "Provenance"])
+          t3.provenance["(h)"])
+# the "In short" box: our (h) - (a), and whose runs measured it
+glue("short_t3_gain_ours", float(ours.loc["(h)", col] - ours.loc["(a)", col]), display=False)
+glue("short_t3_gain_paper", paper["(h)"] - paper["(a)"], display=False)
+glue("short_t3_runs", table_runs.run_fields(runs.get("(h)", [])).get("schedule", "no"), display=False)
 
 # %% [markdown]
 # Our PSNR column is only as good as its provenance (the Provenance column and its
 # notes). The table takes the best records there are (`defian.report.table_runs`): runs of the
 # paper's setting (DeFiAN_L, `short` or `full` schedule) once someone commits them,
-# then the committed runs of the cpu study (reduced DeFiAN_S, a few thousand updates on
+# then the committed runs of the cpu study (reduced DeFiAN_S, {glue:text}`cpu_study_updates` updates on
 # the 291 images), under any profile, and only otherwise a profile's own runs, which
-# under smoke are networks of a few thousand parameters trained for seconds, with an
+# under smoke are tiny networks trained for seconds, with an
 # ordering that is noise. Even the cpu study's ordering means something only where the gaps exceed
 # the spread between seeds measured in the study chapter.
 #
@@ -150,7 +166,7 @@ if "(a)" in stats:
 # say nothing about the paper's claims; the cpu-study checkpoints are the first that
 # can, at their budget:
 
-# %%
+# %% tags=["hide-input"]
 # every DeFiAM of every variant (not only the last): how much a-bar varies inside the image
 # relative to its mean, how much v does, what fraction of the last decoder stage passes its ReLU,
 # and the DAC's largest |sigma^| (Eq. 21), the gain that carries v's variation into a

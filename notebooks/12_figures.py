@@ -11,6 +11,13 @@
 # %% [markdown]
 # # Figures 1, 13 and 14: looking inside a trained DeFiAM
 #
+# :::{admonition} In short
+# :class: tip
+# Figs. 1, 13 and 14 redrawn from a trained checkpoint, each with the property the paper reads off it, measured.
+# The number to remember: the mean attention of our DeFiAM correlates {glue:text}`short_residue_corr:+.2f` with
+# the residue it should cover (Fig. 1; {glue:text}`short_checkpoint` schedule checkpoint).
+# :::
+#
 # The paper calls its attention *interpretable* and backs the word with pictures:
 # the Hessian maps and the attention of a DeFiAM (Fig. 1), the stages of DiEnDec
 # (Fig. 13) and the distributions the DAC aligns (Fig. 14). This page draws all
@@ -31,6 +38,7 @@ fig_crop: int = 64  # side of the LR centre crop the figures are drawn on, 0 for
 # %%
 import pandas as pd
 from IPython.display import Markdown, display
+from myst_nb import glue
 
 from defian import provenance
 from defian.report import evaluate, figures, table_comparison, table_runs
@@ -66,7 +74,7 @@ else:
 # ## Fig. 1: the Hessian maps and the attention
 #
 # The paper shows $\bar\lambda_3, \bar\lambda_5, \bar\lambda_7$ and $\bar{\mathbf{a}}$
-# of the 5th DeFiAM of DeFiAN_S on Urban100's img086 and reads: "$\lambda_3$ and
+# of the 5th DeFiAM of DeFiAN_S (Fig. 1's caption) on Urban100's img086 and reads: "$\lambda_3$ and
 # $\lambda_7$ focus on the fine edges and coarse structures respectively", and the
 # attention "covers the residues of image well". We measure the first with the
 # spectral centroid (power-weighted mean spatial frequency: higher is finer) and the
@@ -90,6 +98,9 @@ if model is not None:
         + "This ordering largely follows from the filters themselves (the larger scales use dilated stencils, "
         + "so they see coarser structure in any feature), not only from training. "
         + f"Correlation of the mean attention with the residue: {corr:+.2f}."))
+# the "In short" box: how well our attention covers the residue, and whose checkpoint it is
+glue("short_residue_corr", float(corr) if model is not None else float("nan"), display=False)
+glue("short_checkpoint", table_runs.run_fields([run]).get("schedule", "no") if run is not None else "no", display=False)
 
 # %% [markdown]
 # ## Fig. 13: erosion and dilation in DiEnDec
@@ -100,7 +111,7 @@ if model is not None:
 # active region of a feature map, dilation grows it; we measure the fraction of
 # active (positive after ReLU) entries after each layer.
 
-# %%
+# %% tags=["hide-input"]
 if model is not None:
     fig, st = figures.fig13(model, lr)
     saved = figures.save(fig, "fig13_diendec", profile)

@@ -11,6 +11,13 @@
 # %% [markdown]
 # # The cpu study: the attention branch's gain, with its noise
 #
+# :::{admonition} In short
+# :class: tip
+# Two CPU cores' worth of training: DeFiAN_S against its attention-free twin at x2, and Tables III-V at x3, reduced.
+# The number to remember: the attention's gain on Set5 is {glue:text}`Set5_mean_gain:+.3f` dB (95 % interval
+# {glue:text}`Set5_ci_low:+.3f` to {glue:text}`Set5_ci_high:+.3f`, {glue:text}`n_seeds:d` seeds; committed cpu-study records, under any profile).
+# :::
+#
 # The paper's trained numbers need $6\times10^5$ updates of DeFiAN on DIV2K, days of
 # GPU time per model. Until someone runs them (notebook 07, then `defian book
 # --profile full`), the trained numbers of this book come from a study two CPU cores
@@ -79,8 +86,10 @@ class Plain(str):
 # %%
 st = study.status(root, study_schedule)
 done = st[(st["state"] == "finished") & st["evaluated"]]
-with pd.option_context("display.max_colwidth", 90):
-    display(st)
+short, shared = study.short_names(list(st["run"]))  # run directories cut to what differs
+display(st.assign(run=short).rename(columns={"run": "run directory (short)"}))
+if shared:
+    print("every run directory's name also holds:", ", ".join(shared), f"(under {root})")
 runs = [run_record.read(root / name) for name in done["run"]]
 glue("runs_done", len(done), display=False)
 glue("runs_total", len(st), display=False)
@@ -107,8 +116,7 @@ assert len(labels) == len(st) == 2 * len(study.SEEDS) + sum(label.startswith("Ta
 
 # %%
 times = study_stats.run_times(runs)
-with pd.option_context("display.max_colwidth", 60):
-    display(times.round(3))
+display(times.assign(run=study.short_names(list(times["run"]))[0]).round(3))  # names cut as above
 minutes = times["minutes"]
 hours = float(minutes.sum()) / 60  # hours of one core, every segment counted
 per_run = hours / max(len(runs), 1)  # hours of one core per run

@@ -11,6 +11,13 @@
 # %% [markdown]
 # # Paper, released code and this book: where they differ
 #
+# :::{admonition} In short
+# :class: tip
+# {glue:text}`short_n_deviations:d` differences between the paper, the released code and this book, each with its
+# measured effect, and a test of Eq. (25). The number to remember: not MSHF but the residual trunk makes deep
+# DeFiANs explode, multiplying the gradient by {glue:text}`short_trunk_growth:.2f` per module at initialisation (part 4).
+# :::
+#
 # A reproduction is judged first by its differences from what it reproduces. This page
 # puts three sources side by side: the paper (Huang et al., TIP 2021), the authors'
 # released code (github.com/YuanfeiHuang/DeFiAN; the commits are named in each row) and
@@ -37,6 +44,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from IPython.display import display
+from myst_nb import glue
 
 from defian import paths, provenance
 from defian.data import images, testsets
@@ -102,6 +110,7 @@ for _, r in counts.iterrows():
     assert round(r["released counter, frozen MSHF"], 1) != r["printed"]  # the 2021 counter misses MSHF
 mshf_k = counts.loc["defian_s x2", "paper rule"] - counts.loc["defian_s x2", "released counter, frozen MSHF"]
 assert abs(mshf_k - 5 * complexity.mshf_params(32, 3) / 1e3) < 1e-9
+assert 10 * complexity.mshf_params(64, 1) == 19_200  # the prose's 19.2K per scale: 3(9C + C) per module, N = 10, C = 64
 
 # %% [markdown]
 # Every printed #Params equals two counts at once: all parameters with the frozen
@@ -119,10 +128,16 @@ display(mshf)
 # %% [markdown]
 # **Normalisation.** The paper subtracts the training set's mean RGB; the released
 # `main.py` applies torchvision's ImageNet mean *and* standard deviation, which multiplies
-# the input by about 4.4, and maps outputs back through an inverse rounded to three decimals:
+# the input by {glue:text}`norm_gain_min:.2f` to {glue:text}`norm_gain_max:.2f` (per channel),
+# and maps outputs back through an inverse rounded to three decimals:
 
 # %%
 norm = effects.normalisation_round_trip()
+glue("norm_gain_min", float(norm["input gain 1/std"].min()), display=False)
+glue("norm_gain_max", float(norm["input gain 1/std"].max()), display=False)
+assert all(round(v, 3) == v for v in (*effects.RELEASED_OUT_MEAN, *effects.RELEASED_OUT_STD))  # three decimals
+# the next paragraph's 0.229 HR + 0.485 (red): the released inverse applied to a perfect fit
+assert abs(1 / effects.RELEASED_OUT_STD[0] - 0.229) < 5e-4 and abs(-effects.RELEASED_OUT_MEAN[0] / effects.RELEASED_OUT_STD[0] - 0.485) < 5e-4
 norm.round(4)
 
 # %% [markdown]
@@ -180,6 +195,7 @@ else:
 
 # %%
 patches = effects.patch_sizes()
+assert (patches["paper LR patch"] == 48).all() and (patches["released HR patch"] == [128, 126, 128]).all()  # 128 // s * s
 patches.round(3)
 
 # %% [markdown]
@@ -308,15 +324,19 @@ for wiring, part in stacks.groupby("wiring"):
     assert part.sort_values("depth")["grad_norm"].is_monotonic_increasing, wiring  # grows with depth, every wiring
 rcan = stacks[stacks.wiring == "no attention (RCAN)"]
 assert rcan["growth_per_module"].between(1.9, 2.1).all()  # the trunk alone: x2 per module
+glue("short_trunk_growth", float(rcan["growth_per_module"].mean()), display=False)  # the "In short" box
+glue("short_n_deviations", len(table), display=False)
 for d in depths:
     assert by["DeFiAM", d] <= by["DeFiAM without MSHF", d]  # MSHF does not add to the growth (this seed)
 f32 = torch.finfo(torch.float32).max
 over = stacks[stacks.grad_norm > f32]
 print("float32 overflows (> 3.4e38) at:", ", ".join(f"{r.wiring} L={r.depth}" for r in over.itertuples()) or "none")
+glue("overflow_depth", int(over["depth"].min()) if len(over) else "none of the depths run", display=False)
 
 # %% [markdown]
 # **What holds.** The gradient of a deep DeFiAN does grow geometrically with depth at
-# initialisation, far past float32's range within a couple of hundred modules. But MSHF
+# initialisation, far past float32's range within a couple of hundred modules (in the
+# stacks above first at $L =$ {glue:text}`overflow_depth`). But MSHF
 # is not the cause. Its own gradient is bounded and the same for an image and for that
 # image a thousand times sharper, so "$\partial^3 x \gg 1$" cannot make it explode. The
 # growth comes from the residual structure of Eqs. (6)-(7): the FEM is a chain of residual

@@ -11,6 +11,13 @@
 # %% [markdown]
 # # Coverage: every equation, table and figure of the paper
 #
+# :::{admonition} In short
+# :class: tip
+# Each numbered equation, table and figure of the paper, with the pages and tests that check it. The number to
+# remember: {glue:text}`short_exact:d` of the {glue:text}`short_items:d` are checked exactly (at least in part),
+# every equation among them.
+# :::
+#
 # The paper numbers 25 equations, 5 tables and 14 figures. This page lists each one
 # with the pages and tests that derive, regenerate or check it, and how faithfully:
 #
@@ -32,9 +39,16 @@ profile: str = "smoke"  # which profile produced this page (set by the runner)
 import pandas as pd
 from IPython.display import display
 
+from defian.nn.model import make_config
 from defian.report import coverage
+from defian.train import config
 
 print("profile:", profile)
+# the introduction's numbers: the paper's 25 equations, 5 tables and 14 figures, and the cpu study's setting
+assert (len(coverage.EQUATIONS), len(coverage.TABLES), len(coverage.FIGURES)) == (25, 5, 14)
+cpu = config.CPU
+mc = make_config(cpu.model, **cpu.switches)
+assert (mc.n_modules, mc.n_blocks, mc.channels, cpu.updates) == (3, 5, 32, 6_000)
 table = coverage.frame()
 with pd.option_context("display.max_colwidth", None):
     display(table.style.hide(axis="index").set_properties(**{"text-align": "left", "vertical-align": "top"}))
@@ -49,6 +63,10 @@ summary = summary.reindex(columns=[f for f in coverage.FIDELITIES if f in summar
 display(summary)
 assert len(table) == len(coverage.EQUATIONS) + len(coverage.TABLES) + len(coverage.FIGURES)  # 25 + 5 + 14
 assert all("exact" in e.fidelity for e in coverage.ENTRIES if e.kind == "Eq.")  # every equation is checked
+from myst_nb import glue  # noqa: E402  (the "In short" box under the title)
+
+glue("short_exact", sum("exact" in e.fidelity for e in coverage.ENTRIES), display=False)
+glue("short_items", len(table), display=False)
 
 # %% [markdown]
 # Every equation is derived or checked exactly; Eq. (25) is checked and does not hold as

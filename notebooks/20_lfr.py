@@ -11,6 +11,13 @@
 # %% [markdown]
 # # DeFiAN at any scale: the Laplacian frequency representation
 #
+# :::{admonition} In short
+# :class: tip
+# DeFiAN's trunk with an ASDN-style Laplacian-frequency head: one model for every scale in (1, 4]. The number to
+# remember: at x2 that one model is {glue:text}`curve_gap_x2:+.2f` dB from bicubic on {glue:text}`curve_set`
+# (model: {glue:text}`model_label`).
+# :::
+#
 # DeFiAN is a fixed-scale network: Tables I and II train one model per factor (x2, x3,
 # x4), each ending in its own pixel-shuffle upsampler. The question a reader asks next
 # is whether the detail-fidelity attention can serve *every* scale with one model.
@@ -140,11 +147,12 @@ glue("lfr_head_params", head, display=False)
 # MATLAB's bicubic at $1/r_l$ from HR patches of side $\lfloor p\, r_l \rfloor$, so the
 # LR side is $p$ at every level (`defian.lfr.data`). Runs leave the fixed-scale runs'
 # records (config, metrics, checkpoints, resume). Under `smoke` this is a tiny model
-# and a few hundred updates: it shows the machinery, and its numbers say nothing
+# and {glue:text}`lfr_train_updates` updates: it shows the machinery, and its numbers say nothing
 # about the method.
 
 # %%
 model, model_label = None, "none"
+glue("lfr_train_updates", lfr_train_updates, display=False)
 if lfr_train:
     cfg = lfr_train_mod.schedule("smoke", updates=lfr_train_updates, lr=train_lr, lr_step=lfr_train_updates,
                                  log_every=50, val_every=100 * (lfr_train_updates >= 100), ckpt_every=100,
@@ -279,6 +287,9 @@ if model is not None and model.config.trunk == "defiam" and model.config.attenti
 # %%
 assert (config.CPU.updates, config.CPU.batch, config.CPU.patch) == (6000, 16, 24)
 assert lfr_train_mod.schedule("cpu").updates == config.CPU.updates  # same budget by construction
+job_labels = [j.label for j in study.jobs(lfr_schedule)]  # the prose: three seeds, two more x3 seeds, one x4 run
+assert len(study.SEEDS) == 3 and sum(x.startswith("fixed x3 defian_s") for x in job_labels) == 3
+assert sum(x.startswith("fixed x4") for x in job_labels) == 1
 roots = [study.lfr_root(lfr_schedule), run_record.runs_root(lfr_schedule)]
 status = study.status(lfr_schedule, roots)
 with pd.option_context("display.max_colwidth", 90):

@@ -45,7 +45,7 @@ def _variant_table(name: str, title: str, spec: list[_Spec], runs: dict[str, lis
                  for s in sets if s not in present}
     recorded = {s for s, by in committed.items() if by and None not in by.values()}
     measured = {s: (s if s in present or s in recorded else present[0]) for s in sets}
-    rows, used = [], {}
+    rows, used, prov = [], {}, []
     for label, lead, cited, paper, sw in spec:
         row: dict[str, Any] = {"Variant": label, **lead}
         if cited is not None:
@@ -66,9 +66,18 @@ def _variant_table(name: str, title: str, spec: list[_Spec], runs: dict[str, lis
             if s == sets[0]:
                 row["± ours (seeds)"] = sc.psnr_std if sc and sc.n > 1 else np.nan
             row[f"Δ {s} (dB)"] = row[f"{s} PSNR ours"] - row[f"{s} PSNR paper"] if measured[s] == s else np.nan
-        row["Provenance"] = table_runs.run_label(group) + tables.limit_text(used.get(label))
+        images = tables.limit_text(used.get(label)).removeprefix(", ")
+        prov.append({**table_runs.run_fields(group), **({"images": images} if images else {})} if group else None)
         rows.append(row)
+    # Provenance: what every row shares goes once into the notes, each row keeps only what differs
+    shared, per_row = table_runs.split_provenance(prov)
+    full = {r["Variant"]: table_runs.join_fields(f) if f else "no run" for r, f in zip(rows, prov, strict=True)}
+    for row, text in zip(rows, per_row, strict=True):
+        row["Provenance"] = text
     frame = pd.DataFrame(rows)
+    dropped = bool(shared) and not any(per_row)
+    if dropped:
+        frame = frame.drop(columns="Provenance")
     base = frame.index[frame["Variant"] == baseline][0]
     first = sets[0]
     for who, col in (("paper", f"{first} PSNR paper"), ("ours", f"{measured[first]} PSNR ours")):
@@ -77,16 +86,21 @@ def _variant_table(name: str, title: str, spec: list[_Spec], runs: dict[str, lis
     # differ by less than a run's noise (notebook 13), so a mark there would claim a ranking
     cols = [c for c in frame.columns if c.endswith("PSNR paper")]
     bold, under = tables.mark_best(frame, cols, list(range(len(frame))))
-    t = tables.Table(name, f"{title} (regenerated under profile {profile})", frame, bold=bold, underline=under)
+    t = tables.Table(name, f"{title} (regenerated under profile {profile})", frame, bold=bold, underline=under,
+                     provenance=full)
     t.notes.append("'paper' columns are quoted from the paper (DeFiAN_L size, 5x10^4 updates on DIV2K); "
                    "'regenerated' complexity columns are counted by defian.nn.complexity for that size; "
-                   "'ours' PSNR columns are test-set evaluations of the runs named in Provenance.")
+                   "'ours' PSNR columns are test-set evaluations of the runs named below.")
+    if shared:
+        t.notes.append(f"Runs of every row with runs: {table_runs.join_fields(shared)}"
+                       + (" (no Provenance column: nothing differs between the rows)." if dropped else
+                          "; the Provenance column gives only what differs per row ('no run': none yet)."))
     t.notes.append("Bold and underline mark the paper's best and second best; the 'ours' columns are not marked, "
                    "since their differences are not shown to exceed the runs' noise.")
     for s in sets:
         if s in recorded:
             t.notes.append(f"{s} is not under the data root: the 'ours' {s} scores are read from the runs' committed "
-                           "evaluations in results/runs (of the whole set unless Provenance names a first few images).")
+                           "evaluations in results/runs (of the whole set unless the provenance names a first few images).")
         elif measured[s] != s:
             t.notes.append(f"{s} is not under the data root, so no {s} PSNR is measured: the measured column "
                            f"is '{measured[s]} PSNR ours' and 'Δ {s}' is left empty.")

@@ -21,7 +21,8 @@ from defian.train import config, run_record
 from defian.nn.model import ModelConfig, make_config
 
 __all__ = ["ABLATION_SOURCES", "ENDEC_NAMES", "RANK", "ablation_sources", "attention_key", "best_available",
-           "ensure_runs", "find_runs", "gather", "model_config", "paper_set5", "run_label", "schedules_for", "size_key",
+           "ensure_runs", "find_runs", "gather", "join_fields", "model_config", "paper_set5", "run_fields", "run_label",
+           "schedules_for", "size_key", "split_provenance",
            "train_commands", "train_data", "variant_runs", "variants"]
 
 #: Schedules from the most trained to the least: tables show the first that has records ("best available").
@@ -154,14 +155,42 @@ def variant_runs(runs: Sequence[run_record.Run], base: str, table: dict[str, dic
     return best
 
 
+def run_fields(runs: Sequence[run_record.Run]) -> dict[str, str]:
+    """The parts of :func:`run_label`, by name (schedule, size, updates, batch, data, seeds); {} for no run."""
+    if not runs:
+        return {}
+    r, c = runs[0], model_config(runs[0])
+    return {"schedule": str(r.config["schedule"]), "size": f"N={c.n_modules} M={c.n_blocks} C={c.channels}",
+            "updates": f"{r.config['updates']} updates", "batch": f"B{r.config['batch']} P{r.config['patch']}",
+            "data": f"train data {train_data(r)}",
+            "seeds": ("seeds " if len(runs) > 1 else "seed ") + ",".join(str(x.config["seed"]) for x in runs)}
+
+
+def join_fields(fields: dict[str, str]) -> str:
+    """``run_fields`` (or part of them) as one label: ``schedule: size, updates, ...``."""
+    rest = ", ".join(v for k, v in fields.items() if k != "schedule")
+    if "schedule" not in fields:
+        return rest
+    return f"{fields['schedule']}: {rest}" if rest else fields["schedule"]
+
+
 def run_label(runs: Sequence[run_record.Run]) -> str:
     """Provenance of a group of seeds: schedule, size, updates, batch/patch, data, seeds."""
-    if not runs:
-        return "no run"
-    r, c = runs[0], model_config(runs[0])
-    seeds = ("seeds " if len(runs) > 1 else "seed ") + ",".join(str(x.config["seed"]) for x in runs)
-    return (f"{r.config['schedule']}: N={c.n_modules} M={c.n_blocks} C={c.channels}, {r.config['updates']} updates, "
-            f"B{r.config['batch']} P{r.config['patch']}, train data {train_data(r)}, {seeds}")
+    return join_fields(run_fields(runs)) if runs else "no run"
+
+
+def split_provenance(rows: Sequence[dict[str, str] | None]) -> tuple[dict[str, str], list[str]]:
+    """What all rows' provenance fields share, and per row only what differs.
+
+    ``rows``: :func:`run_fields` per table row, plus any extra fields (e.g. "images"); None or {}
+    for a row without runs, which reads "no run" and does not count for what is shared. A row whose
+    fields are all shared gets "".
+    """
+    have = [r for r in rows if r]
+    keys = list(dict.fromkeys(k for r in have for k in r))
+    shared = {k: have[0][k] for k in keys if all(r.get(k) == have[0].get(k) for r in have)} if have else {}
+    per_row = [join_fields({k: v for k, v in r.items() if k not in shared}) if r else "no run" for r in rows]
+    return shared, per_row
 
 
 def ensure_runs(table: dict[str, dict[str, Any]], *, schedule: str, model: str, scale: int, updates: int = 0,

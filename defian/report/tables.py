@@ -139,6 +139,7 @@ class Table:
     underline: set[tuple[int, str]] = field(default_factory=set)  # second best
     ours: list[int] = field(default_factory=list)  # row positions of measured rows
     runs: dict[int, list[run_record.Run]] = field(default_factory=dict)  # row position -> its run records
+    provenance: dict[str, str] = field(default_factory=dict)  # row label -> its full provenance (tables III-V)
 
     def complexity_mismatches(self) -> list[str]:
         """Variants whose regenerated #Params (K) / #FLOPs (G), rounded to the paper's one
