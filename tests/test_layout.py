@@ -10,6 +10,7 @@ import types
 import pytest
 
 import defian
+from defian import paths
 
 SUBPACKAGES = sorted(m.name for m in pkgutil.iter_modules(defian.__path__) if m.ispkg)
 
@@ -42,3 +43,9 @@ def test_nn_chooses_no_fast_path() -> None:
         imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
         imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
         assert not [m for m in imported if m.startswith("defian.kernels")], path.name
+
+
+def test_test_modules_have_unique_names() -> None:
+    """pytest's rootdir import mode needs one basename per test module (tests/ has no __init__.py files)."""
+    names = [p.name for p in (paths.ROOT / "tests").rglob("test_*.py")]
+    assert len(names) == len(set(names)), sorted(n for n in set(names) if names.count(n) > 1)
