@@ -37,6 +37,7 @@ SHOTS = paths.BUILD / "screenshots"
 #: (book/_static/defian.css gives every output and table one); collapsed ones (width 0) are skipped.
 CUT_TABLES = """() => {
   const art = document.querySelector('.bd-article') || document.querySelector('main') || document.body;
+  if (!art) return [];  // a page without a body (a redirect stub): nothing to lay out
   const right = art.getBoundingClientRect().right + 1;
   const cut = [];
   for (const t of document.querySelectorAll('table')) {
