@@ -24,7 +24,7 @@ import os
 import sys
 from collections.abc import Iterator
 
-__all__ = ["COMMANDS", "INPUT_ERRORS", "MODEL_FAMILIES", "UsageError", "main"]
+__all__ = ["COMMANDS", "INPUT_ERRORS", "UsageError", "main"]
 
 #: sub-command -> (module, one-line help). Explicit, so a reader can grep it.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -37,11 +37,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lfr-study": ("defian.lfr.study", "list, run or publish the reduced any-scale (LFR) study"),
     "ikm-study": ("defian.ikm.study", "list, run or publish the reduced IKM study (Part II)"),
 }
-
-#: Modules that register model families with defian.nn.model.register_model (Part II's U-HDN):
-#: imported before a command runs, so `defian train --model uhdn_cpu` and `defian evaluate --run`
-#: of such a run find them; the library itself never imports them behind the user's back.
-MODEL_FAMILIES = ("defian.ikm.trainable",)
 
 #: Exceptions that mean bad input rather than a bug: a value or name (ValueError, and KeyError
 #: from a name looked up in a table) or a path (OSError: missing, not a folder, not writable).
@@ -95,8 +90,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     try:
         module = importlib.import_module(COMMANDS[name][0])
-        for family in MODEL_FAMILIES:
-            importlib.import_module(family)
         with _argparse_raises():
             return int(module.main(rest) or 0)
     except KeyboardInterrupt:

@@ -200,9 +200,11 @@ def test_argparse_is_restored_after_a_command() -> None:
     assert argparse.ArgumentParser.error is original
 
 
-def test_registered_families_reach_every_command(tmp_path: Path) -> None:
-    """`defian train --model uhdn_cpu` works from the command line: the CLI imports the model families."""
-    cmd = [str(Path(sys.executable).with_name("defian")), "train", "--schedule", "full", "--model", "uhdn_cpu",
+@pytest.mark.parametrize("entry", [["defian", "train"], ["-m", "defian.train"]], ids=["defian train", "python -m"])
+def test_registered_families_reach_every_command(tmp_path: Path, entry: list[str]) -> None:
+    """`--model uhdn_cpu` works from both entry points: the training config imports the model families."""
+    start = [str(Path(sys.executable).with_name("defian")), "train"] if entry[0] == "defian" else [sys.executable, *entry]
+    cmd = [*start, "--schedule", "full", "--model", "uhdn_cpu",
            "--updates", "1", "--batch", "2", "--patch", "8", "--val-every", "0", "--no-progress", "--threads", "1",
            "--data-root", "", "--runs-root", str(tmp_path / "runs")]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)

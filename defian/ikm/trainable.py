@@ -34,7 +34,7 @@ from defian.ikm.attention import ATTENTIONS
 from defian.ikm.operator import METHODS, OPTIMIZATIONS, VARIANTS, IKMError
 from defian.ikm.uhdn import PRESETS as UHDN_PRESETS
 from defian.ikm.uhdn import UHDN, UHDNConfig
-from defian.nn.model import register_model
+from defian.nn.model import configure, register_model
 
 __all__ = ["PRESETS", "MeanShiftedUHDN", "build", "model_config"]
 
@@ -55,18 +55,11 @@ def model_config(name: str, **switches: Any) -> UHDNConfig:
         IKMError: an unknown preset, an unknown switch, or a value not among its choices
             (e.g. ``attention="cbam"``), each message naming it and the valid ones.
     """
-    if name not in PRESETS:
-        raise IKMError(f"unknown U-HDN training preset {name!r}; choose one of {', '.join(PRESETS)}")
-    fields = {f.name for f in dataclasses.fields(UHDNConfig)}
-    bad = sorted(set(switches) - fields)
-    if bad:
-        raise IKMError(f"unknown switch(es) {bad} for {name!r}; valid switches: {sorted(fields)}")
     for key, choices in _CHOICES.items():
         if key in switches and switches[key] not in choices:
             raise IKMError(f"{key}={switches[key]!r} is not one of {choices}")
-    values = {**PRESETS[name], **switches}
-    values["depths"] = tuple(int(d) for d in values.get("depths", UHDNConfig.depths))  # JSON lists -> tuple
-    return UHDNConfig(**values)
+    cfg = configure(UHDNConfig, PRESETS, name, error=IKMError, kind="U-HDN training preset", **switches)
+    return dataclasses.replace(cfg, depths=tuple(int(d) for d in cfg.depths))  # JSON lists -> tuple
 
 
 class MeanShiftedUHDN(UHDN):

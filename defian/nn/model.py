@@ -181,25 +181,28 @@ def _normalisation(cfg: ModelConfig) -> tuple[torch.Tensor, ...]:
     return t(zeros), t(ones), t(zeros), t(ones)
 
 
-def configure(config_class: type[C], presets: Mapping[str, Mapping[str, Any]], name: str, **switches: Any) -> C:
+def configure(config_class: type[C], presets: Mapping[str, Mapping[str, Any]], name: str, /, *,
+              error: type[Exception] = ValueError, kind: str = "model", **switches: Any) -> C:
     """A preset of a config dataclass with ``switches`` overriding its fields; bad names listed in the error.
 
     Args:
         config_class: the dataclass (e.g. :class:`ModelConfig`).
         presets: name -> field values (e.g. :data:`PRESETS`).
         name: the preset.
+        error: the exception class raised (a sub-package's own ValueError subclass).
+        kind: what a preset is called in the message ("model", "U-HDN training preset").
         **switches: fields to override.
 
     Raises:
-        ValueError: an unknown preset (the message lists the presets) or an unknown
-            field (the message lists the valid ones).
+        ValueError (``error``): an unknown preset (the message lists the presets) or an
+            unknown field (the message lists the valid ones).
     """
     if name not in presets:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(presets)}")
+        raise error(f"unknown {kind} {name!r}; choose one of {', '.join(presets)}")
     fields = {f.name for f in dataclasses.fields(config_class)}
     bad = sorted(set(switches) - fields)
     if bad:
-        raise ValueError(f"unknown switch(es) {bad} for {name!r}; valid switches: {sorted(fields)}")
+        raise error(f"unknown switch(es) {bad} for {name!r}; valid switches: {sorted(fields)}")
     return config_class(**{**presets[name], **switches})
 
 

@@ -66,9 +66,12 @@ def load_model(path: str | os.PathLike[str], scale: int | None = None) -> tuple[
         raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
     obj = checkpoint.read_file(path)  # CheckpointError (a ValueError) names a truncated or corrupt file
     if isinstance(obj, dict) and obj.get("format") == checkpoint.FORMAT and "config" in obj:
-        from defian.nn.model import build_model
+        from defian.nn.model import PRESETS, build_model
+        from defian.train.config import model_names
 
         cfg = obj["config"]
+        if cfg["model"] not in PRESETS:
+            model_names()  # a registered family (Part II's U-HDN) is imported before it is built
         model = accelerate(build_model(cfg["model"], cfg["scale"], **cfg["switches"]))
         weights = "ema" if obj.get("ema") is not None else "model"
         model.load_state_dict(obj[weights])

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import inspect
 import json
 import re
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,14 +35,19 @@ MODELS = ("defian_s", "defian_l", "rcan_s", "rcan_l")
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
-def model_names() -> tuple[str, ...]:
-    """:data:`MODELS` and the families registered with :func:`defian.nn.model.register_model`.
+#: Modules that register model families with :func:`defian.nn.model.register_model` (Part II's
+#: U-HDN): imported the first time a name outside :data:`MODELS` is asked for, so every entry point
+#: (``defian train``, ``python -m defian.train``, evaluation of a record) knows them.
+MODEL_FAMILIES = ("defian.ikm.trainable",)
 
-    Read from ``sys.modules``: nothing can be registered before defian.nn.model is imported,
-    so a config of a DeFiAN preset never imports torch for this check.
-    """
-    built = sys.modules.get("defian.nn.model")
-    return MODELS + tuple(getattr(built, "REGISTERED", ()))
+
+def model_names() -> tuple[str, ...]:
+    """:data:`MODELS` and the registered families (:data:`MODEL_FAMILIES` imported first)."""
+    for family in MODEL_FAMILIES:
+        importlib.import_module(family)
+    from defian.nn.model import REGISTERED
+
+    return MODELS + tuple(REGISTERED)
 
 
 @dataclass(frozen=True)
@@ -90,8 +95,10 @@ class TrainConfig:
     schedule: str = "full"  # the named schedule this config was derived from (recorded only)
 
     def __post_init__(self) -> None:
+        names = MODELS if self.model in MODELS else model_names()
         checks = {
-            f"model (choose one of {', '.join(model_names())})": self.model in model_names(),
+            # a DeFiAN preset needs no family (and no torch import) to be checked
+            f"model (choose one of {', '.join(names)})": self.model in names,
             "scale (choose 2, 3 or 4)": self.scale in (2, 3, 4),
             f"precision (choose one of {', '.join(PRECISIONS)})": self.precision in PRECISIONS,
             "lr_step_unit": self.lr_step_unit in ("update", "epoch"),
