@@ -81,12 +81,18 @@ def data_root(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     return path.resolve()
 
 
+#: The value of ``$DEFIAN_RELEASED`` (or of an explicit root) that means "no released artifacts".
+RELEASED_ABSENT = "none"
+
+
 def released_root(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     """The folder of released artifacts (its layout: ``MANIFEST.tsv``, ``weights/``, ``images/``).
 
     In order: ``explicit``; ``$DEFIAN_RELEASED``; the development copy beside the
     checkout (``../shared/released``); the download cache (:data:`RELEASED_CACHE`);
-    else ``None``.
+    else ``None``. The first of ``explicit`` and ``$DEFIAN_RELEASED`` that is given decides;
+    :data:`RELEASED_ABSENT` ("none") there means as if there were no artifacts (``None``), so
+    ``DEFIAN_RELEASED=none`` runs the book and the tests as a fresh clone without them would.
 
     Raises:
         FileNotFoundError: ``explicit`` or ``$DEFIAN_RELEASED`` names a folder that does not
@@ -94,6 +100,8 @@ def released_root(explicit: str | os.PathLike[str] | None = None) -> Path | None
     """
     for given, source in ((explicit, "the released argument"), (os.environ.get(ENV_RELEASED), f"${ENV_RELEASED}")):
         if given not in (None, ""):
+            if str(given).strip().lower() == RELEASED_ABSENT:
+                return None
             path = Path(given).expanduser()
             if not path.is_dir():
                 raise FileNotFoundError(f"released artifacts folder {str(path)!r} (from {source}) is not a folder")

@@ -46,7 +46,7 @@ from defian.report import (
 from defian.zoo import RELEASED, fsrcnn
 
 torch.set_num_threads(1)  # small convolutions on shared cores: one thread is fastest (and the cache's numbers)
-root = released.artifacts_root(released_root or None)  # "none" (here or in $DEFIAN_RELEASED): as if absent
+root = paths.released_root(released_root or None)  # "none" (here or in $DEFIAN_RELEASED): as if absent
 data = paths.data_root(data_root or None)
 present = [s for s in testsets.find(data) if s != testsets.EMBEDDED] if data is not None else []
 sets = [s for s in (released_sets.split(",") if released_sets else present) if s in present]

@@ -110,7 +110,6 @@ def fetch(archive: Archive, root: str | Path, progress: bool = False) -> Path:
 RELEASED_MANIFEST: Path = Path(__file__).with_name("released_manifest.tsv")
 RAW_HOST = "https://raw.githubusercontent.com"
 _MANIFEST_COLUMNS = ("dest", "repo", "commit", "path", "bytes", "sha256")
-_ABSENT = "none"  # $DEFIAN_RELEASED=none: as if no artifacts were there (defian.report.released.ABSENT)
 
 
 class ManifestError(ValueError):
@@ -201,8 +200,8 @@ def fetch_released(root: str | os.PathLike[str] | None = None, manifest: str | o
 
     if root in (None, ""):
         named = os.environ.get(paths.ENV_RELEASED, "")
-        # "none" (defian.report.released.ABSENT) is "as if absent", not a folder to fill: the cache then
-        root = paths.RELEASED_CACHE if named.strip().lower() in ("", _ABSENT) else Path(named)
+        # "none" (paths.RELEASED_ABSENT) is "as if absent", not a folder to fill: the cache then
+        root = paths.RELEASED_CACHE if named.strip().lower() in ("", paths.RELEASED_ABSENT) else Path(named)
     root = Path(root)
     entries = read_manifest(manifest)
     if only:
@@ -294,7 +293,7 @@ def _main_released(args: argparse.Namespace) -> int:
     print(f"  verified size and SHA-256 of every file; manifest written to {root / 'MANIFEST.tsv'}")
     try:
         found = paths.released_root()
-    except FileNotFoundError:  # $DEFIAN_RELEASED names no folder ("none" among them)
+    except FileNotFoundError:  # $DEFIAN_RELEASED names no folder
         found = None
     if found != root.resolve():
         print(f"  the book looks elsewhere first: set {paths.ENV_RELEASED}={root}")

@@ -35,11 +35,10 @@ from defian.report import paper_tables, y_convention, zoo_scores
 from defian.report.released_findings import OUTPUT_WAYS, TOLERANCE_DB, explain
 from defian.zoo import RELEASED, load
 
-__all__ = ["ABSENT", "COLUMNS", "IKM_IMDN", "KEYS", "REGENERATE_TOL", "artifacts_root", "compare_rows",
+__all__ = ["COLUMNS", "IKM_IMDN", "KEYS", "REGENERATE_TOL", "compare_rows",
            "measured_margins", "merge_rows", "param_table", "printed_row", "read_rows", "released_rows", "write_rows"]
 
 #: The name that means "as if no released artifacts were there" (a parameter, ``$DEFIAN_RELEASED``).
-ABSENT = "none"
 
 COLUMNS = ("method", "source", "scale", "set", "images", "printed_in", "printed_psnr", "printed_ssim", "own_way",
            "psnr_book", "ssim_book", "psnr_own", "ssim_own", "d_psnr_book", "d_psnr_own", "params_file",
@@ -66,24 +65,6 @@ IKM_IMDN: dict[int, tuple[float, dict[str, tuple[float, float]]]] = {
                                                                                           cells[2:], strict=True)})
     for cells in ([c.strip() for c in line.split("|")] for line in _IKM_IMDN.strip().splitlines())
 }
-
-def artifacts_root(explicit: str | os.PathLike[str] | None = None) -> Path | None:
-    """:func:`defian.paths.released_root`, except that :data:`ABSENT` means: as if there were none.
-
-    ``explicit`` (a notebook parameter, an argument) is read first, then ``$DEFIAN_RELEASED``; the
-    first one given decides. So ``DEFIAN_RELEASED=none`` runs the chapter and the tests as a fresh
-    clone without ``../shared`` and without a download would.
-
-    Raises:
-        FileNotFoundError: a named folder that does not exist (:func:`~defian.paths.released_root`).
-    """
-    for given in (explicit, os.environ.get(paths.ENV_RELEASED)):
-        if given not in (None, ""):
-            if str(given).strip().lower() == ABSENT:
-                return None
-            break
-    return paths.released_root(explicit)
-
 
 def printed_row(method: str, scale: int, set_name: str) -> tuple[str, float, float, float]:
     """``(source, PSNR, SSIM, #Params in K)`` printed for a released model (NaN where nothing is printed)."""
@@ -186,7 +167,7 @@ def released_rows(*, released: str | os.PathLike[str] | None = None, data_root: 
     Raises:
         FileNotFoundError: no released artifacts, or no data root.
     """
-    root = artifacts_root(released)
+    root = paths.released_root(released)
     if root is None:
         raise FileNotFoundError(f"no released artifacts: set ${paths.ENV_RELEASED} or fetch them "
                                 "(defian data download released)")

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import tarfile
-import threading
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,21 +12,6 @@ import pytest
 from PIL import Image
 
 from defian.data import download
-
-
-@pytest.fixture()
-def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """Serve ``tmp_path/www`` on 127.0.0.1 (an ephemeral port)."""
-    www = tmp_path / "www"
-    www.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
-    handler.log_message = lambda *a, **k: None  # keep the test output clean
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", www
-    httpd.shutdown()
-    thread.join()
 
 
 def _png(path: Path) -> None:

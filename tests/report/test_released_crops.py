@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from defian import paths
 from defian.data import metrics, testsets
 from defian.data.images import load_image, mod_crop
-from defian.report import released, released_crops
+from defian.report import released_crops
 
 
 def test_crop_box_finds_the_damaged_window() -> None:
@@ -21,18 +19,16 @@ def test_crop_box_finds_the_damaged_window() -> None:
     bicubic[3:13, 3:13] = 255  # a larger error, but inside the border the metric shaves does not count more
     top, left = released_crops.crop_box(hr, bicubic, 10, 4)
     assert top >= 4 and left >= 4
+    only_border = hr.copy()
+    only_border[0:10, 0:10] = 255  # the only error, mostly in the border: the window just inside it wins
+    assert released_crops.crop_box(hr, only_border, 10, 4) == (4, 4)
     with pytest.raises(ValueError, match="crop size 58 does not fit a 60x80 image less 2 border pixels"):
         released_crops.crop_box(hr, bicubic, 58, 2)
 
 
-def test_crops_figure_on_set5(dev_data) -> None:
-    try:
-        root = released.artifacts_root()
-    except FileNotFoundError as err:  # $DEFIAN_RELEASED names no folder
-        pytest.skip(str(err))
-    if root is None:
-        pytest.skip(f"no released artifacts: set ${paths.ENV_RELEASED} or run `defian data download released`")
-    torch.set_num_threads(1)
+@pytest.mark.usefixtures("one_thread")
+def test_crops_figure_on_set5(dev_data, released_root) -> None:
+    root = released_root
     fig = released_crops.crops("Set5", 2, methods=["SRCNN-915"], outputs=["DeFiAN_S"], images=1, released=root,
                                data_root=str(dev_data))
     files = testsets.find_set(dev_data, "Set5")[0]

@@ -16,7 +16,6 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from defian import paths
 from defian.data import metrics
@@ -29,23 +28,13 @@ COMMITTED = paths.RESULTS / "released" / "released_rows.csv"
 IKM_PAPER = paths.ROOT.parent / "shared" / "paper" / "ikm-follow-up.md"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def root():
-    try:
-        found = released.artifacts_root()
-    except FileNotFoundError as err:
-        pytest.skip(str(err))
-    if found is None:
-        pytest.skip(f"no released artifacts: set ${paths.ENV_RELEASED} or run `defian data download released`")
-    return found
+@pytest.fixture
+def root(released_root: Path) -> Path:
+    """The released artifacts (tests/conftest.py), under the name these tests use."""
+    return released_root
 
 
 def _committed() -> pd.DataFrame:
@@ -57,13 +46,13 @@ def _committed() -> pd.DataFrame:
 # --- where the artifacts are ------------------------------------------------------------------------------
 def test_artifacts_root_none_means_absent(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv(paths.ENV_RELEASED, "none")
-    assert released.artifacts_root() is None and released.artifacts_root("None") is None
-    assert released.artifacts_root(tmp_path) == tmp_path.resolve()  # an argument comes before the variable
+    assert paths.released_root() is None and paths.released_root("None") is None
+    assert paths.released_root(tmp_path) == tmp_path.resolve()  # an argument comes before the variable
     monkeypatch.setenv(paths.ENV_RELEASED, str(tmp_path))
-    assert released.artifacts_root("none") is None and released.artifacts_root() == tmp_path.resolve()
+    assert paths.released_root("none") is None and paths.released_root() == tmp_path.resolve()
     monkeypatch.setenv(paths.ENV_RELEASED, str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match=r"nowhere' \(from \$DEFIAN_RELEASED\) is not a folder"):
-        released.artifacts_root()
+        paths.released_root()
     with pytest.raises(FileNotFoundError, match="no released artifacts"):
         released.released_rows(released="none", data_root=str(tmp_path))
 

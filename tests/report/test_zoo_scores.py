@@ -12,33 +12,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from defian import paths
 from defian.data import metrics, testsets
 from defian.data.images import to_rgb
-from defian.report import released, zoo_scores
+from defian.report import zoo_scores
 from defian.zoo import RELEASED, authors_psnr_ssim, load, super_resolve
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def root() -> Path:
-    try:
-        found = released.artifacts_root()
-    except FileNotFoundError as err:  # $DEFIAN_RELEASED names no folder
-        pytest.skip(str(err))
-    if found is None:
-        pytest.skip(f"no released artifacts: set ${paths.ENV_RELEASED} or run `defian data download released`")
-    return found
+@pytest.fixture
+def root(released_root: Path) -> Path:
+    """The released artifacts (tests/conftest.py), under the name these tests use."""
+    return released_root
 
 
 def _data_root(tmp: Path, n: int = 2) -> Path:
