@@ -385,7 +385,7 @@ ikm_res = ikm_study.results("cpu", [ikm_root])
 glue("ikm_study_jobs", len(ikm_status), display=False)
 glue("ikm_study_done", int(ikm_status["evaluated"].sum()), display=False)
 glue("ikm_study_cost", ikm_study.cost(), display=False)
-glue("ikm_study_ratio", ikm_study.MEASURED_COST[("ikm", "iso", ikm_study.BATCHES[0])], display=False)
+glue("ikm_study_ratio", ikm_study.measured_cost()[("ikm", "iso", ikm_study.BATCHES[0])], display=False)
 glue("ikm_study_params", Plain(f"{sum(p.numel() for p in build_model('uhdn_cpu', 2).parameters()) / 1e3:.0f}K"),
      display=False)
 glue("ikm_study_seeds", len(ikm_study.SEEDS), display=False)

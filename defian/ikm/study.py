@@ -5,17 +5,13 @@ Modelled on the DeFiAN cpu study (:mod:`defian.report.study`): the same trainer
 :mod:`defian.ikm.trainable`), the same ``cpu`` schedule (291 training images, batch 16,
 24 x 24 LR patches, 6,000 updates, lr 2e-4 halved every 2,500, x2), the same
 evaluation (Set5, Set14, BSD100, paper protocol). The backbone is ``uhdn_cpu``: one
-U-HDB of four hourglass dense units (depths 6, 5, 5, 6), C0 = 32, G = 12, 169K
-parameters, which is the Table III U-HDB backbone shrunk as the cpu study
-shrinks DeFiAN_S.
+U-HDB of four hourglass dense units (depths 6, 5, 5, 6), C0 = 32, G = 12: the Table III
+U-HDB backbone shrunk as the cpu study shrinks DeFiAN_S.
 
-Cost, measured (``python -m defian.ikm.study --time``: per-update CPU time, one thread, batch
-of random 24 x 24 patches, channels-last, medians of 3 ABBA rounds of 4 updates,
-2-core Zen 4 shared with other jobs, load about 4): DeFiAN_S of the cpu schedule
-(N = 3, M = 5, C = 32) 248 ms; ``uhdn_cpu`` with IKM (IsO, grouped) 269 ms (1.09x),
-vanilla 169 ms (0.68x), CA 193 ms (0.78x), SA 193 ms (0.78x), IKM with GO 205 ms
-(0.83x); at batch 4, IKM IsO 66 ms (0.27x) and GO 57 ms (0.23x). The eleven runs
-together cost 8.2 DeFiAN_S runs (:func:`cost`).
+Cost: ``defian ikm-study --time --record`` measures the per-update CPU time of each kind of
+run against the cpu study's DeFiAN_S (one thread; :func:`time_updates`) and writes it to
+:data:`COST_RECORD` with the machine it ran on; :func:`measured_cost` and :func:`cost` read that
+record (notebook 17 glues from it), so no ratio is typed here.
 
 The jobs (:func:`jobs`):
 
@@ -53,7 +49,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from defian import paths
+from defian import paths, provenance
+from defian.atomic import write_atomic
 from defian.ikm import trainable
 from defian.ikm.attention import ATTENTIONS
 from defian.ikm.operator import OPTIMIZATIONS, IKMError
@@ -73,9 +70,11 @@ SETS = cpu_study.SETS  # Set5, Set14, BSD100
 COMPARED = ("ca", "sa")
 #: The sizes of the ``smoke`` schedule's U-HDN (the CI's seconds-long runs).
 SMOKE_SWITCHES: dict[str, Any] = {"depths": [2, 2], "channels": 8, "growth": 4}
-#: Relative per-update cost of each kind of run, DeFiAN_S of the cpu schedule = 1 (module docstring).
-MEASURED_COST = {("vanilla", "iso", 16): 0.68, ("ca", "iso", 16): 0.78, ("sa", "iso", 16): 0.78,
-                 ("ikm", "iso", 16): 1.09, ("ikm", "go", 16): 0.83, ("ikm", "iso", 4): 0.27, ("ikm", "go", 4): 0.23}
+#: The kinds of run whose per-update cost :func:`time_updates` measures: (attention, optimization, batch).
+COST_KINDS = (("vanilla", "iso", 16), ("ca", "iso", 16), ("sa", "iso", 16), ("ikm", "iso", 16), ("ikm", "go", 16),
+              ("ikm", "iso", 4), ("ikm", "go", 4))
+#: The committed measurement of those costs (``--time --record``).
+COST_RECORD = paths.RESULTS / "bench" / "ikm_study_cost.csv"
 
 
 @dataclass(frozen=True)
@@ -149,9 +148,27 @@ def jobs(schedule: str = "cpu", data_root: str = "") -> list[Job]:
     return out
 
 
-def cost() -> float:
-    """The cpu study's cost in DeFiAN_S runs of the cpu schedule (:data:`MEASURED_COST`, per update)."""
-    return float(sum(MEASURED_COST[(j.attention, j.optimization, j.config.batch)] for j in jobs("cpu")))
+def measured_cost(path: str | Path = COST_RECORD) -> dict[tuple[str, str, int], float]:
+    """Per-update cost of each of :data:`COST_KINDS`, DeFiAN_S of the cpu schedule = 1, from the record.
+
+    Raises:
+        FileNotFoundError: no record (``defian ikm-study --time --record`` writes it).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no cost record at {str(path)!r}; run `defian ikm-study --time --record`")
+    ratios = pd.read_csv(path).set_index("kind")["ratio"]
+    return {kind: float(ratios[_kind_name(*kind)]) for kind in COST_KINDS}
+
+
+def cost(ratios: dict[tuple[str, str, int], float] | None = None) -> float:
+    """The cpu study's cost in DeFiAN_S runs of the cpu schedule (``ratios``: :func:`measured_cost`)."""
+    ratios = measured_cost() if ratios is None else ratios
+    return float(sum(ratios[(j.attention, j.optimization, j.config.batch)] for j in jobs("cpu")))
+
+
+def _kind_name(attention: str, optimization: str, batch: int) -> str:
+    return f"{attention} {optimization} B{batch}"
 
 
 # --- records ---------------------------------------------------------------------------------------
@@ -300,9 +317,9 @@ def time_updates(rounds: int = 3, n: int = 4, schedule: str = "cpu") -> pd.DataF
     try:
         base = config.schedule(schedule, progress=False)
         kinds = {"defian_s": dataclasses.replace(base, model="defian_s")}
-        for (att, opt, batch) in MEASURED_COST:
+        for (att, opt, batch) in COST_KINDS:
             j = job(schedule, att, 0, opt if att == "ikm" else None, batch if schedule == "cpu" else None)
-            kinds[f"{att} {opt} B{batch}"] = j.config
+            kinds[_kind_name(att, opt, batch)] = j.config
         steps, sizes = {}, {}
         for name, cfg in kinds.items():
             net = loop.initial_model(cfg, torch.device("cpu"))
@@ -339,10 +356,18 @@ def main(argv: list[str] | None = None) -> int:
     p = cpu_study.study_parser("defian ikm-study", __doc__.split("\n\n")[0], "results/runs/ikm", limit=True)
     p.add_argument("--time", action="store_true", help="measure the per-update cost of each kind of run "
                    "against DeFiAN_S (one thread) and exit")
+    p.add_argument("--record", action="store_true", help=f"with --time: write the result to {COST_RECORD} "
+                   "(with the machine and commit), which the study's cost estimate reads")
     a = p.parse_args(argv)
     mine = cpu_study.worker_slice(p, a.worker)
     if a.time:
-        print(time_updates(schedule=a.schedule).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        table = time_updates(schedule=a.schedule)
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        if a.record:
+            env = provenance.environment()
+            table = table.assign(machine=env["cpu"], commit=env["git_commit"], utc=env["utc"])
+            write_atomic(COST_RECORD, table.to_csv(index=False))
+            print(f"written to {COST_RECORD}")
         return 0
     root = Path(a.runs_root) if a.runs_root else ikm_root(a.schedule)
     dest = paths.RUNS / "ikm" if a.publish else None

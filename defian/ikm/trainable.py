@@ -16,10 +16,10 @@ they are. Presets (:data:`PRESETS`):
     ``uhdn``      U-HDN of the paper (B = 4 U-HDBs of depths 6, 5, 4, 4, 5, 6, C0 = 64, G = 12).
     ``uhdnl``     U-HDNL (:data:`defian.ikm.uhdn.PRESETS`).
     ``uhdn_cpu``  the reduced study's backbone (:mod:`defian.ikm.study`): one U-HDB of four
-                  hourglass units (depths 6, 5, 5, 6), C0 = 32, G = 12 (169K parameters),
+                  hourglass units (depths 6, 5, 5, 6), C0 = 32, G = 12,
                   sized so that an IKM (IsO) update at batch 16 of 24 x 24 patches costs
                   about what a DeFiAN_S update of the ``cpu`` schedule (N = 3, M = 5, C = 32)
-                  costs on one thread: 1.09x, measured (the study's docstring).
+                  costs on one thread (measured: ``results/bench/ikm_study_cost.csv``).
 """
 
 from __future__ import annotations
