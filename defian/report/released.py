@@ -14,9 +14,10 @@ One table (:func:`released_rows`), two kinds of rows:
   the producers' own way the Y their scripts compute
   (:data:`defian.report.released_findings.OUTPUT_WAYS`).
 
-Each row whose measured PSNR is more than 0.02 dB from the printed one, and each printed #Params
-that are not the released file's count (``params_match`` says which count they are, searched over
-every released file), gets an ``explanation`` from :mod:`defian.report.released_findings`.
+Each row whose measured PSNR is more than
+:data:`~defian.report.released_findings.TOLERANCE_DB` from the printed one, and each printed
+#Params that are not the released file's count (``params_match`` says which count they are,
+searched over every released file), gets an ``explanation`` from :mod:`defian.report.released_findings`.
 """
 
 from __future__ import annotations
@@ -38,16 +39,14 @@ from defian.zoo import RELEASED, load
 __all__ = ["COLUMNS", "IKM_IMDN", "KEYS", "REGENERATE_TOL", "compare_rows",
            "measured_margins", "merge_rows", "param_table", "printed_row", "read_rows", "released_rows", "write_rows"]
 
-#: The name that means "as if no released artifacts were there" (a parameter, ``$DEFIAN_RELEASED``).
-
 COLUMNS = ("method", "source", "scale", "set", "images", "printed_in", "printed_psnr", "printed_ssim", "own_way",
            "psnr_book", "ssim_book", "psnr_own", "ssim_own", "d_psnr_book", "d_psnr_own", "params_file",
            "params_kernels", "params_printed_k", "params_match", "explanation")
 #: What names one row of :func:`released_rows` (a measurement and the printed source it is set beside).
 KEYS = ("method", "source", "scale", "set", "printed_in")
 #: (dB PSNR, SSIM): how far a re-run may move a row's means. The scores are float32 convolutions whose
-#: bits change with the thread count (and the CPU): on Set5, one thread against two moved the means by up
-#: to 2.3e-4 dB PSNR and 2e-6 SSIM (CoMo-S; the other models up to 4e-5 dB; defian.report.zoo_scores).
+#: bits change with the thread count (and the CPU; defian.report.zoo_scores); tests/report/test_released_rows.py
+#: recomputes a subset of the committed rows within this tolerance.
 REGENERATE_TOL = (1e-3, 2e-5)
 _TEXT = ("images", "own_way", "params_file", "params_kernels", "params_match", "explanation")
 

@@ -124,7 +124,7 @@ def test_the_command_fetches_into_root_and_reports_errors(server, tmp_path, monk
 def test_the_package_manifest_is_the_development_copy() -> None:
     shared = paths.ROOT.parent / "shared" / "released" / "MANIFEST.tsv"
     entries = download.read_manifest()
-    assert len(entries) == len({e.dest for e in entries}) > 0
+    assert len(entries) > 0  # (read_manifest refuses a repeated destination: test_a_malformed_manifest_is_a_named_error)
     assert {e.dest.split("/")[0] for e in entries} == {"weights", "images"}
     if not shared.is_file():
         pytest.skip(f"{shared} absent (a clone without ../shared)")

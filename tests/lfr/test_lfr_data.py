@@ -86,7 +86,7 @@ def test_lr_pixels_sit_where_matlab_maps_them(tmp_path: Path, level: int) -> Non
     u = r * np.arange(1, 13) + 0.5 * (1 - r) - 1  # 0-based HR coordinates of the LR pixel centres
     expect = x0 + dy * u[:, None, None] + dx * u[None, :, None]
     inner = slice(3, -3)  # MATLAB's mirrored border bends the ramp within 2 r pixels of the edge
-    assert np.abs(lr[inner, inner] - expect[inner, inner]).max() <= 1.25  # HR and two passes rounded; u = r x: 4.3 at r = 2
+    assert np.abs(lr[inner, inner] - expect[inner, inner]).max() <= 1.25  # HR and two passes rounded
 
 
 def test_training_images_without_a_data_root_are_the_embedded_photographs(monkeypatch: pytest.MonkeyPatch) -> None:

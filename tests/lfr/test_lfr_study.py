@@ -112,3 +112,17 @@ def test_the_command_lists_the_status(tmp_path, capsys: pytest.CaptureFixture[st
     with pytest.raises(SystemExit):
         study.main(["--worker", "3/2"])
     assert isinstance(study.jobs("smoke")[0].config, LFRTrainConfig)
+
+
+def test_slides_table3_is_the_slides_row() -> None:
+    """report.SLIDES_TABLE3 is the "Ours" row of the slides' Table 3, read from the shared copy."""
+    from defian import paths
+
+    slides = paths.ROOT.parent / "shared" / "paper" / "asdn-and-related-slides.md"
+    if not slides.is_file():
+        pytest.skip(f"{slides} is not beside the checkout")
+    lines = slides.read_text().splitlines()
+    table = next(i for i, line in enumerate(lines) if line.startswith("Table 3:"))
+    ours = next(line for line in reversed(lines[:table]) if line.startswith("Ours"))
+    values = [float(v) for v in ours.split()[1:]]
+    assert values == [report.SLIDES_TABLE3[k][s] for k in ("direct", "recursive") for s in (2, 3, 4)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,8 @@ def _cfg(root: Path, **kw: object) -> LFRTrainConfig:
 
 def test_cpu_schedule_is_the_cpu_study_budget() -> None:
     lfr, fixed = schedule("cpu"), config.CPU
+    both = {f.name for f in dataclasses.fields(LFRTrainConfig)} & {f.name for f in dataclasses.fields(config.TrainConfig)}
+    assert both - {"model"} == set(SHARED_FIELDS)  # a budget field added to both must be shared (model differs)
     for name in SHARED_FIELDS:
         assert getattr(lfr, name) == getattr(fixed, name), name
     assert (lfr.updates, lfr.batch, lfr.patch, lfr.lr, lfr.lr_step) == (6000, 16, 24, 2e-4, 2500)  # the cpu study

@@ -131,7 +131,6 @@ def test_nothing_is_written_when_one_input_is_bad(tmp_path: Path, images: dict[s
     with pytest.raises(ImageError, match="notes.txt: not a readable PNG/JPEG/BMP/TIFF image"):
         upscale.upscale_files([images["rgb.png"], tmp_path / "notes.txt"], tmp_path / "out", up, progress=False)
     assert not (tmp_path / "out").exists()
-    (tmp_path / "rgb.bmp").write_bytes(b"")
     Image.open(images["rgb.png"]).save(tmp_path / "rgb.bmp")
     with pytest.raises(ValueError, match="would both be written as rgb_x2.png"):
         upscale.upscale_files([images["rgb.png"], tmp_path / "rgb.bmp"], tmp_path / "out", up, progress=False)

@@ -9,7 +9,6 @@ run under the papermill command line as the README shows. Only one real chapter 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -128,7 +127,6 @@ def test_records_only_turns_training_off_and_refuses_a_notebook_that_would_train
         book.records_only(trains, book.parameters_for(trains, cpu, {}, None))
     assert book.records_only(trains, {"profile": "cpu", "train_schedule": ""}) == {"profile": "cpu",
                                                                                   "train_schedule": ""}
-    shutil.rmtree(folder)
 
 
 def test_records_only_needs_the_benchmark_data(monkeypatch: pytest.MonkeyPatch,
