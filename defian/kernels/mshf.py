@@ -178,7 +178,7 @@ class _FusedMSHF(torch.autograd.Function):
             if kernel is None:
                 x = x.contiguous()  # NCHW planes: one copy of an NHWC input beats strided reads
                 ctx.save_for_backward(x, bias)  # everything else is recomputed chunk by chunk
-                return _run(x, bias, pairs, None)
+                return _forward(x, bias, pairs)
             nhwc = x.to(_compute_dtype(x.dtype)).permute(0, 2, 3, 1).contiguous()  # no copy for channels-last
             ctx.save_for_backward(nhwc, bias)
             dl, ep = ([p[i] for p in pairs] for i in (0, 1))
@@ -190,7 +190,7 @@ class _FusedMSHF(torch.autograd.Function):
         x, bias = ctx.saved_tensors
         with torch.autocast(device_type=grad.device.type, enabled=False):
             if ctx.kernel is None:
-                return _run(x, bias, ctx.pairs, grad), None, None
+                return _backward(x, bias, ctx.pairs, grad), None, None
             dl, ep = ([p[i] for p in ctx.pairs] for i in (0, 1))
             gx = ctx.kernel.backward(x, grad.to(x.dtype).contiguous(), dl, ep,
                                      *_kernel_args(bias, len(ctx.pairs), x.shape[3], x.dtype)[:2])
@@ -296,11 +296,6 @@ def _backward(x: Tensor, bias: Tensor | None, pairs: tuple[tuple[int, int], ...]
         if not direct:
             gx[bs, cs] = acc
     return gx
-
-
-def _run(x: Tensor, bias: Tensor | None, pairs: tuple[tuple[int, int], ...], grad: Tensor | None) -> Tensor:
-    """Forward maps (``grad is None``, :func:`_forward`) or the input gradient (:func:`_backward`), by blocks."""
-    return _forward(x, bias, pairs) if grad is None else _backward(x, bias, pairs, grad)
 
 
 def mshf_fused(x: Tensor, dilations: Sequence[tuple[int, int]], bias: Tensor | None = None) -> Tensor:

@@ -182,8 +182,9 @@ def _run_jobs(todo: Sequence[Job], root: Path, data_root: str, publish_to: Path 
     schedule = todo[0].config.schedule
     have = records([root, lfr_root(schedule), run_record.runs_root(schedule)], schedule)
     for job in todo:
-        if is_done(job, find_run(job, have)):
-            print(f"[lfr-study] {job.label}: done ({find_run(job, have).dir}), skipped", flush=True)
+        found = find_run(job, have)
+        if is_done(job, found):
+            print(f"[lfr-study] {job.label}: done ({found.dir}), skipped", flush=True)
             continue
         print(f"[lfr-study] {time.strftime('%Y-%m-%d %H:%M:%S')} {job.label}", flush=True)
         cfg = dataclasses.replace(job.config, data_root=data_root)

@@ -40,7 +40,8 @@ from defian.report import inference
 from defian.atomic import write_atomic
 from defian.kernels import accelerate
 
-__all__ = ["Evaluation", "evaluate", "evaluate_run", "evaluation_dir", "load_model", "main", "read_evaluation"]
+__all__ = ["Evaluation", "evaluate", "evaluate_run", "evaluation_dir", "integer_scale", "is_lfr_checkpoint",
+           "load_model", "main", "read_evaluation"]
 
 PER_IMAGE = ("method", "set", "scale", "image", "psnr", "ssim", "lr_h", "lr_w", "seconds", "peak_mb")
 PER_SET = ("method", "set", "scale", "images", "psnr", "ssim", "protocol", "self_ensemble", "tile", "data")
@@ -321,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.checkpoint is not None and is_lfr_checkpoint(args.checkpoint):
             return _evaluate_lfr(args)
-        args.scale, args.scales = _integer_scale(args.scale), [_integer_scale(s) for s in args.scales]
+        args.scale, args.scales = integer_scale(args.scale), [integer_scale(s) for s in args.scales]
     except (FileNotFoundError, ValueError) as err:
         print(f"defian evaluate: error: {err}", file=sys.stderr)
         return 2
@@ -350,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _integer_scale(scale: float | None) -> int | None:
+def integer_scale(scale: float | None) -> int | None:
     """A fixed-scale model's, Bicubic's or a folder's scale: an integer (named error otherwise)."""
     if scale is None or float(scale).is_integer():
         return None if scale is None else int(scale)

@@ -45,7 +45,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from defian.atomic import write_atomic
-from defian.data.images import ImageError
+from defian.data.images import ImageError, to_rgb
 from defian.data.imresize import imresize
 from defian.report import inference
 
@@ -97,7 +97,7 @@ def load_upscaler(checkpoint: str | os.PathLike[str] | None = None, run: str | o
         ValueError: Both or neither source, a bad tile or device, a scale that differs from the model's.
         FileNotFoundError / CheckpointError: No such file, or an unreadable one (named).
     """
-    from defian.report.evaluate import is_lfr_checkpoint, load_model
+    from defian.report.evaluate import integer_scale, is_lfr_checkpoint, load_model
 
     if (checkpoint is None) == (run is None):
         raise ValueError("give exactly one of --checkpoint FILE and --run DIR")
@@ -110,10 +110,7 @@ def load_upscaler(checkpoint: str | os.PathLike[str] | None = None, run: str | o
     dev = _device(device)
     if is_lfr_checkpoint(checkpoint):
         return _lfr_upscaler(checkpoint, scale, dev)
-    if scale is not None and not float(scale).is_integer():
-        raise ValueError(f"--scale {scale:g} is not an integer: only an LFR checkpoint (Part III, defian.lfr) "
-                         "upscales by a non-integer factor")
-    scale = None if scale is None else int(scale)
+    scale = integer_scale(scale)
     model, info = load_model(checkpoint, scale)
     if scale is not None and model.scale != scale:
         raise ValueError(f"{str(checkpoint)!r} holds a x{model.scale} model; --scale {scale} was asked")
@@ -189,7 +186,7 @@ def upscale_array(img: np.ndarray, upscaler: Upscaler) -> np.ndarray:
         uint8 of the input's layout with s times its height and width.
     """
     colour = img if img.ndim == 2 else (img[..., :3] if img.shape[2] >= 3 else img[..., 0])  # (h, w[, 3])
-    rgb = np.repeat(colour[..., None], 3, axis=2) if colour.ndim == 2 else colour
+    rgb = to_rgb(colour)
     sr = upscaler.run(rgb)  # (s h, s w, 3)
     if colour.ndim == 2:
         sr = np.asarray(Image.fromarray(sr, "RGB").convert("L"))

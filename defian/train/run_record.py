@@ -155,8 +155,11 @@ class RunRecord:
         old_path = self.dir / "environment.json"
         if from_update > 0 and old_path.is_file():
             old = json.loads(old_path.read_text())
-            rows = read_metrics(self.dir) if self.metrics_path.is_file() else []
-            earlier = old["segments"] if "segments" in old else _format1_segments(old, None, rows)
+            if "segments" in old:
+                earlier = old["segments"]
+            else:  # format 1: its segments are rebuilt from metrics.csv
+                rows = read_metrics(self.dir) if self.metrics_path.is_file() else []
+                earlier = _format1_segments(old, None, rows)
         self._t0 = time.perf_counter()
         self._env = {**environment, "segments": [*earlier, new_segment(environment, from_update)]}
         write_json(old_path, self._env)
