@@ -45,16 +45,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
 from defian import paths, provenance
 from defian.atomic import write_atomic
 from defian.ikm import trainable
 from defian.ikm.attention import ATTENTIONS
 from defian.ikm.operator import OPTIMIZATIONS, IKMError
-from defian.report import evaluate
+from defian.report import evaluate, study_stats
 from defian.report import study as cpu_study
 from defian.train import config, run_record
 from defian.train.config import TrainConfig
@@ -253,14 +251,8 @@ def paired_gains(res: pd.DataFrame, a: str = "ikm", b: str = "vanilla", confiden
         d = (t[a] - t[b]).dropna().to_numpy(float)
         if not len(d):
             continue
-        n, mean = len(d), float(d.mean())
-        sd = float(d.std(ddof=1)) if n > 1 else float("nan")
-        half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n)) if n > 1 else float("nan")
-        lo, hi = mean - half, mean + half
-        verdict = ("not resolved (one seed: no spread)" if n < 2 else "supported" if lo > 0
-                   else "contradicted" if hi < 0 else "not resolved")
-        rows.append({"set": s, "seeds": n, "mean gain": mean, "sd gain": sd, "ci low": lo, "ci high": hi,
-                     "verdict": verdict})
+        row = {"set": s, **study_stats.t_interval(d, confidence)}
+        rows.append({**row, "verdict": study_stats.verdict(pd.Series(row))})
     return pd.DataFrame(rows, columns=["set", "seeds", "mean gain", "sd gain", "ci low", "ci high", "verdict"])
 
 

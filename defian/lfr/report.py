@@ -30,7 +30,7 @@ from scipy import stats
 from defian.lfr import study
 from defian.lfr.evaluate import read_lfr_evaluation
 from defian.report import evaluate
-from defian.report.study_stats import verdict
+from defian.report.study_stats import t_interval, verdict
 from defian.train import run_record
 
 __all__ = ["SLIDES_TABLE3", "attention_gain", "central", "fixed_results", "interval", "lfr_results", "table3"]
@@ -133,12 +133,7 @@ def attention_gain(lfr: pd.DataFrame, confidence: float = _CONFIDENCE) -> pd.Dat
     gains = (a - b).dropna().rename("gain").reset_index()
     rows = []
     for (set_name, s, rule), g in gains.groupby(["set", "scale", "rule"], sort=False):
-        d = g["gain"].to_numpy(float)
-        n = len(d)
-        sd = float(d.std(ddof=1)) if n > 1 else float("nan")
-        half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n)) if n > 1 else float("nan")
-        row = {"set": set_name, "scale": s, "rule": rule, "seeds": n, "mean gain": float(d.mean()), "sd gain": sd,
-               "ci low": float(d.mean()) - half, "ci high": float(d.mean()) + half}
+        row = {"set": set_name, "scale": s, "rule": rule, **t_interval(g["gain"].to_numpy(float), confidence)}
         rows.append({**row, "verdict": verdict(pd.Series(row))})
     cols = ["set", "scale", "rule", "seeds", "mean gain", "sd gain", "ci low", "ci high", "verdict"]
     return pd.DataFrame(rows, columns=cols)

@@ -26,7 +26,7 @@ from defian.train.config import TrainConfig
 from defian.report.study import ABLATION_SCALE, PAIR, PAIR_SCALE, SEEDS, SETS
 
 __all__ = ["pair_attention_activity", "final_losses", "run_times", "image_gains", "paired_gains", "paired_noise", "pairs",
-           "seeds_needed", "single_runs", "summarize", "table_spreads", "validation_gaps", "verdict"]
+           "seeds_needed", "single_runs", "summarize", "t_interval", "table_spreads", "validation_gaps", "verdict"]
 
 
 def pairs(root: str | Path | None = None, schedule: str = "cpu") -> dict[int, tuple[run_record.Run, run_record.Run]]:
@@ -237,6 +237,16 @@ def seeds_needed(sd_gain: float, difference: float, z: float = 2.0) -> int:
     return max(1, int(np.ceil((z * sd_gain / difference) ** 2)))
 
 
+def t_interval(d: np.ndarray, confidence: float = 0.95) -> dict[str, float]:
+    """Paired gains ``d`` over seeds: ``seeds``, ``mean gain``, ``sd gain`` (ddof 1) and the Student-t
+    interval of the mean at ``confidence`` (``ci low``, ``ci high``); NaN spread with one seed."""
+    d = np.asarray(d, float)
+    n, mean = len(d), float(d.mean())
+    sd = float(d.std(ddof=1)) if n > 1 else float("nan")
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n)) if n > 1 else float("nan")
+    return {"seeds": n, "mean gain": mean, "sd gain": sd, "ci low": mean - half, "ci high": mean + half}
+
+
 def summarize(gains: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """Per set: seeds, mean gain, its standard deviation across seeds (ddof 1), the
     Student-t interval of the mean at ``confidence``, and each model's own spread.
@@ -245,12 +255,8 @@ def summarize(gains: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """
     rows = []
     for s, g in gains.groupby("set", sort=False):
-        d = g["gain"].to_numpy(float)
-        n = len(d)
-        sd = float(d.std(ddof=1)) if n > 1 else float("nan")
-        half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n)) if n > 1 else float("nan")
-        rows.append({"set": s, "seeds": n, "mean gain": float(d.mean()), "sd gain": sd,
-                     "ci low": float(d.mean()) - half, "ci high": float(d.mean()) + half,
+        n = len(g)
+        rows.append({"set": s, **t_interval(g["gain"].to_numpy(float), confidence),
                      **{f"sd {m}": float(g[m].std(ddof=1)) if n > 1 else float("nan") for m in PAIR}})
     return pd.DataFrame(rows)
 
