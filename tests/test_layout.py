@@ -33,12 +33,18 @@ def test_each_subpackage_documents_and_exports_explicitly(name: str) -> None:
         assert isinstance(value, types.ModuleType), f"defian.{name}.{module} is shadowed by an export ({value!r})"
 
 
+#: The model code of Parts II and III (their training and study modules may call accelerate()).
+MODEL_MODULES = ("ikm/attention.py", "ikm/backbones.py", "ikm/fast.py", "ikm/operator.py", "ikm/uhdn.py",
+                 "lfr/asdn.py", "lfr/head.py", "lfr/levels.py", "lfr/model.py", "lfr/resample.py")
+
+
 def test_nn_chooses_no_fast_path() -> None:
-    """The reference modules import nothing from the accelerators (the choice is defian.kernels')."""
+    """The reference and model modules import nothing from the accelerators (the choice is defian.kernels')."""
     import ast
     from pathlib import Path
 
-    for path in Path(defian.__file__).parent.joinpath("nn").glob("*.py"):
+    root = Path(defian.__file__).parent
+    for path in [*root.joinpath("nn").glob("*.py"), *(root / m for m in MODEL_MODULES)]:
         tree = ast.parse(path.read_text())
         imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
         imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]

@@ -48,7 +48,7 @@ from defian.lfr.model import (
     make_lfr_config,
 )
 from defian.nn.model import to_channels_last
-from defian.train import checkpoint, config, distributed, run_record, validation
+from defian.train import checkpoint, config, distributed, run_record, trainstate, validation
 from defian.train.loop import NonFiniteError, adam, environment, grad_scaler
 from defian.train.trainstate import TrainState
 
@@ -187,15 +187,6 @@ def load_lfr_model(path: str | Path) -> tuple[LFRModel, dict[str, Any]]:
                           "switches": c.switches, "seed": c.seed}
 
 
-def _same_run(saved: dict[str, Any], cfg: LFRTrainConfig, where: Path) -> None:
-    now = cfg.to_dict()
-    diff = sorted(k for k in now if k not in RUNTIME_FIELDS and saved.get(k) != now[k])
-    if diff:
-        shown = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in diff)
-        raise ValueError(f"{str(where)!r} belongs to a run with other settings ({shown}); "
-                         "pass restart=True or another name")
-
-
 def _start(cfg: LFRTrainConfig, device: torch.device, run_dir: Path, restart: bool) -> TrainState:
     """The state of update 0, or the run's last checkpoint (``restart``: discard it)."""
     model = _build(cfg, device)
@@ -205,7 +196,7 @@ def _start(cfg: LFRTrainConfig, device: torch.device, run_dir: Path, restart: bo
     last = run_dir / "last.pt"
     if last.is_file() and not restart:
         ckpt = checkpoint.load(last)
-        _same_run(ckpt["config"], cfg, last)
+        trainstate.same_run(ckpt["config"], cfg, last, RUNTIME_FIELDS)
         if ckpt.get("slim"):
             raise ValueError(f"{str(last)!r} holds weights only (a published record) and cannot resume training; "
                              "use restart=True or another runs root")
@@ -272,7 +263,7 @@ def _train(cfg: LFRTrainConfig, root: Path, device: torch.device, name: str | No
     record, last = run_record.RunRecord(run_dir), run_dir / "last.pt"
     if not restart and (run_dir / "summary.json").is_file():
         done = run_record.read(run_dir)
-        _same_run(done.config, cfg, run_dir)
+        trainstate.same_run(done.config, cfg, run_dir, RUNTIME_FIELDS)
         if (done.summary or {}).get("status") == "finished":
             return done
     run_dir.mkdir(parents=True, exist_ok=True)

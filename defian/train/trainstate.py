@@ -12,6 +12,7 @@ that would compute something else.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,13 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
         be.copy_(bm)
 
 
-def same_run(saved: dict[str, Any], cfg: TrainConfig, where: Path) -> None:
+def same_run(saved: dict[str, Any], cfg: Any, where: Path, runtime: Sequence[str] = RUNTIME_FIELDS) -> None:
     """Raise ``ValueError`` naming ``where`` and each differing field if ``saved`` (a run's
-    config dict) and ``cfg`` differ in anything but :data:`RUNTIME_FIELDS`."""
-    now, default = cfg.to_dict(), TrainConfig().to_dict()
+    config dict) and ``cfg`` (a :class:`TrainConfig`, or another run config with ``to_dict``
+    and defaults, e.g. Part III's LFRTrainConfig) differ in anything but ``runtime``."""
+    now, default = cfg.to_dict(), type(cfg)().to_dict()
     saved = {**default, **saved}  # a field added later reads as its default in older records
-    diff = sorted(k for k in now if k not in RUNTIME_FIELDS and saved.get(k) != now.get(k))
+    diff = sorted(k for k in now if k not in runtime and saved.get(k) != now.get(k))
     if diff:
         shown = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in diff)
         raise ValueError(f"{str(where)!r} belongs to a run with other settings ({shown}); "

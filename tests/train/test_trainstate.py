@@ -42,3 +42,15 @@ def test_same_run_names_every_differing_field_and_ignores_runtime_ones() -> None
     trainstate.same_run({**cfg.to_dict(), "threads": 2, "device": "cuda", "compile": True}, cfg, Path("x"))
     old = {k: v for k, v in cfg.to_dict().items() if k != "ema"}  # a record written before "ema" existed
     trainstate.same_run(old, cfg, Path("x"))  # reads as the default
+
+
+def test_same_run_reads_a_field_added_later_as_its_default_for_any_run_config() -> None:
+    """An older record without a newer field resumes (the LFR runs use the same check)."""
+    from defian.lfr.train import RUNTIME_FIELDS as LFR_RUNTIME
+    from defian.lfr.train import schedule as lfr_schedule
+
+    cfg = lfr_schedule("smoke")
+    older = {k: v for k, v in cfg.to_dict().items() if k != "val_crop"}  # as if val_crop came later
+    trainstate.same_run(older, cfg, Path("x"), LFR_RUNTIME)
+    with pytest.raises(ValueError, match=r"\(lr: 1.0 -> "):
+        trainstate.same_run({**older, "lr": 1.0}, cfg, Path("x"), LFR_RUNTIME)
