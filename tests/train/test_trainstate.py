@@ -50,7 +50,7 @@ def test_same_run_reads_a_field_added_later_as_its_default_for_any_run_config() 
     from defian.lfr.train import schedule as lfr_schedule
 
     cfg = lfr_schedule("smoke")
-    older = {k: v for k, v in cfg.to_dict().items() if k != "val_crop"}  # as if val_crop came later
+    older = {k: v for k, v in cfg.to_dict().items() if k != "val_scale"}  # as if val_scale came later
     trainstate.same_run(older, cfg, Path("x"), LFR_RUNTIME)
     with pytest.raises(ValueError, match=r"\(lr: 1.0 -> "):
         trainstate.same_run({**older, "lr": 1.0}, cfg, Path("x"), LFR_RUNTIME)
