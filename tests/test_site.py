@@ -89,12 +89,18 @@ def test_site_offline_in_chromium(site: Path, server: str) -> None:
     playwright = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: `make test` installs Debian's chromium package")
-    pages = ["index.html"] + [str(p.relative_to(site)) for d in ("book", "notebooks") for p in sorted((site / d).glob("*.html"))]
+    pages = [str(p.relative_to(site)) for d in ("book", "notebooks") for p in sorted((site / d).glob("*.html"))]
     outside: list[str] = []
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport=WIDE)
         page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(server) else None)
+        # index.html is jupyter-book's redirect stub (a meta refresh to the root chapter):
+        # follow it to the end before looking at anything, or the refresh can replace the
+        # page while a check is evaluating in it (CI's "execution context was destroyed").
+        page.goto(urljoin(server, "index.html"), wait_until="load")
+        page.wait_for_url(urljoin(server, "book/intro.html"))
+        page.wait_for_load_state("load")
         math_pages = 0
         for rel in pages:
             url = urljoin(server, rel)
