@@ -11,13 +11,14 @@
 # %% [markdown]
 # # What the released artifacts show
 #
-# This page re-scores everything the compared methods' authors published (weights of
-# {glue:text}`n_methods` methods, DeFiAN_S x2 outputs, RCAN's and RDN's outputs) and sets each number
-# beside the row the papers print; every gap above {glue:text}`tol_gap` dB gets a reason. The number to
-# remember is
-# {glue:text}`y_shift:.2f` dB: how much the Y convention alone (luma rounded to bytes or not) moves
-# RCAN's Set5 x2 score. {glue:text}`margins_below` of the {glue:text}`margins_total` margins over
-# these rivals that Table I, Table II and the IKM table print are no larger.
+# :::{admonition} In short
+# :class: tip
+# Everything the compared methods' authors released (weights of {glue:text}`n_methods` methods, DeFiAN_S x2 outputs, RCAN's and RDN's outputs), re-scored under the book's protocol beside the rows the papers print.
+# The number to remember: {glue:text}`y_shift:.2f` dB, how far the Y convention alone (luma rounded to bytes or not) moves RCAN's Set5 x2 score;
+# {glue:text}`margins_below` of the {glue:text}`margins_total` margins over these rivals that Table I, Table II and the IKM table print are no larger.
+# :::
+#
+# Every gap between a measured and a printed number above {glue:text}`tol_gap` dB gets a reason below.
 
 # %% tags=["parameters"]
 profile: str = "smoke"  # which profile produced this page (set by the runner)

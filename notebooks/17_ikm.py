@@ -11,10 +11,11 @@
 # %% [markdown]
 # # Part II: image-specific kernel modulation
 #
-# This page shows what the IKM operator of DeFiAN's follow-up computes, checks its two mini-batch
-# semantics and its cost against the printed tables, and scores the released CoMo-S on Set5.
-# The number to remember: IKM adds {glue:text}`ikm_added_params` parameters and
-# {glue:text}`ikm_added_flops` FLOPs to the convolution it modulates; it only reweights its kernel taps.
+# :::{admonition} In short
+# :class: tip
+# What the IKM operator of DeFiAN's follow-up computes, its two mini-batch semantics and its cost checked against the printed tables, and the released CoMo-S scored on Set5.
+# The number to remember: IKM adds {glue:text}`ikm_added_params` parameters and {glue:text}`ikm_added_flops` FLOPs to the convolution it modulates; it only reweights its kernel taps.
+# :::
 #
 # Sources: Huang et al., "Image-specific Convolutional Kernel Modulation for Single Image
 # Super-resolution" (arXiv:2111.08362, `shared/paper/ikm-follow-up.md`), and the released code

@@ -19,15 +19,12 @@ import pytest
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LONG_CELL = 15  # lines of code (blank lines not counted) above which a drawing/displaying cell is hidden
 BOX_MAX_LINES = 3  # lines of text inside the box, besides its :::{admonition} / :class: / ::: lines
-# Pending: notebooks 16 (released artifacts) and 17 (image-specific kernel modulation) are being
-# written by others; the lead adds their "In short" boxes and hide-input tags and removes them here.
-PENDING = {"16_released_artifacts.py", "17_ikm.py"}
 PAPER_SOURCE = re.compile(r"\b(Tables? [IVX]+|Eqs?\. ?\(\d+\)|Figs?\. ?\d+|Sec\. ?[IVX]+)")
 GLUE_REF = re.compile(r"\{glue:[a-z]+\}`([^`]+)`")
 
 
 def _chapters() -> list[Path]:
-    return [p for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py")) if p.name not in PENDING]
+    return [p for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))]
 
 
 def _box(path: Path) -> list[str] | None:
