@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from defian.ikm.operator import IKMConv2d
+from defian.nn.complexity import lr_size
 
 __all__ = ["CONVENTIONS", "HR_SIZE", "PAPER", "PAPER_TABLE_III", "PAPER_TABLE_III_ADDED", "Complexity", "count",
            "count_params", "printed"]
@@ -90,11 +91,7 @@ def count(model: nn.Module, scale: int, hr_size: tuple[int, int] = HR_SIZE) -> C
     Returns:
         A :class:`Complexity`.
     """
-    if getattr(model, "scale", scale) != scale:
-        raise ValueError(f"model was built for x{model.scale}, asked to count it at x{scale}")
-    if hr_size[0] % scale or hr_size[1] % scale:
-        raise ValueError(f"hr_size={hr_size} is not divisible by scale={scale}")
-    lr = (hr_size[0] // scale, hr_size[1] // scale)
+    lr = lr_size(model, scale, hr_size)
     meta = copy.deepcopy(model).to("meta").eval()
     for m in meta.modules():
         if isinstance(m, IKMConv2d):

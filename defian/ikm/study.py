@@ -209,7 +209,8 @@ def status(schedule: str = "cpu", roots: Sequence[Path] | None = None) -> pd.Dat
     rows = []
     for j in jobs(schedule):
         run = find_run(j, have)
-        rows.append({"job": j.label, "also": ", ".join(j.also), "state": cpu_study.run_state(run, j.config.updates), "evaluated": is_done(run),
+        rows.append({"job": j.label, "also": ", ".join(j.also), "state": cpu_study.run_state(run, j.config.updates),
+                     "evaluated": is_done(run),
                      "run": run.dir.name if run else ""})
     return pd.DataFrame(rows)
 
@@ -271,25 +272,18 @@ def noise(res: pd.DataFrame, set_name: str = "Set5") -> float:
 # --- running ---------------------------------------------------------------------------------------
 def _run_jobs(todo: Sequence[Job], root: Path, data_root: str, publish_to: Path | None, limit: int | None) -> None:
     """Train (resuming a partial run) and evaluate each job of ``todo`` under ``root``, unless a finished,
-    evaluated record already exists under ``root`` or ``results/runs/ikm``."""
-    from defian.train import loop
-
+    evaluated record already exists under ``root`` or ``results/runs/ikm`` (:func:`defian.report.study.drive`)."""
     if not todo:
         return
     schedule = todo[0].config.schedule
     have = records(list(dict.fromkeys([root, ikm_root(schedule)])), schedule)
-    for j in todo:
-        done = find_run(j, have)
-        if is_done(done):
-            print(f"[ikm-study] {j.label}: done ({done.dir}), skipped", flush=True)
-            continue
-        print(f"[ikm-study] {time.strftime('%Y-%m-%d %H:%M:%S')} {j.label}", flush=True)
-        run = loop.train(dataclasses.replace(j.config, data_root=data_root), root)
-        if run is None:  # not rank 0
-            continue
-        evaluate.evaluate_run(run.dir, data_root=data_root or None, sets=list(SETS), limit=limit)
-        if publish_to is not None and limit is None and run.dir.parent.resolve() != publish_to.resolve():
-            print(f"[ikm-study] published {cpu_study.publish(run.dir, publish_to)}", flush=True)
+
+    def done(job: Job) -> run_record.Run | None:
+        run = find_run(job, have)
+        return run if is_done(run) else None
+
+    step = cpu_study.train_fixed(root, data_root, SETS, limit)
+    cpu_study.drive(todo, "ikm-study", done, step, publish_to if limit is None else None)
 
 
 def time_updates(rounds: int = 3, n: int = 4, schedule: str = "cpu") -> pd.DataFrame:
@@ -367,10 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         _run_jobs(jobs(a.schedule)[mine], root, a.data_root, dest, a.limit)
     elif a.publish:
         have = records([root], a.schedule)
-        for j in jobs(a.schedule):
-            run = find_run(j, have)
-            if is_done(run) and run.dir.parent.resolve() != dest.resolve():
-                print(f"published {cpu_study.publish(run.dir, dest)}")
+        cpu_study.publish_done([r if is_done(r) else None for r in (find_run(j, have) for j in jobs(a.schedule))], dest)
     with pd.option_context("display.width", 200, "display.max_colwidth", 80):
         print(status(a.schedule, list(dict.fromkeys([root, ikm_root(a.schedule)]))).to_string(index=False))
     return 0

@@ -32,7 +32,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +88,8 @@ def jobs(schedule: str = "cpu", data_root: str = "") -> list[Job]:
                                                                 data_root=data_root,
                                                                 switches={"upsampling": "post"})))
     base = config.schedule(schedule, data_root=data_root, progress=False)
-    for scale, models, seeds in ((2, ("defian_s", "rcan_s"), SEEDS), (3, ("defian_s",), SEEDS), (4, ("defian_s",), (0,))):
+    fixed = ((2, ("defian_s", "rcan_s"), SEEDS), (3, ("defian_s",), SEEDS), (4, ("defian_s",), (0,)))
+    for scale, models, seeds in fixed:
         for seed in seeds:
             for m in models:
                 out.append(Job(f"fixed x{scale} {m} seed {seed}",
@@ -160,7 +160,8 @@ def status(schedule: str = "cpu", roots: Sequence[Path] | None = None) -> pd.Dat
     rows = []
     for job in jobs(schedule):
         run = find_run(job, have)
-        rows.append({"job": job.label, "kind": job.kind, "state": cpu_study.run_state(run, job.config.updates), "evaluated": is_done(job, run),
+        rows.append({"job": job.label, "kind": job.kind, "state": cpu_study.run_state(run, job.config.updates),
+                     "evaluated": is_done(job, run),
                      "run": _shown(run.dir) if run else ""})
     return pd.DataFrame(rows)
 
@@ -174,28 +175,27 @@ def _shown(folder: Path) -> str:
 
 
 def _run_jobs(todo: Sequence[Job], root: Path, data_root: str, publish_to: Path | None, limit: int | None) -> None:
-    """Train and evaluate each job of ``todo`` under ``root`` unless a finished, evaluated record exists."""
-    from defian.train import loop
-
+    """Train and evaluate each job of ``todo`` under ``root`` unless a finished, evaluated record exists
+    (:func:`defian.report.study.drive`)."""
     if not todo:
         return
     schedule = todo[0].config.schedule
     have = records([root, lfr_root(schedule), run_record.runs_root(schedule)], schedule)
-    for job in todo:
-        found = find_run(job, have)
-        if is_done(job, found):
-            print(f"[lfr-study] {job.label}: done ({found.dir}), skipped", flush=True)
-            continue
-        print(f"[lfr-study] {time.strftime('%Y-%m-%d %H:%M:%S')} {job.label}", flush=True)
-        cfg = dataclasses.replace(job.config, data_root=data_root)
-        if job.kind == "lfr":
-            run = lfr_train(cfg, root)
-            evaluate_lfr_run(run.dir, eval_grid(), data_root=data_root or None, limit=limit)
-        else:
-            run = loop.train(cfg, root)
-            evaluate.evaluate_run(run.dir, data_root=data_root or None, sets=list(SETS), limit=limit)
-        if publish_to is not None and limit is None:
-            print(f"[lfr-study] published {cpu_study.publish(run.dir, publish_to)}", flush=True)
+
+    def done(job: Job) -> run_record.Run | None:
+        run = find_run(job, have)
+        return run if is_done(job, run) else None
+
+    fixed = cpu_study.train_fixed(root, data_root, SETS, limit)
+
+    def train_and_evaluate(job: Job) -> run_record.Run | None:
+        if job.kind != "lfr":
+            return fixed(job)
+        run = lfr_train(dataclasses.replace(job.config, data_root=data_root), root)
+        evaluate_lfr_run(run.dir, eval_grid(), data_root=data_root or None, limit=limit)
+        return run
+
+    cpu_study.drive(todo, "lfr-study", done, train_and_evaluate, publish_to if limit is None else None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,10 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         _run_jobs(jobs(a.schedule)[mine], root, a.data_root, dest, a.limit)
     elif a.publish:
         have = records([root], a.schedule)
-        for job in jobs(a.schedule):
-            run = find_run(job, have)
-            if is_done(job, run) and run.dir.parent.resolve() != dest.resolve():
-                print(f"published {cpu_study.publish(run.dir, dest)}")
+        todo = jobs(a.schedule)
+        cpu_study.publish_done([r if is_done(j, r) else None for j, r in zip(todo, (find_run(j, have) for j in todo))],
+                               dest)
     with pd.option_context("display.width", 200, "display.max_colwidth", 80):
         print(status(a.schedule, [root, lfr_root(a.schedule), run_record.runs_root(a.schedule)]).to_string(index=False))
     return 0

@@ -65,7 +65,7 @@ from defian.nn.hessian import released_param_count
 from defian.nn.model import DeFiAN, make_config
 
 __all__ = [
-    "CONVENTIONS", "Complexity", "HR_SIZE", "breakdown", "breakdown_preset", "count", "count_params", "mshf_params",
+    "CONVENTIONS", "Complexity", "HR_SIZE", "breakdown", "breakdown_preset", "count", "count_params", "lr_size", "mshf_params",
     "params_by_block",
 ]
 
@@ -125,6 +125,19 @@ class _MSHFStub(nn.Module):
         return f.new_zeros(f.shape[0], self.n_scales, *f.shape[2:])
 
 
+def lr_size(model: nn.Module, scale: int, hr_size: tuple[int, int]) -> tuple[int, int]:
+    """The LR input (hr_size / scale) a complexity count runs ``model`` on (Tables I-II: 480 x 360 HR).
+
+    Raises:
+        ValueError: ``model`` was built for another scale, or ``scale`` does not divide ``hr_size``.
+    """
+    if getattr(model, "scale", scale) != scale:
+        raise ValueError(f"model was built for x{model.scale}, asked to count it at x{scale}")
+    if hr_size[0] % scale or hr_size[1] % scale:
+        raise ValueError(f"HR size {hr_size} is not divisible by scale {scale}")
+    return hr_size[0] // scale, hr_size[1] // scale
+
+
 def breakdown(model: nn.Module, scale: int, hr_size: tuple[int, int] = HR_SIZE) -> Complexity:
     """Count ``model`` on one LR input of (hr_size / scale) pixels, term by term.
 
@@ -140,11 +153,7 @@ def breakdown(model: nn.Module, scale: int, hr_size: tuple[int, int] = HR_SIZE) 
     Returns:
         A :class:`Complexity`.
     """
-    if getattr(model, "scale", scale) != scale:
-        raise ValueError(f"model was built for x{model.scale}, asked to count it at x{scale}")
-    if hr_size[0] % scale or hr_size[1] % scale:
-        raise ValueError(f"HR size {hr_size} is not divisible by scale {scale}")
-    lr = (hr_size[0] // scale, hr_size[1] // scale)
+    lr = lr_size(model, scale, hr_size)
     params = count_params(model)
     on_meta = all(t.is_meta for t in [*model.parameters(), *model.buffers()])
     meta = model if on_meta else copy.deepcopy(model).to("meta")  # a meta model is used in place

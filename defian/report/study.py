@@ -26,9 +26,11 @@ import dataclasses
 import json
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from typing import Any
 
 import pandas as pd
 
@@ -39,9 +41,9 @@ from defian.train import checkpoint, config, run_record
 from defian.train.config import TrainConfig
 from defian.nn.model import make_config
 
-__all__ = ["ABLATION_SCALE", "MSHF_VARIANTS", "PAIR", "PAIR_SCALE", "SEEDS", "SETS", "Job", "find_run", "is_done",
-           "jobs", "main", "publish", "records_under", "run_state", "short_names", "status", "study_parser",
-           "worker_slice"]
+__all__ = ["ABLATION_SCALE", "MSHF_VARIANTS", "PAIR", "PAIR_SCALE", "SEEDS", "SETS", "Job", "drive", "find_run",
+           "is_done", "jobs", "main", "publish", "publish_done", "records_under", "run_state", "short_names", "status",
+           "study_parser", "train_fixed", "worker_slice"]
 
 SEEDS = (0, 1, 2)
 PAIR = ("defian_s", "rcan_s")  # DeFiAN_S and its attention-free twin
@@ -202,26 +204,63 @@ def is_done(run: run_record.Run | None) -> bool:
             and (evaluate.evaluation_dir(run.dir) / "per_set.csv").is_file())
 
 
-def _run_all(todo: Sequence[Job], root: Path, data_root: str, publish_to: Path | None,
-             published: Path | None = None) -> None:
-    """Train and evaluate each job of ``todo`` under ``root`` (resuming a partial run), publishing
-    each to ``publish_to`` if given. A job whose record under ``published`` (``results/runs``) is
-    already finished and evaluated is skipped, so a fresh ``root`` does not retrain the study."""
+def drive(todo: Sequence[Any], tag: str, done: Callable[[Any], run_record.Run | None],
+          train_and_evaluate: Callable[[Any], run_record.Run | None], publish_to: Path | None = None) -> None:
+    """The ``--run`` loop of every study (this one, ``defian ikm-study``, ``defian lfr-study``).
+
+    A job (anything with a ``label``) for which ``done(job)`` returns a record is skipped;
+    every other is trained (resuming a partial run) and evaluated by ``train_and_evaluate(job)``,
+    which returns its record (None on a rank other than 0), and then copied into ``publish_to``
+    (:func:`publish`) unless that is where it was trained.
+    """
+    for job in todo:
+        found = done(job)
+        if found is not None:
+            print(f"[{tag}] {job.label}: done ({found.dir}), skipped", flush=True)
+            continue
+        print(f"[{tag}] {time.strftime('%Y-%m-%d %H:%M:%S')} {job.label}", flush=True)
+        run = train_and_evaluate(job)
+        if run is not None and publish_to is not None and run.dir.parent.resolve() != Path(publish_to).resolve():
+            print(f"[{tag}] published {publish(run.dir, publish_to)}", flush=True)
+
+
+def train_fixed(root: Path, data_root: str, sets: Sequence[str] = SETS,
+                limit: int | None = None) -> Callable[[Any], run_record.Run | None]:
+    """The :func:`drive` step of a fixed-scale job (anything with a ``TrainConfig`` as ``config``):
+    :func:`defian.train.loop.train` under ``root`` (resuming), then the last checkpoint scored on
+    ``sets`` (the first ``limit`` images of each: a check) by :func:`defian.report.evaluate.evaluate_run`."""
     from defian.train import loop
 
+    def step(job: Any) -> run_record.Run | None:
+        run = loop.train(dataclasses.replace(job.config, data_root=data_root), root)
+        if run is not None:  # rank 0
+            evaluate.evaluate_run(run.dir, data_root=data_root or None, sets=list(sets), limit=limit)
+        return run
+
+    return step
+
+
+def publish_done(found: Sequence[run_record.Run | None], dest: Path) -> None:
+    """``--publish`` without ``--run``: copy each finished, evaluated record of ``found`` (None: a job
+    without one) into ``dest``, unless it is there already."""
+    for run in found:
+        if run is not None and run.dir.parent.resolve() != Path(dest).resolve():
+            print(f"published {publish(run.dir, dest)}")
+
+
+def _run_all(todo: Sequence[Job], root: Path, data_root: str, publish_to: Path | None,
+             published: Path | None = None) -> None:
+    """Train and evaluate each job of ``todo`` under ``root`` (:func:`drive`), publishing each to
+    ``publish_to`` if given. A job whose record under ``published`` (``results/runs``) is already
+    finished and evaluated is skipped, so a fresh ``root`` does not retrain the study."""
     elsewhere = published is not None and todo and Path(root).resolve() != Path(published).resolve()
     have = records_under(published, todo[0].config.schedule) if elsewhere else []
-    for job in todo:
-        if elsewhere and is_done(find_run(job, have)):
-            print(f"[study] {job.label}: published in {published}, skipped", flush=True)
-            continue
-        print(f"[study] {time.strftime('%Y-%m-%d %H:%M:%S')} {job.label}", flush=True)
-        run = loop.train(dataclasses.replace(job.config, data_root=data_root), root)
-        if run is None:  # not rank 0
-            continue
-        evaluate.evaluate_run(run.dir, data_root=data_root or None, sets=list(SETS))
-        if publish_to is not None:
-            print(f"[study] published {publish(run.dir, publish_to)}", flush=True)
+
+    def done(job: Job) -> run_record.Run | None:
+        run = find_run(job, have)
+        return run if is_done(run) else None
+
+    drive(todo, "study", done, train_fixed(root, data_root), publish_to)
 
 
 # --- command line ---------------------------------------------------------------------------------

@@ -172,3 +172,35 @@ def test_the_command_lists_the_status(tmp_path: Path, capsys: pytest.CaptureFixt
         study.main(["--worker", "3/2"])
     assert isinstance(study.jobs("smoke")[0].config, config.TrainConfig)
     assert run_record.find(tmp_path) == []  # listing writes nothing
+
+
+def test_run_skips_evaluated_records_trains_the_rest_and_publishes_them(tmp_path, monkeypatch, capsys,
+                                                                       write_record) -> None:
+    """``--run`` through the studies' shared driver (defian.report.study.drive, train_fixed): a job with a
+    finished, evaluated record is skipped; the others are trained, scored and published; a ``--limit``
+    check is trained but never published; ``--publish`` alone copies what is done."""
+    from defian.report import evaluate
+    from defian.report import study as cpu_study
+
+    todo, root, dest = study.jobs("cpu")[:3], tmp_path / "runs", tmp_path / "published"
+    monkeypatch.setattr(study, "ikm_root", lambda schedule="cpu": dest)
+    write_record(root, todo[0].config, {"Set5": 30.0})
+    trained, scored, published = [], [], []
+
+    def fake_train(cfg: config.TrainConfig, runs_root: Path) -> run_record.Run:
+        trained.append(cfg)
+        return run_record.read(write_record(runs_root, cfg, {"Set5": 31.0}))
+
+    monkeypatch.setattr(loop, "train", fake_train)
+    monkeypatch.setattr(evaluate, "evaluate_run", lambda run_dir, **kw: scored.append(kw["limit"]))
+    monkeypatch.setattr(cpu_study, "publish", lambda run_dir, to: published.append(Path(run_dir).name) or to)
+    study._run_jobs(todo[:2], root, "", dest, None)
+    assert [c.to_dict() for c in trained] == [todo[1].config.to_dict()] and scored == [None]
+    assert published == [run_record.run_name(todo[1].config.to_dict(), "train291")]
+    assert f"{todo[0].label}: done ({root}/" in capsys.readouterr().out
+    trained.clear(), published.clear()
+    study._run_jobs(todo[2:], root, "", dest, 1)  # a check on one image per set
+    assert len(trained) == 1 and scored[-1] == 1 and published == []
+    monkeypatch.setattr(study.paths, "RUNS", dest.parent)  # --publish alone: into <RUNS>/ikm
+    assert study.main(["--publish", "--runs-root", str(root)]) == 0
+    assert len(published) == 3  # every finished, evaluated record under root
