@@ -12,8 +12,7 @@ Modules:
     head: the L image reconstruction branches and the phase interpolation.
     asdn: ASDN's feature mapping branch (dense attention blocks of intra dense blocks).
     model: trunk + head + recursive deployment, presets, ``forward(lr, scale)``.
-    training: one update with a random level per batch.
-    data: the training batches: a level per update, uint8 LR by MATLAB bicubic at 1 / r_l.
+    data: the training batches: a random level per update (ASDN's slides), uint8 LR by MATLAB bicubic at 1 / r_l.
     train: a training run with the fixed-scale runs' records, checkpoints, resume and budget.
     evaluate: PSNR/SSIM at any scale (the crop rule), for LFR, bicubic and fixed-scale models.
     figures: levels, phases and attention maps across scales, for the chapter.
@@ -46,7 +45,6 @@ from defian.lfr.resample import bicubic as bicubic
 from defian.lfr.train import AtScale as AtScale
 from defian.lfr.train import LFRTrainConfig as LFRTrainConfig
 from defian.lfr.train import load_lfr_model as load_lfr_model
-from defian.lfr.training import train_step as train_step
 
 __all__ = [
     "N_LEVELS",
@@ -72,5 +70,4 @@ __all__ = [
     "interpolate",
     "level_scales",
     "load_lfr_model",
-    "train_step",
 ]
