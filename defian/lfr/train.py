@@ -3,12 +3,13 @@
 :func:`defian.train.loop.train` builds a fixed-scale DeFiAN whose forward takes the LR
 image alone (``TrainConfig.scale`` in 2, 3, 4); an LFR model's forward needs a scale,
 and each batch trains one level (slides, "Training"; :mod:`defian.lfr.data`). This
-module runs that loop and reuses the rest of the fixed-scale machinery unchanged:
-the run record (:mod:`defian.train.run_record`: config.json, environment.json with its
-segments, metrics.csv, summary.json), the checkpoint dict and its atomic writes
-(:mod:`defian.train.checkpoint`, :class:`defian.train.trainstate.TrainState`), Adam
-(:func:`defian.train.loop.adam`), the step-halved learning rate, validation
-(:mod:`defian.train.validation`, here at ``val_scale``) and :class:`defian.train.loop.NonFiniteError`.
+module supplies only what differs, the model, its batches, its update and what is
+validated, to the fixed-scale loop's session (:class:`defian.train.loop.Session`,
+:func:`defian.train.loop.run_session`), which runs it as it runs a fixed-scale one: the run
+record (:mod:`defian.train.run_record`: config.json, environment.json with its segments,
+metrics.csv, summary.json), resume (:func:`defian.train.loop.resume`), the checkpoint dict
+and its atomic writes, validation (here at ``val_scale``), the best checkpoint and
+:class:`defian.train.loop.NonFiniteError`.
 
 Budget. :func:`schedule` copies every field the two kinds of run share from the
 fixed-scale schedule of the same name (:data:`SHARED_FIELDS`: model size switches,
@@ -26,16 +27,15 @@ uninterrupted one (``tests/lfr/test_lfr_train.py``).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
-import time
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from defian.kernels import accelerate
@@ -48,8 +48,8 @@ from defian.lfr.model import (
     make_lfr_config,
 )
 from defian.nn.model import to_channels_last
-from defian.train import checkpoint, config, distributed, run_record, trainstate, validation
-from defian.train.loop import NonFiniteError, adam, environment, grad_scaler
+from defian.train import checkpoint, config, distributed, loop, run_record, validation
+from defian.train.loop import NonFiniteError, adam, forward_backward, grad_scaler
 from defian.train.trainstate import TrainState
 
 __all__ = ["RUNTIME_FIELDS", "SHARED_FIELDS", "AtScale", "LFRTrainConfig", "load_lfr_model", "run_name", "schedule",
@@ -193,34 +193,21 @@ def _start(cfg: LFRTrainConfig, device: torch.device, run_dir: Path, restart: bo
     opt = adam([p for p in model.parameters() if p.requires_grad], cfg.lr, cfg.betas, cfg.eps)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)  # per update
     st = TrainState(model, opt, sched, grad_scaler(device.type, "fp32"), None)
-    last = run_dir / "last.pt"
-    if last.is_file() and not restart:
-        ckpt = checkpoint.load(last)
-        trainstate.same_run(ckpt["config"], cfg, last, RUNTIME_FIELDS)
-        if ckpt.get("slim"):
-            raise ValueError(f"{str(last)!r} holds weights only (a published record) and cannot resume training; "
-                             "use restart=True or another runs root")
-        st.restore(ckpt)
-    elif restart:
-        for f in ("last.pt", "best.pt", "metrics.csv", "summary.json"):
-            (run_dir / f).unlink(missing_ok=True)
-    for tmp in run_dir.glob("*.tmp"):  # left by a kill during an atomic write
-        tmp.unlink(missing_ok=True)
-    return st
+    return loop.resume(st, cfg, run_dir, restart, runtime=RUNTIME_FIELDS)
 
 
 def _update(st: TrainState, batch: tuple[torch.Tensor, torch.Tensor, int], cfg: LFRTrainConfig,
             device: torch.device, last: Path) -> float:
-    """One update on one level: L1(O_{r_l}(LR), HR), backward, finite check, Adam, scheduler."""
+    """One update on one level: L1(O_{r_l}(LR), HR) (:func:`defian.train.loop.forward_backward`, fp32),
+    finite check, Adam, scheduler."""
     lr_b, hr_b, level = batch
     lr_b, hr_b = lr_b.to(device), hr_b.to(device)  # (B, 3, p, p), (B, 3, H_l, H_l)
     if cfg.channels_last:
         lr_b = lr_b.contiguous(memory_format=torch.channels_last)
-    out = st.model.level_output(lr_b, level, tuple(hr_b.shape[-2:]))  # (B, 3, H_l, H_l)
-    loss = F.l1_loss(out, hr_b)
-    st.opt.zero_grad(set_to_none=True)
-    loss.backward()
-    gnorm = nn.utils.clip_grad_norm_(st.opt.param_groups[0]["params"], math.inf)
+    size = tuple(hr_b.shape[-2:])
+    params = st.opt.param_groups[0]["params"]
+    loss, gnorm = forward_backward(lambda x: st.model.level_output(x, level, size), st.opt, st.scaler, params,
+                                   lr_b, hr_b, None, 0.0)  # (B, 3, H_l, H_l) against HR
     value = float(loss.detach())
     if not (math.isfinite(value) and math.isfinite(float(gnorm))):
         where = f"last good checkpoint {str(last)!r}" if last.is_file() else "no checkpoint was written yet"
@@ -254,65 +241,30 @@ def train(cfg: LFRTrainConfig, runs_root: str | Path, *, name: str | None = None
 
 
 def _train(cfg: LFRTrainConfig, root: Path, device: torch.device, name: str | None, restart: bool) -> run_record.Run:
-    allocator = distributed.preloaded_allocator()
-    if device.type == "cpu" and allocator == "glibc" and distributed.tune_glibc_malloc():
-        allocator = "glibc+mallopt"  # as the fixed-scale loop: the same speed per update
+    """:func:`train` in this process: the LFR state, batches and update in a
+    :class:`defian.train.loop.Session`, run by :func:`defian.train.loop.run_session` as a fixed-scale run is."""
+    ctx = distributed.DistContext(device=device)
+    alloc = loop.allocator(ctx)  # as the fixed-scale loop: the same speed per update
     n_levels = make_lfr_config(cfg.model, **cfg.switches).n_levels
     data, label, desc = build_level_patches(cfg.data_root or None, cfg.patch, cfg.seed, n_levels, cfg.augment)
     run_dir = root / (name or run_name(cfg, label))
-    record, last = run_record.RunRecord(run_dir), run_dir / "last.pt"
-    if not restart and (run_dir / "summary.json").is_file():
-        done = run_record.read(run_dir)
-        trainstate.same_run(done.config, cfg, run_dir, RUNTIME_FIELDS)
-        if (done.summary or {}).get("status") == "finished":
-            return done
+    done = None if restart else loop.finished_run(cfg, run_dir, RUNTIME_FIELDS)
+    if done is not None:
+        return done
     run_dir.mkdir(parents=True, exist_ok=True)
     st = _start(cfg, device, run_dir, restart)
-    start_update = st.update
     val_cfg = types.SimpleNamespace(data_root=cfg.data_root, val_set=cfg.val_set, val_images=cfg.val_images,
                                     val_crop=cfg.val_crop, scale=cfg.val_scale)
     val, val_label = validation.val_pairs(val_cfg) if cfg.val_every else ([], "none")
-    scored = AtScale(st.model, float(cfg.val_scale))
-    env = environment(config.TrainConfig(device=cfg.device), distributed.DistContext(device=device), allocator)
+    env = loop.environment(config.TrainConfig(device=cfg.device), ctx, alloc)
     env.update(train_data=desc, val_data=f"{val_label}, x{cfg.val_scale}", lfr_levels=st.model.config.n_levels)
+    record = run_record.RunRecord(run_dir)
     record.start(cfg.to_dict(), env, from_update=st.update)  # one segment per process
     record.truncate(st.update)
-    window_loss, window_n, t_window, t_start, last_val = 0.0, 0, time.perf_counter(), time.perf_counter(), None
-    try:
-        while st.update < cfg.updates:
-            lr_now = st.sched.get_last_lr()[0]  # the rate this update uses
-            window_loss += _update(st, data.batch(st.update, cfg.batch), cfg, device, last)
-            window_n += 1
-            end = st.update == cfg.updates
-            if not (st.update % cfg.log_every == 0 or end):
-                continue
-            sps = window_n * cfg.batch / (time.perf_counter() - t_window)
-            v = None
-            if val and (st.update % cfg.val_every == 0 or end):
-                v = last_val = validation.validate(scored, val, cfg.val_scale, device)
-            record.append(st.update, window_loss / window_n, lr_now, v, sps)
-            if cfg.progress:
-                print(f"[{run_dir.name}] update {st.update}/{cfg.updates} loss {window_loss / window_n:.4f}"
-                      + (f" val {v:.3f} dB" if v is not None else ""), flush=True)
-            better = v is not None and (st.best["val_psnr"] is None or v > st.best["val_psnr"])
-            if better:
-                st.best = {"val_psnr": v, "update": st.update}
-            if st.update % cfg.ckpt_every == 0 or end or better:
-                ck = st.checkpoint(cfg)  # TrainState's dict: config.json's config, sampler position u * B
-                checkpoint.save(last, ck)
-                if better:
-                    checkpoint.save(run_dir / "best.pt", ck)
-            window_loss, window_n, t_window = 0.0, 0, time.perf_counter()
-    except NonFiniteError as err:
-        record.finish({"status": "diverged", "updates": st.update, "message": str(err)})
-        raise
-    rows = run_record.read_metrics(run_dir)
-    wall = time.perf_counter() - t_start
-    record.finish({
-        "status": "finished", "updates": st.update, "final_loss": rows[-1]["loss"] if rows else None,
-        "best_val_psnr": st.best["val_psnr"], "best_update": st.best["update"], "final_val_psnr": last_val,
-        "wall_s": wall, "resumed_from": start_update,
-        "samples_per_s": (st.update - start_update) * cfg.batch / wall if wall > 0 else None,
-        "params": sum(p.numel() for p in st.model.parameters()), "message": "", "peak_gpu_memory_bytes": None,
-    })
-    return run_record.read(run_dir)
+    last = run_dir / "last.pt"
+    batches = (data.batch(u, cfg.batch) for u in itertools.count(st.update))  # update u's batch: (seed, u) alone
+    run = loop.run_session(loop.Session(cfg, ctx, run_dir, record, st, lambda b: _update(st, b, cfg, device, last),
+                                        batches, val, AtScale(st.model, float(cfg.val_scale)), cfg.val_scale,
+                                        start_update=st.update))
+    assert run is not None  # one process: rank 0
+    return run

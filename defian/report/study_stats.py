@@ -135,7 +135,7 @@ def pair_attention_activity(root: str | Path | None = None, schedule: str = "cpu
     figure image (:func:`defian.report.figures.figure_image`, x2, whole image).
 
     The initial network is rebuilt by the function training builds it with
-    (:func:`defian.train.loop._build`: seed, preset, switches), so a DeFiAM whose last decoder stage is
+    (:func:`defian.train.loop.initial_model`: seed, preset, switches), so a DeFiAM whose last decoder stage is
     dead at both ends was dead from the start: a ReLU unit that never fires gets no
     gradient and cannot revive.
 

@@ -40,7 +40,7 @@ import math
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,18 +205,30 @@ def _start(cfg: TrainConfig, ctx: distributed.DistContext, run_dir: Path, restar
     ema = copy.deepcopy(model).requires_grad_(False).eval() if cfg.ema > 0 else None
     opt = adam([p for p in model.parameters() if p.requires_grad], cfg.lr, cfg.betas, cfg.eps)
     st = TrainState(model, opt, trainstate.scheduler(opt, cfg), grad_scaler(ctx.device.type, cfg.precision), ema)
+    return resume(st, cfg, run_dir, restart, ctx.is_main)
+
+
+def resume(st: TrainState, cfg: Any, run_dir: Path, restart: bool, is_main: bool = True,
+           runtime: Sequence[str] = trainstate.RUNTIME_FIELDS) -> TrainState:
+    """``st`` (update 0) loaded from the run's ``last.pt`` when there is one; ``restart``: that
+    checkpoint and the metrics discarded instead. Files a kill left half-written are removed.
+
+    Raises:
+        ValueError: ``last.pt`` belongs to other settings (any field but ``runtime``), or holds
+            weights only (a published record cannot resume).
+    """
     last = run_dir / "last.pt"
     if last.is_file() and not restart:
         ckpt = checkpoint.load(last)
-        trainstate.same_run(ckpt["config"], cfg, last)
+        trainstate.same_run(ckpt["config"], cfg, last, runtime)
         if ckpt.get("slim"):
             raise ValueError(f"{str(last)!r} holds weights only (a published record, defian.train.checkpoint.slim) "
-                             "and cannot resume training; use --restart or another --runs-root")
+                             "and cannot resume training; use --restart (restart=True) or another --runs-root")
         st.restore(ckpt)
-    elif restart and ctx.is_main:
+    elif restart and is_main:
         for f in ("last.pt", "best.pt", "metrics.csv", "summary.json"):
             (run_dir / f).unlink(missing_ok=True)
-    if ctx.is_main:
+    if is_main:
         for tmp in run_dir.glob("*.tmp"):  # left by a kill during an atomic write
             tmp.unlink(missing_ok=True)
     return st
@@ -247,20 +259,24 @@ def _step(st: TrainState, net: nn.Module, batch: tuple[torch.Tensor, torch.Tenso
 
 
 @dataclass
-class _Session:
-    """What one training process holds from setup to summary (:func:`_train`'s steps share it)."""
+class Session:
+    """What one training process holds from setup to summary: the run's state, its update and its
+    periodic work (:func:`run_session` runs it). A fixed-scale run (:func:`_setup`) and an LFR run
+    (:mod:`defian.lfr.train`) differ only in ``step``, ``batches`` and what is validated.
+    """
 
-    cfg: TrainConfig
+    cfg: Any  # TrainConfig or LFRTrainConfig: updates, batch, log_every, val_every, ckpt_every, progress
     ctx: distributed.DistContext
     run_dir: Path
     record: run_record.RunRecord
     st: TrainState
-    net: nn.Module  # st.model, or its DDP / torch.compile wrapper: what the updates run through
-    loader: DataLoader
-    amp: torch.dtype | None
+    step: Callable[[Any], float]  # one update on a batch (Eq. (23)): forward, backward, checks, Adam; the loss
+    batches: Iterator[Any]  # this rank's batches from the resumed update on
     val: list[tuple[torch.Tensor, Any]]  # validation.val_pairs; empty: no validation on this rank
-    tb: Any  # a TensorBoard SummaryWriter, or None
-    start_update: int  # the update this process resumed from (0: a fresh start)
+    val_model: nn.Module  # what is validated: the model, its EMA, or an LFR model at val_scale
+    val_scale: int
+    tb: Any = None  # a TensorBoard SummaryWriter, or None
+    start_update: int = 0  # the update this process resumed from (0: a fresh start)
     t_start: float = 0.0
     last_val: float | None = None  # the latest validation PSNR
 
@@ -270,24 +286,26 @@ class _Session:
         return self.run_dir / "last.pt"
 
 
-def _allocator(ctx: distributed.DistContext) -> str:
+def allocator(ctx: distributed.DistContext) -> str:
     """environment.json's allocator: a preloaded one, or glibc (on CPU tuned in-process: "glibc+mallopt")."""
-    allocator = distributed.preloaded_allocator()
-    if ctx.device.type == "cpu" and allocator == "glibc" and distributed.tune_glibc_malloc():
-        allocator = "glibc+mallopt"
-    return allocator
+    name = distributed.preloaded_allocator()
+    if ctx.device.type == "cpu" and name == "glibc" and distributed.tune_glibc_malloc():
+        name = "glibc+mallopt"
+    return name
 
 
-def _finished_run(cfg: TrainConfig, run_dir: Path) -> run_record.Run | None:
+def finished_run(cfg: Any, run_dir: Path,
+                 runtime: Sequence[str] = trainstate.RUNTIME_FIELDS) -> run_record.Run | None:
     """The run's record if it already finished with the settings ``cfg``, else None.
 
     Raises:
-        ValueError: the record under ``run_dir`` has other settings (:func:`trainstate.same_run`).
+        ValueError: the record under ``run_dir`` has other settings than ``cfg`` in any field but
+            ``runtime`` (:func:`defian.train.trainstate.same_run`).
     """
     if not (run_dir / "summary.json").is_file():
         return None
     done = run_record.read(run_dir)
-    trainstate.same_run(done.config, cfg, run_dir)
+    trainstate.same_run(done.config, cfg, run_dir, runtime)
     return done if done.summary and done.summary.get("status") == "finished" else None
 
 
@@ -307,8 +325,8 @@ def _loader(cfg: TrainConfig, ctx: distributed.DistContext, train_set: Any, upda
                       pin_memory=ctx.device.type == "cuda", generator=torch.Generator().manual_seed(cfg.seed))
 
 
-def _setup(cfg: TrainConfig, ctx: distributed.DistContext, run_dir: Path, restart: bool, allocator: str,
-           train_set: Any, desc: str) -> _Session:
+def _setup(cfg: TrainConfig, ctx: distributed.DistContext, run_dir: Path, restart: bool, alloc: str,
+           train_set: Any, desc: str) -> Session:
     """Set up a process: its state (fresh or resumed, :func:`_start`), record segment, network and data.
 
     Rank 0 loads the validation images, starts a segment of the run record and drops the
@@ -318,20 +336,19 @@ def _setup(cfg: TrainConfig, ctx: distributed.DistContext, run_dir: Path, restar
     val, val_label = validation.val_pairs(cfg) if ctx.is_main and cfg.val_every else ([], "none")
     record = run_record.RunRecord(run_dir)
     if ctx.is_main:
-        env = environment(cfg, ctx, allocator)
+        env = environment(cfg, ctx, alloc)
         env.update(train_data=desc, val_data=val_label)
         record.start(cfg.to_dict(), env, from_update=st.update)  # one segment per process
         record.truncate(st.update)
-    net = _network(st.model, cfg, ctx)
-    loader = _loader(cfg, ctx, train_set, st.update)
-    if ctx.device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(ctx.device)
+    net, amp, last = _network(st.model, cfg, ctx), AUTOCAST[cfg.precision], run_dir / "last.pt"
+    batches = iter(_loader(cfg, ctx, train_set, st.update))
     tb = _tensorboard(cfg, run_dir) if ctx.is_main else None
-    return _Session(cfg, ctx, run_dir, record, st, net, loader, AUTOCAST[cfg.precision], val, tb, st.update)
+    return Session(cfg, ctx, run_dir, record, st, lambda batch: _step(st, net, batch, cfg, ctx, amp, last), batches,
+                   val, st.model if st.ema is None else st.ema, cfg.scale, tb, st.update)
 
 
-def _updates(s: _Session, batches: Iterator[tuple[torch.Tensor, torch.Tensor]], bar: Any) -> None:
-    """Update (:func:`_step`, Eq. (23)) until ``cfg.updates``; every ``log_every`` and at the end, :func:`_periodic`.
+def _updates(s: Session, bar: Any) -> None:
+    """Update (``s.step``) until ``cfg.updates``; every ``log_every`` and at the end, :func:`_periodic`.
 
     The logged loss and samples/s are averages over the updates since the previous log row.
     """
@@ -339,7 +356,7 @@ def _updates(s: _Session, batches: Iterator[tuple[torch.Tensor, torch.Tensor]], 
     window_loss, window_n, t_window = 0.0, 0, time.perf_counter()
     while st.update < cfg.updates:
         lr_now = st.sched.get_last_lr()[0]  # the rate this update uses
-        window_loss, window_n = window_loss + _step(st, s.net, next(batches), cfg, s.ctx, s.amp, s.last), window_n + 1
+        window_loss, window_n = window_loss + s.step(next(s.batches)), window_n + 1
         bar.update(1)
         end = st.update == cfg.updates
         if not (st.update % cfg.log_every == 0 or end):
@@ -351,16 +368,16 @@ def _updates(s: _Session, batches: Iterator[tuple[torch.Tensor, torch.Tensor]], 
         window_loss, window_n, t_window = 0.0, 0, time.perf_counter()
 
 
-def _validate(s: _Session, end: bool) -> float | None:
-    """The validation PSNR (of the EMA weights when kept) if due (every ``val_every`` and at the end), else None."""
+def _validate(s: Session, end: bool) -> float | None:
+    """The validation PSNR of ``s.val_model`` (the EMA weights when kept) if due (every ``val_every``
+    and at the end), else None."""
     if not (s.val and (s.st.update % s.cfg.val_every == 0 or end)):
         return None
-    scored = s.st.model if s.st.ema is None else s.st.ema
-    s.last_val = validation.validate(scored, s.val, s.cfg.scale, s.ctx.device)
+    s.last_val = validation.validate(s.val_model, s.val, s.val_scale, s.ctx.device)
     return s.last_val
 
 
-def _periodic(s: _Session, loss: float, lr_now: float, sps: float, end: bool) -> None:
+def _periodic(s: Session, loss: float, lr_now: float, sps: float, end: bool) -> None:
     """Rank 0's work at a log row: validate if due, append the metrics row, keep the best, checkpoint.
 
     ``last.pt`` is written every ``ckpt_every`` updates, at the end and whenever the
@@ -383,7 +400,7 @@ def _periodic(s: _Session, loss: float, lr_now: float, sps: float, end: bool) ->
             checkpoint.save(s.run_dir / "best.pt", ck)
 
 
-def _summary(s: _Session) -> dict[str, Any]:
+def _summary(s: Session) -> dict[str, Any]:
     """summary.json of a finished run: last logged loss, best and final validation, this process's throughput."""
     st, cfg, ctx = s.st, s.cfg, s.ctx
     rows = run_record.read_metrics(s.run_dir)
@@ -398,39 +415,51 @@ def _summary(s: _Session) -> dict[str, Any]:
     }
 
 
-def _train(cfg: TrainConfig, runs_root: str | Path, ctx: distributed.DistContext, name: str | None,
-           restart: bool) -> run_record.Run | None:
-    """:func:`train` in this process: set up (:func:`_setup`), update (:func:`_updates`), summarise (:func:`_summary`).
+def run_session(s: Session) -> run_record.Run | None:
+    """Run a set-up process to ``cfg.updates`` (:func:`_updates`) and finish its record (:func:`_summary`).
 
-    A finished run with the same settings is returned as it is; a non-finite loss or
-    gradient marks the record "diverged" and re-raises :class:`NonFiniteError`.
+    Returns:
+        The finished record on rank 0, None on other ranks.
+
+    Raises:
+        NonFiniteError: the record is marked "diverged" first; ``last.pt`` stays the last good checkpoint.
     """
     from tqdm import tqdm
 
-    allocator = _allocator(ctx)
-    train_set, label, desc = _train_set(cfg)
-    run_dir = Path(runs_root) / (name or run_record.run_name(cfg.to_dict(), label))
-    done = None if restart else _finished_run(cfg, run_dir)
-    if done is not None:
-        return done if ctx.is_main else None
-    s = _setup(cfg, ctx, run_dir, restart, allocator, train_set, desc)
-    bar = tqdm(total=cfg.updates, initial=s.st.update, disable=not (cfg.progress and ctx.is_main),
-               desc=run_dir.name, dynamic_ncols=True)
+    if s.ctx.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(s.ctx.device)
+    bar = tqdm(total=s.cfg.updates, initial=s.st.update, disable=not (s.cfg.progress and s.ctx.is_main),
+               desc=s.run_dir.name, dynamic_ncols=True)
     s.t_start = time.perf_counter()
     try:
-        _updates(s, iter(s.loader), bar)
+        _updates(s, bar)
     except NonFiniteError as err:
-        if ctx.is_main:
+        if s.ctx.is_main:
             s.record.finish({"status": "diverged", "updates": s.st.update, "message": str(err)})
         raise
     finally:
         bar.close()
         if s.tb is not None:
             s.tb.close()
-    if not ctx.is_main:
+    if not s.ctx.is_main:
         return None
     s.record.finish(_summary(s))
-    return run_record.read(run_dir)
+    return run_record.read(s.run_dir)
+
+
+def _train(cfg: TrainConfig, runs_root: str | Path, ctx: distributed.DistContext, name: str | None,
+           restart: bool) -> run_record.Run | None:
+    """:func:`train` in this process: set up (:func:`_setup`), then :func:`run_session`.
+
+    A finished run with the same settings is returned as it is.
+    """
+    alloc = allocator(ctx)
+    train_set, label, desc = _train_set(cfg)
+    run_dir = Path(runs_root) / (name or run_record.run_name(cfg.to_dict(), label))
+    done = None if restart else finished_run(cfg, run_dir)
+    if done is not None:
+        return done if ctx.is_main else None
+    return run_session(_setup(cfg, ctx, run_dir, restart, alloc, train_set, desc))
 
 
 def main(argv: list[str] | None = None) -> int:
