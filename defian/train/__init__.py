@@ -2,7 +2,8 @@
 
 Modules:
     config: :class:`TrainConfig`, the schedules (smoke, cpu, short, full) and the command line.
-    loop: the training loop (``defian train``, ``python -m defian.train``).
+    loop: the training loop (``defian train``, ``python -m defian.train``); its ``Session`` also runs
+        Part III's LFR runs (:mod:`defian.lfr.train`).
     trainstate: what a resume restores (model, optimiser, scheduler, EMA, RNG).
     checkpoint: atomic checkpoint files.
     run_record: the run directory: configuration, environment, metrics, summary.

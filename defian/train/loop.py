@@ -2,7 +2,9 @@
 
 One function, :func:`train`, runs a :class:`defian.train.config.TrainConfig` and leaves a
 run record (:mod:`defian.train.run_record`); ``defian train ...``, ``python -m defian.train``
-and ``torchrun --nproc_per_node=K -m defian.train ...`` call :func:`main`.
+and ``torchrun --nproc_per_node=K -m defian.train ...`` call :func:`main`. A process's run is a
+:class:`Session` (state, batches, update, validation) run by :func:`run_session`; Part III's
+LFR runs (:mod:`defian.lfr.train`) bring their own batches and update to the same session.
 
 Determinism. Training samples form one stream: position ``g`` is item
 ``perm_e[g mod n]`` of epoch ``e = g // n`` (``perm_e`` a permutation seeded by
