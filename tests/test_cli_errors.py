@@ -175,6 +175,14 @@ def test_unknown_command_lists_the_commands(capsys: pytest.CaptureFixture[str]) 
                                                "evaluate, data, study, upscale, lfr-study, ikm-study")
 
 
+def test_python_dash_m_defian_is_the_defian_command() -> None:
+    """``python -m defian`` (defian/__main__.py) dispatches as the console script does, exit status included."""
+    ok = subprocess.run([sys.executable, "-m", "defian", "--help"], capture_output=True, text=True)
+    assert ok.returncode == 0 and "usage: defian <command>" in ok.stdout and "upscale" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "defian", "nosuch"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("defian: unknown command 'nosuch'")
+
+
 def test_ctrl_c_is_one_line_and_status_130(monkeypatch, capsys: pytest.CaptureFixture[str]) -> None:
     from defian.report import evaluate
 
