@@ -309,6 +309,25 @@ def _prune_toc(node: Any, keep: set[str]) -> Any:
     return node
 
 
+#: A glue role that pastes another page's value: {glue:text}`/notebooks/13_cpu_study.ipynb::key:fmt`.
+OTHER_PAGE_GLUE = re.compile(r"\{glue:[a-z]+\}`/notebooks/([0-9]{2}_[A-Za-z0-9_]+)\.ipynb::[^`]+`")
+
+
+def unglue_missing(text: str, executed: set[str]) -> tuple[str, set[str]]:
+    """``text`` with every glue role of a notebook not in ``executed`` (stems) replaced by a note
+    naming that notebook, and the stems replaced: after ``--only`` a chapter page still builds
+    strictly, and says which number this build lacks instead of failing on it."""
+    gone: set[str] = set()
+
+    def note(m: re.Match[str]) -> str:
+        if m.group(1) in executed:
+            return m.group(0)
+        gone.add(m.group(1))
+        return f"*(from {m.group(1)}, not executed in this build)*"
+
+    return OTHER_PAGE_GLUE.sub(note, text), gone
+
+
 def stage() -> Path:
     """Assemble the book sources in ``_build/src``; return that folder."""
     import yaml
@@ -329,6 +348,12 @@ def stage() -> Path:
         shutil.copy2(ipynb, STAGE / "notebooks" / ipynb.name)
     toc = yaml.safe_load((paths.ROOT / "_toc.yml").read_text())
     executed = {f"notebooks/{p.stem}" for p in (STAGE / "notebooks").glob("*.ipynb")}
+    for page in sorted((STAGE / "book").glob("*.md")):
+        text, gone = unglue_missing(page.read_text(), {e.removeprefix("notebooks/") for e in executed})
+        if gone:
+            page.write_text(text)
+            print(f"defian book: {page.name} pastes numbers from {', '.join(sorted(gone))}, not executed: "
+                  "shown as notes in this build")
     missing = [e["file"] for e in _toc_files(toc) if e["file"].startswith("notebooks/") and e["file"] not in executed]
     if missing:
         print(f"defian book: not yet executed, left out of this build: {', '.join(missing)}")

@@ -129,3 +129,17 @@ def test_every_notebook_has_one_parameters_cell_with_profile(tmp_path: Path) -> 
             assert spec["help"], f"{nb.path.name}: parameter {name} has no comment"
             if name in profiles.Profile.__dataclass_fields__:
                 assert spec["inferred_type_name"] != "None", f"{nb.path.name}: {name} has no type"
+
+
+def test_pages_pasting_a_notebook_left_out_by_only_build_with_a_note() -> None:
+    """``--only 03``: book/intro.md and book/cpu_study.md paste notebook 13's numbers; staged without
+    it, each such role becomes a note naming the notebook (a strict build would fail on it), and
+    with it the page is unchanged."""
+    for name in ("intro.md", "cpu_study.md"):
+        text = (paths.BOOK / name).read_text()
+        n_roles = text.count("/notebooks/13_cpu_study.ipynb::")
+        assert n_roles > 0, name
+        staged, gone = book.unglue_missing(text, {"03_blocks"})
+        assert gone == {"13_cpu_study"} and "13_cpu_study.ipynb::" not in staged
+        assert staged.count("*(from 13_cpu_study, not executed in this build)*") == n_roles
+        assert book.unglue_missing(text, {"13_cpu_study"}) == (text, set())
