@@ -26,7 +26,6 @@ with 4 input channels per group, then a pixel shuffle.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +34,7 @@ from torch import nn
 
 from defian.ikm.attention import ATTENTIONS, ConvLayer
 from defian.ikm.operator import IKMError
+from defian.nn.model import configure
 
 __all__ = ["PRESETS", "UHDB", "UHDN", "DenseUnit", "SRFrame", "UHDNConfig", "Upsampler", "build", "config",
            "layer_settings"]
@@ -214,13 +214,7 @@ class UHDN(SRFrame):
 
 def config(name: str, **switches: Any) -> UHDNConfig:
     """The :class:`UHDNConfig` of preset ``name`` with ``switches`` overriding its fields."""
-    if name not in PRESETS:
-        raise IKMError(f"unknown U-HDN preset {name!r}; choose one of {', '.join(PRESETS)}")
-    fields = {f.name for f in dataclasses.fields(UHDNConfig)}
-    bad = sorted(set(switches) - fields)
-    if bad:
-        raise IKMError(f"unknown U-HDN setting(s) {bad}; the settings are {sorted(fields)}")
-    return UHDNConfig(**{**PRESETS[name], **switches})
+    return configure(UHDNConfig, PRESETS, name, error=IKMError, kind="U-HDN preset", **switches)
 
 
 def build(name: str, scale: int, attention: str = "ikm", **switches: Any) -> UHDN:

@@ -77,7 +77,7 @@ def test_presets_are_explicit_and_named():
     assert config("U-HDN").depths == (6, 5, 4, 4, 5, 6) and config("U-HDNL").channels == 128
     with pytest.raises(IKMError, match="unknown U-HDN preset"):
         build("UHDN", 2)
-    with pytest.raises(IKMError, match="unknown U-HDN setting"):
+    with pytest.raises(IKMError, match="unknown switch.*depth.*valid switches"):
         build("U-HDN", 2, depth=3)
     with pytest.raises(IKMError, match="attention"):
         build("U-HDN", 2, attention="se", **TINY)
