@@ -47,7 +47,8 @@ from defian.data.images import IMAGE_SUFFIXES, cache_root, cached_lr, load_image
 
 __all__ = [
     "DIV2K_MEAN", "EMBEDDED_TEST", "EMBEDDED_TRAIN", "NORMALISATIONS", "Normalisation", "TrainSampler", "TrainSet",
-    "build_trainset", "dihedral", "embedded_images", "find_training_images", "rgb_mean",
+    "build_trainset", "dihedral", "embedded_images", "find_training_images", "rgb_mean", "run_label",
+    "training_images",
 ]
 
 #: scikit-image's bundled colour photographs (files inside the wheel): train on six...
@@ -267,6 +268,28 @@ class TrainSampler(torch.utils.data.Sampler):
         return self.total
 
 
+def training_images(data_root: str | Path | None) -> tuple[Path | None, list[Path], str]:
+    """``(root, HR files, description)`` of the training data: the data root's (``""``/``None``:
+    ``$DEFIAN_DATA``) DIV2K or 291 images (:func:`find_training_images`), or the embedded default
+    (``root`` None) when there is no data root."""
+    root = paths.data_root(data_root if data_root else None)
+    if root is None:
+        files = embedded_images("train")
+        return None, files, f"embedded default: scikit-image photographs {', '.join(p.stem for p in files)}"
+    files, desc = find_training_images(root)
+    return root, files, desc
+
+
+def run_label(desc: str, n_images: int) -> str:
+    """The training data's part of a run name: ``embedded``, ``div2k``, or the folder and the number of
+    images trained on (``train291`` for T91 + BSDS200)."""
+    if desc.startswith("embedded"):
+        return "embedded"
+    if desc.startswith("DIV2K"):
+        return "div2k"
+    return f"{desc.split(' ')[0].strip('/')}{n_images}"
+
+
 def build_trainset(data_root: str | Path | None, scale: int, patch: int = 48, seed: int = 0,
                    **kwargs: object) -> tuple[TrainSet, str]:
     """The training set of a data root, or the embedded default when there is none.
@@ -278,12 +301,9 @@ def build_trainset(data_root: str | Path | None, scale: int, patch: int = 48, se
     Returns:
         ``(dataset, description)``: the description says which data it is, for the book.
     """
-    root = paths.data_root(data_root if data_root else None)
+    root, files, desc = training_images(data_root)
     if root is None:
-        files = embedded_images("train")
-        desc = f"embedded default: scikit-image photographs {', '.join(p.stem for p in files)}"
         return TrainSet(files, scale, patch, seed, cache_dir=paths.CACHE / "lr" / "embedded", **kwargs), desc
-    files, desc = find_training_images(root)
     cache = cache_root(root)
     names = [str(p.relative_to(root)) for p in files]
     return TrainSet(files, scale, patch, seed, cache_dir=cache, names=names, **kwargs), desc

@@ -37,7 +37,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from defian import paths
 from defian.data import trainset
 from defian.data.images import load_image, to_rgb
 from defian.data.imresize import imresize
@@ -59,17 +58,10 @@ def draw_level(seed: int, update: int, n_levels: int = N_LEVELS) -> int:
 
 
 def training_images(data_root: str | None) -> tuple[list[Path], str, str]:
-    """``(HR files, run-name label, description)`` of the training data, as the fixed-scale runs find it.
-
-    Labels: ``embedded``, ``div2k``, or the folder and count (``train291`` for T91 + BSDS200).
-    """
-    root = paths.data_root(data_root or None)
-    if root is None:
-        files = trainset.embedded_images("train")
-        return files, "embedded", f"embedded default: scikit-image photographs {', '.join(p.stem for p in files)}"
-    files, desc = trainset.find_training_images(root)
-    label = "div2k" if desc.startswith("DIV2K") else f"{desc.split(' ')[0].strip('/')}{len(files)}"
-    return files, label, desc
+    """``(HR files, run-name label, description)`` of the training data, as the fixed-scale runs find it
+    (:func:`defian.data.trainset.training_images`, :func:`defian.data.trainset.run_label`)."""
+    _, files, desc = trainset.training_images(data_root)
+    return files, trainset.run_label(desc, len(files)), desc
 
 
 class LevelPatches:

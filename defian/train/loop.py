@@ -71,11 +71,7 @@ def _train_set(cfg: TrainConfig) -> tuple[Any, str, str]:
     from defian.data import trainset
 
     ts, desc = trainset.build_trainset(cfg.data_root or None, cfg.scale, cfg.patch, cfg.seed, augment=cfg.augment)
-    if desc.startswith("embedded"):
-        return ts, "embedded", desc
-    if desc.startswith("DIV2K"):
-        return ts, "div2k", desc
-    return ts, f"{desc.split(' ')[0].strip('/')}{len(ts)}", desc  # e.g. train291 for train/T91 + train/BSDS200
+    return ts, trainset.run_label(desc, len(ts)), desc  # len(ts): the images that hold a patch
 
 
 # --- pieces of a run ---------------------------------------------------------------------------

@@ -156,3 +156,13 @@ def test_embedded_default_needs_no_data(tmp_path: Path, monkeypatch: pytest.Monk
 def test_dev_data_is_the_291_set(dev_data: Path) -> None:
     files, desc = trainset.find_training_images(dev_data)
     assert len(files) == 291 and "BSDS200 + T91" in desc
+
+
+def test_run_label_names_the_training_data_as_the_committed_run_names_do(monkeypatch) -> None:
+    """``train291`` in every committed cpu-study run name: the folder and the images trained on."""
+    assert trainset.run_label("train/ (BSDS200 + T91, 291 images)", 291) == "train291"
+    assert trainset.run_label("DIV2K train HR 0001-0800", 800) == "div2k"
+    monkeypatch.delenv(paths.ENV_DATA, raising=False)  # no data root: the embedded photographs
+    root, files, desc = trainset.training_images("")
+    assert root is None and files == trainset.embedded_images("train")
+    assert trainset.run_label(desc, len(files)) == "embedded"
