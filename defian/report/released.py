@@ -34,6 +34,7 @@ from defian.atomic import write_atomic
 from defian.data import testsets
 from defian.report import paper_tables, y_convention, zoo_scores
 from defian.report.released_findings import OUTPUT_WAYS, TOLERANCE_DB, explain
+from defian.report.tables import markdown_text
 from defian.zoo import RELEASED, load
 
 __all__ = ["COLUMNS", "IKM_IMDN", "KEYS", "REGENERATE_TOL", "compare_rows",
@@ -236,8 +237,7 @@ def _markdown(frame: pd.DataFrame) -> str:
              ("params_file / params_kernels: all numbers / convolution kernels of the released file; params_match: "
               "which count the printed #Params (K) are."),
              "Made by defian.report.released.released_rows; never typed."]
-    return ("**The released artifacts, re-scored, next to the printed rows**\n\n"
-            + cells.to_markdown(index=False, disable_numparse=True) + "\n\n" + "".join(f"- {n}\n" for n in notes))
+    return markdown_text(cells, "The released artifacts, re-scored, next to the printed rows", notes)
 
 
 def read_rows(path: str | os.PathLike[str]) -> pd.DataFrame:

@@ -42,8 +42,8 @@ from defian.atomic import write_atomic
 from defian.nn.model import build_model
 
 
-__all__ = ["OURS_STYLE", "PAPER_PROVENANCE", "Score", "Table", "bicubic", "evaluations_dir", "limit_text", "mark_best", "nan_if_none",
-           "output_dir", "preset_complexity", "score_runs"]
+__all__ = ["OURS_STYLE", "PAPER_PROVENANCE", "Score", "Table", "bicubic", "evaluations_dir", "limit_text",
+           "mark_best", "markdown_text", "nan_if_none", "output_dir", "preset_complexity", "score_runs"]
 
 OURS_STYLE = "background-color: #eef4fb"  # measured rows, so they never pass for cited ones
 PAPER_PROVENANCE = ("quoted from the paper", "no run")  # provenance texts shown as they are
@@ -206,8 +206,7 @@ class Table:
                 elif (i, c) in self.underline:
                     text = f"<u>{text}</u>"
                 cells.iloc[i, cells.columns.get_loc(c)] = text
-        body = cells.to_markdown(index=False, disable_numparse=True)
-        return f"**{self.title}**\n\n{body}\n\n" + "".join(f"- {n}\n" for n in self.notes)
+        return markdown_text(cells, self.title, self.notes)
 
     def save(self, folder: str | Path) -> tuple[Path, Path]:
         """Write ``<name>.csv`` (full precision) and ``<name>.md`` atomically."""
@@ -215,6 +214,13 @@ class Table:
         csv = write_atomic(folder / f"{self.name}.csv", self.frame.to_csv(index=False))
         md = write_atomic(folder / f"{self.name}.md", self.markdown())
         return csv, md
+
+
+def markdown_text(cells: pd.DataFrame, title: str, notes: Sequence[str]) -> str:
+    """A committed table's ``.md``: the bold title, ``cells`` (already formatted text) as a GitHub
+    table, and the notes as a list."""
+    body = cells.to_markdown(index=False, disable_numparse=True)
+    return f"**{title}**\n\n{body}\n\n" + "".join(f"- {n}\n" for n in notes)
 
 
 def mark_best(frame: pd.DataFrame, columns: Iterable[str], eligible: Sequence[int], group: str | None = None

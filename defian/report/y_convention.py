@@ -48,6 +48,7 @@ from defian.atomic import write_atomic
 from defian.report import paper_tables
 from defian.report.folders import score_folder
 from defian.report.matlab_scores import read_matlab_scores
+from defian.report.tables import markdown_text
 
 __all__ = ["CONVENTIONS", "IKM_TABLE_I", "OUTPUTS", "TOLERANCE_DB", "convention_table",
            "margin_table", "write_tables"]
@@ -210,9 +211,7 @@ def _markdown(frame: pd.DataFrame, title: str, notes: list[str]) -> str:
             return f"{v:+.{digits}f}" if ("Δ" in col or col.startswith("margin")) else f"{v:.{digits}f}"
         return str(v)
 
-    cells = pd.DataFrame({c: [fmt(c, v) for v in frame[c]] for c in frame.columns})
-    body = cells.to_markdown(index=False, disable_numparse=True)
-    return f"**{title}**\n\n{body}\n\n" + "".join(f"- {n}\n" for n in notes)
+    return markdown_text(pd.DataFrame({c: [fmt(c, v) for v in frame[c]] for c in frame.columns}), title, notes)
 
 
 def write_tables(table: pd.DataFrame, margins: pd.DataFrame, folder: str | os.PathLike[str] | None = None
