@@ -6,6 +6,7 @@ follow-up of DeFiAN by the same first author, and its released code
 (YuanfeiHuang/IKM; later renamed CoMo), read for facts only.
 
 Modules:
+    inputs: :class:`IKMError` and the shape checks every modulated convolution applies.
     operator: Eqs. (9)-(13), the IKM operator (:class:`IKMConv2d`), its attention
         (paper and released CoMo variants), IsO (Algorithm 1) and GO (footnote 1).
     fast: IsO without grouped convolutions, one GEMM per kernel tap (Sec. IV-E's
@@ -36,7 +37,7 @@ from defian.ikm.operator import METHODS as METHODS
 from defian.ikm.operator import OPTIMIZATIONS as OPTIMIZATIONS
 from defian.ikm.operator import VARIANTS as VARIANTS
 from defian.ikm.operator import IKMConv2d as IKMConv2d
-from defian.ikm.operator import IKMError as IKMError
+from defian.ikm.inputs import IKMError as IKMError
 from defian.ikm.operator import go_conv2d as go_conv2d
 from defian.ikm.operator import iso_conv2d as iso_conv2d
 from defian.ikm.operator import kernel_attention as kernel_attention

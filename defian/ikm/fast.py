@@ -44,6 +44,8 @@ from __future__ import annotations
 
 import torch
 
+from defian.ikm.inputs import IKMError, check_inputs
+
 __all__ = ["tap_conv2d"]
 
 
@@ -153,7 +155,14 @@ def tap_conv2d(x: torch.Tensor, weight: torch.Tensor, attention: torch.Tensor, b
     Returns:
         (B, C_out, H, W), strided in channels-last order (no copy to NCHW); call
         ``.contiguous()`` where a dense NCHW tensor is needed.
+
+    Raises:
+        IKMError: an input whose shape does not fit the others, or a bad ``dilation``/``chunk``
+            (:func:`defian.ikm.inputs.check_inputs`, as :func:`defian.ikm.operator.iso_conv2d`).
     """
+    check_inputs(x, weight, attention, bias, dilation)
+    if chunk is not None and (not isinstance(chunk, int) or chunk < 1):
+        raise IKMError(f"chunk must be a positive integer (images per GEMM) or None, got {chunk!r}")
     if chunk is None:  # see the module docstring: per image on one thread, the whole batch on several
         chunk = 1 if torch.get_num_threads() == 1 else x.shape[0]
     z = _TapConv.apply(x, weight, attention, dilation, chunk)  # (B, H, W + 2p, C_out)

@@ -61,6 +61,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from defian.ikm.fast import tap_conv2d
+from defian.ikm.inputs import IKMError, check_inputs, check_kernel_size
 
 __all__ = [
     "METHODS",
@@ -78,10 +79,6 @@ __all__ = [
 VARIANTS = ("paper", "released")
 OPTIMIZATIONS = ("iso", "go")
 METHODS = ("grouped", "taps", "unfold")  # exact implementations of IsO (benchmarks/bench_ikm.py times them)
-
-
-class IKMError(ValueError):
-    """A bad argument or input for the IKM operator (names the parameter and value)."""
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -120,7 +117,7 @@ def kernel_attention(x: torch.Tensor, kernel_size: int, variant: str = "paper",
     if x.dim() != 4:
         raise IKMError(f"x must be (B, C, H, W), got shape {tuple(x.shape)}")
     b, c, h, w = x.shape
-    k = _check_kernel_size(kernel_size)
+    k = check_kernel_size(kernel_size)
     if h % k == 0 and w % k == 0:  # equal windows: count the principal pixels on the boolean map (one pass)
         marks = (x.detach() >= threshold).reshape(b, c, k, h // k, k, w // k)
         p = marks.sum((3, 5), dtype=x.dtype).reshape(b, c, k * k) / ((h // k) * (w // k))
@@ -147,33 +144,6 @@ def modulate(weight: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
     if attention.shape[-3:] != weight.shape[1:]:
         raise IKMError(f"attention shape {tuple(attention.shape)} does not match kernel {tuple(weight.shape)}")
     return weight * attention.unsqueeze(-4)
-
-
-def _check_kernel_size(k: int) -> int:
-    if not isinstance(k, int) or k < 1 or k % 2 == 0:
-        raise IKMError(f"kernel_size must be an odd integer >= 1 (IKM pads to keep the size), got {k!r}")
-    return k
-
-
-def _check_inputs(x: torch.Tensor, weight: torch.Tensor, attention: torch.Tensor,
-                  bias: torch.Tensor | None = None, dilation: int = 1) -> tuple[int, int]:
-    if x.dim() != 4:
-        raise IKMError(f"x must be (B, C_in, H, W), got shape {tuple(x.shape)}")
-    if 0 in x.shape:
-        raise IKMError(f"x must hold at least one image of at least one pixel, got shape {tuple(x.shape)}")
-    if not isinstance(dilation, int) or dilation < 1:
-        raise IKMError(f"dilation must be a positive integer, got {dilation!r}")
-    if bias is not None and bias.shape != (weight.shape[0],):
-        raise IKMError(f"bias must be (C_out,) = ({weight.shape[0]},), got {tuple(bias.shape)}")
-    if weight.dim() != 4 or weight.shape[2] != weight.shape[3]:
-        raise IKMError(f"weight must be (C_out, C_in, k, k), got shape {tuple(weight.shape)}")
-    k = _check_kernel_size(weight.shape[2])
-    if x.shape[1] != weight.shape[1]:
-        raise IKMError(f"x has {x.shape[1]} channels, the kernel expects C_in={weight.shape[1]}")
-    if attention.shape != (x.shape[0], weight.shape[1], k, k):
-        raise IKMError(f"attention must be (B, C_in, k, k) = {(x.shape[0], weight.shape[1], k, k)}, "
-                       f"got {tuple(attention.shape)}")
-    return k, (k - 1) // 2
 
 
 def iso_conv2d(x: torch.Tensor, weight: torch.Tensor, attention: torch.Tensor, bias: torch.Tensor | None = None,
@@ -203,7 +173,7 @@ def iso_conv2d(x: torch.Tensor, weight: torch.Tensor, attention: torch.Tensor, b
         (B, C_out, H, W).
     """
     _check_choice("method", method, METHODS)
-    k, half = _check_inputs(x, weight, attention, bias, dilation)
+    k, half = check_inputs(x, weight, attention, bias, dilation)
     pad = dilation * half
     b, c_in, h, w = x.shape
     c_out = weight.shape[0]
@@ -238,7 +208,7 @@ def go_conv2d(x: torch.Tensor, weight: torch.Tensor, attention: torch.Tensor, bi
     Returns:
         (B, C_out, H, W).
     """
-    _, half = _check_inputs(x, weight, attention, bias, dilation)
+    _, half = check_inputs(x, weight, attention, bias, dilation)
     return F.conv2d(x, modulate(weight, attention.mean(0)), bias, padding=dilation * half, dilation=dilation)
 
 
@@ -275,7 +245,7 @@ class IKMConv2d(nn.Module):
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("dilation", dilation)):
             if not isinstance(value, int) or value < 1:
                 raise IKMError(f"{name} must be a positive integer, got {value!r}")
-        _check_kernel_size(kernel_size)
+        check_kernel_size(kernel_size)
         _check_choice("variant", variant, VARIANTS)
         _check_choice("optimization", optimization, OPTIMIZATIONS)
         _check_choice("method", method, METHODS)

@@ -14,6 +14,7 @@ from defian.ikm import (
     go_conv2d,
     iso_conv2d,
     kernel_attention,
+    tap_conv2d,
 )
 
 
@@ -23,7 +24,7 @@ def _xwa(b: int = 2, c_in: int = 3, c_out: int = 4, k: int = 3):
     return x, torch.randn(c_out, c_in, k, k, generator=g, dtype=torch.float64), kernel_attention(x, k)
 
 
-@pytest.mark.parametrize("fn", [iso_conv2d, go_conv2d])
+@pytest.mark.parametrize("fn", [iso_conv2d, go_conv2d, tap_conv2d])
 @pytest.mark.parametrize("case, match", [
     ("even kernel", "odd integer"),
     ("non-square kernel", r"\(C_out, C_in, k, k\)"),
@@ -55,6 +56,13 @@ def test_functional_inputs_are_named(fn, case, match):
         kwargs["dilation"] = 0
     with pytest.raises(IKMError, match=match):
         fn(*args, **kwargs)
+
+
+def test_tap_conv2d_chunk_is_named():
+    x, w, a = _xwa()
+    for chunk in (0, 1.5):
+        with pytest.raises(IKMError, match="chunk must be a positive integer"):
+            tap_conv2d(x, w, a, chunk=chunk)
 
 
 def test_layer_channels_and_kernel_size_are_named():
