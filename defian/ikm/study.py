@@ -283,7 +283,7 @@ def _run_jobs(todo: Sequence[Job], root: Path, data_root: str, publish_to: Path 
         return run if is_done(run) else None
 
     step = cpu_study.train_fixed(root, data_root, SETS, limit)
-    cpu_study.drive(todo, "ikm-study", done, step, publish_to if limit is None else None)
+    cpu_study.drive(todo, "ikm-study", done, step, publish_to if limit is None else None, claims=root)
 
 
 def time_updates(rounds: int = 3, n: int = 4, schedule: str = "cpu") -> pd.DataFrame:

@@ -195,7 +195,7 @@ def _run_jobs(todo: Sequence[Job], root: Path, data_root: str, publish_to: Path 
         evaluate_lfr_run(run.dir, eval_grid(), data_root=data_root or None, limit=limit)
         return run
 
-    cpu_study.drive(todo, "lfr-study", done, train_and_evaluate, publish_to if limit is None else None)
+    cpu_study.drive(todo, "lfr-study", done, train_and_evaluate, publish_to if limit is None else None, claims=root)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,11 +22,15 @@ with its spread across seeds, the single runs' spreads) is :mod:`defian.report.s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import os
+import re
 import shutil
+import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +45,8 @@ from defian.train import checkpoint, config, run_record
 from defian.train.config import TrainConfig
 from defian.nn.model import make_config
 
-__all__ = ["ABLATION_SCALE", "MSHF_VARIANTS", "PAIR", "PAIR_SCALE", "SEEDS", "SETS", "Job", "drive", "find_run",
+__all__ = ["ABLATION_SCALE", "CLAIMS", "MSHF_VARIANTS", "PAIR", "PAIR_SCALE", "SEEDS", "SETS", "Job", "claim", "drive",
+           "find_run",
            "is_done", "jobs", "main", "publish", "publish_done", "records_under", "run_state", "short_names", "status",
            "study_parser", "train_fixed", "worker_slice"]
 
@@ -204,24 +209,85 @@ def is_done(run: run_record.Run | None) -> bool:
             and (evaluate.evaluation_dir(run.dir) / "per_set.csv").is_file())
 
 
+#: Under a runs root: one lock file per job that a worker is running (:func:`claim`).
+CLAIMS = ".claims"
+
+
+@contextlib.contextmanager
+def claim(root: str | os.PathLike[str], label: str) -> Iterator[bool]:
+    """Hold the job ``label`` under ``root`` for this process while the block runs.
+
+    Yields True when this process holds it (a lock file ``<root>/.claims/<label>.lock`` naming
+    the process, created exclusively and removed afterwards), False when another process does.
+    A lock left by a process that died on this machine is taken over; one written on another
+    machine is respected (its process cannot be checked from here: delete the file by hand).
+    """
+    folder = Path(root) / CLAIMS
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (re.sub(r"[^A-Za-z0-9_.-]+", "_", label) + ".lock")
+    me = f"{os.getpid()} {socket.gethostname()}"
+    for _ in range(2):  # a stale lock is removed once, then the exclusive create is tried again
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if _holder_alive(path):
+                yield False
+                return
+            path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(me + "\n")
+        try:
+            yield True
+        finally:
+            path.unlink(missing_ok=True)
+        return
+    yield False
+
+
+def _holder_alive(path: Path) -> bool:
+    """Whether the process a claim file names still runs (on another machine: assumed so)."""
+    try:
+        pid, host = path.read_text().split()[:2]
+    except (OSError, ValueError):
+        return True  # being written this instant, or unreadable: leave it alone
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
+
+
 def drive(todo: Sequence[Any], tag: str, done: Callable[[Any], run_record.Run | None],
-          train_and_evaluate: Callable[[Any], run_record.Run | None], publish_to: Path | None = None) -> None:
+          train_and_evaluate: Callable[[Any], run_record.Run | None], publish_to: Path | None = None,
+          claims: Path | None = None) -> None:
     """The ``--run`` loop of every study (this one, ``defian ikm-study``, ``defian lfr-study``).
 
     A job (anything with a ``label``) for which ``done(job)`` returns a record is skipped;
     every other is trained (resuming a partial run) and evaluated by ``train_and_evaluate(job)``,
     which returns its record (None on a rank other than 0), and then copied into ``publish_to``
-    (:func:`publish`) unless that is where it was trained.
+    (:func:`publish`) unless that is where it was trained. With ``claims`` (the runs root), each
+    job runs under :func:`claim`, and a job another worker holds is skipped: any number of
+    workers given the same jobs share them out as they go (``--worker 1/1`` each), besides the
+    fixed slices of ``--worker I/K``.
     """
     for job in todo:
         found = done(job)
         if found is not None:
             print(f"[{tag}] {job.label}: done ({found.dir}), skipped", flush=True)
             continue
-        print(f"[{tag}] {time.strftime('%Y-%m-%d %H:%M:%S')} {job.label}", flush=True)
-        run = train_and_evaluate(job)
-        if run is not None and publish_to is not None and run.dir.parent.resolve() != Path(publish_to).resolve():
-            print(f"[{tag}] published {publish(run.dir, publish_to)}", flush=True)
+        with claim(claims, job.label) if claims is not None else contextlib.nullcontext(True) as mine:
+            if not mine:
+                print(f"[{tag}] {job.label}: another worker is running it, skipped", flush=True)
+                continue
+            print(f"[{tag}] {time.strftime('%Y-%m-%d %H:%M:%S')} {job.label}", flush=True)
+            run = train_and_evaluate(job)
+            if run is not None and publish_to is not None and run.dir.parent.resolve() != Path(publish_to).resolve():
+                print(f"[{tag}] published {publish(run.dir, publish_to)}", flush=True)
 
 
 def train_fixed(root: Path, data_root: str, sets: Sequence[str] = SETS,
@@ -260,7 +326,7 @@ def _run_all(todo: Sequence[Job], root: Path, data_root: str, publish_to: Path |
         run = find_run(job, have)
         return run if is_done(run) else None
 
-    drive(todo, "study", done, train_fixed(root, data_root), publish_to)
+    drive(todo, "study", done, train_fixed(root, data_root), publish_to, claims=Path(root))
 
 
 # --- command line ---------------------------------------------------------------------------------

@@ -139,3 +139,39 @@ def test_mshf_variant_runs_differ_from_the_pairs_defian_s_only_in_the_filters() 
             assert dataclasses.replace(cfg, switches={**cfg.switches, "mshf_mode": "frozen"}) != cfg
             assert cfg.switches == {**base.switches, "mshf_mode": mode}
             assert dataclasses.replace(cfg, switches=base.switches) == base
+
+
+def test_a_claim_is_held_once_and_a_dead_workers_claim_is_taken_over(tmp_path) -> None:
+    """Workers sharing one job list (``--worker 1/1`` each) never run a job twice at once."""
+    import subprocess
+    import sys
+
+    with study.claim(tmp_path, "x2 ikm seed 0") as mine:
+        assert mine
+        lock = tmp_path / study.CLAIMS / "x2_ikm_seed_0.lock"
+        assert lock.read_text().split()[0] == str(__import__("os").getpid())
+        with study.claim(tmp_path, "x2 ikm seed 0") as again:
+            assert not again  # held by a live process (this one)
+        with study.claim(tmp_path, "x2 ikm seed 1") as other:
+            assert other
+    assert not lock.exists()  # released
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    lock.write_text(f"{dead.stdout.strip()} {__import__('socket').gethostname()}\n")  # its process has exited
+    with study.claim(tmp_path, "x2 ikm seed 0") as mine:
+        assert mine
+    lock.write_text("1 some-other-machine\n")  # cannot be checked from here: respected
+    with study.claim(tmp_path, "x2 ikm seed 0") as mine:
+        assert not mine
+    assert lock.exists()
+
+
+def test_drive_skips_a_job_another_worker_holds(tmp_path, capsys) -> None:
+    from types import SimpleNamespace
+
+    jobs = [SimpleNamespace(label="a"), SimpleNamespace(label="b")]
+    ran = []
+    (tmp_path / study.CLAIMS).mkdir()
+    (tmp_path / study.CLAIMS / "a.lock").write_text("1 some-other-machine\n")
+    study.drive(jobs, "t", lambda j: None, lambda j: ran.append(j.label), claims=tmp_path)
+    assert ran == ["b"] and "[t] a: another worker is running it, skipped" in capsys.readouterr().out
+    assert not (tmp_path / study.CLAIMS / "b.lock").exists()
