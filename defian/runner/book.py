@@ -19,7 +19,9 @@ strict mode (``-W -n``) into ``_build/html``. Sources are never written.
 
 ``--records-only`` (``make publish``) runs a profile without training: every
 training switch a notebook declares (:data:`TRAIN_SWITCHES`) is set to False, so
-it reads the committed run records, and a notebook that would still train (a
+it reads the committed run records, and so is every re-measuring switch
+(:data:`MEASURE_SWITCHES`: the page shows the committed results that the same page
+made under the profile, and says so); a notebook that would still train (a
 :data:`TRAINING_SCHEDULES` parameter set, no switch) is refused before anything runs.
 It needs a data root with the benchmark sets: the records' stored evaluations are
 reused only for the data they were made on (on the embedded images every record
@@ -64,6 +66,9 @@ MATHJAX = paths.CACHE / "npm" / "node_modules" / "mathjax" / "es5"
 KERNEL = "python3"
 #: Parameters with which a notebook trains what the run records lack; ``--records-only`` sets each to False.
 TRAIN_SWITCHES = ("train_missing", "ablation_train", "lfr_train")
+#: Parameters with which a notebook re-measures what a committed result already holds (notebook 16 scores
+#: every released model again, the slowest page under ``cpu``); ``--records-only`` sets each to False too.
+MEASURE_SWITCHES = ("released_measure",)
 #: Parameters naming a schedule a notebook trains in place ("" = read records only).
 TRAINING_SCHEDULES = ("train_schedule", "full_schedule")
 
@@ -187,7 +192,8 @@ def records_only(nb: Notebook, params: dict[str, Any]) -> dict[str, Any]:
         raise BookError(f"{nb.path.name} would train ({', '.join(training)}) and declares none of "
                         f"{', '.join(TRAIN_SWITCHES)}; give it a switch that makes it read the committed run "
                         "records when False, or leave it out with --only")
-    return {**params, **{name: False for name in switches}}
+    measures = [name for name in MEASURE_SWITCHES if name in nb.params]
+    return {**params, **{name: False for name in switches + measures}}
 
 
 def _defaults(source: str, values: dict[str, str]) -> str:

@@ -127,6 +127,12 @@ def test_records_only_turns_training_off_and_refuses_a_notebook_that_would_train
         book.records_only(trains, book.parameters_for(trains, cpu, {}, None))
     assert book.records_only(trains, {"profile": "cpu", "train_schedule": ""}) == {"profile": "cpu",
                                                                                   "train_schedule": ""}
+    released = next(nb for nb in book.discover() if nb.stem == "16_released_artifacts")
+    book.to_ipynb(released, tmp_path / "16.ipynb")  # reads its parameters cell
+    assert "released_measure" in released.params  # the page that re-measures committed results
+    params = book.parameters_for(released, cpu, {}, None)
+    assert "released_measure" not in params  # the notebook's default (True): measured under cpu
+    assert book.records_only(released, params)["released_measure"] is False  # make publish: the committed tables
 
 
 def test_records_only_needs_the_benchmark_data(monkeypatch: pytest.MonkeyPatch,
