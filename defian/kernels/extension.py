@@ -15,9 +15,10 @@ off.
 The build (:func:`torch.utils.cpp_extension.load`: a C++ compiler and ninja,
 about a minute per kernel, once per machine and source version) goes to
 PyTorch's extension cache (``$TORCH_EXTENSIONS_DIR``, default
-``~/.cache/torch_extensions``); concurrent processes wait for one build. Kernels
-are built with ``-march=native``, so the cache key includes this CPU's
-instruction-set flags.
+``~/.cache/torch_extensions``); concurrent processes wait for one build, and a build
+killed half-way is noticed and redone (:func:`_await_lock`). Kernels are built with
+``-march=native``, so the cache key includes this CPU's instruction-set flags, and each
+checkout builds its own (the key includes the source's path).
 """
 
 from __future__ import annotations
@@ -85,15 +86,20 @@ def kernel(name: str) -> ModuleType | None:
 
 #: A build lock older than this is taken to be left by a killed build (a build takes about a minute).
 STALE_LOCK_SECONDS = 15 * 60
+#: How often a process waiting for another's build looks at its lock again (seconds).
+LOCK_POLL_SECONDS = 2.0
 
 
-def _clear_stale_lock(module: str) -> None:
-    """Remove the build lock a killed build left behind, with a warning.
+def _await_lock(module: str) -> None:
+    """Return once no build of ``module`` holds its lock: wait for a live one, clear a dead one's.
 
-    ``torch.utils.cpp_extension.load`` waits on ``<build dir>/lock`` for as long as
-    the file exists, so a build killed mid-way (a stopped session, Ctrl-C) would make
-    every later process wait forever. A lock untouched for :data:`STALE_LOCK_SECONDS`
-    is removed together with its half-built folder, which is then built afresh.
+    ``torch.utils.cpp_extension.load`` waits on ``<build dir>/lock`` for as long as the file
+    exists, so a build killed mid-way (a stopped session, Ctrl-C, two checkouts building
+    into one cache) would make every later process wait forever, even one that arrived while
+    the lock was young. So the waiting happens here: while the lock exists it is looked at
+    every :data:`LOCK_POLL_SECONDS`; once it has stood untouched for :data:`STALE_LOCK_SECONDS`
+    it is removed together with its half-built folder (with a warning), which ``load`` then
+    builds afresh.
     """
     try:  # a private helper of torch's; where it is gone, torch's own waiting stands
         from torch.utils.cpp_extension import _get_build_directory
@@ -101,22 +107,28 @@ def _clear_stale_lock(module: str) -> None:
         return
     folder = Path(_get_build_directory(module, verbose=False))
     lock = folder / "lock"
-    try:
-        age = time.time() - lock.stat().st_mtime
-    except FileNotFoundError:
-        return
-    if age > STALE_LOCK_SECONDS:
-        warnings.warn(f"defian: removing the stale build lock {lock} ({age / 60:.0f} min old, left by a killed "
-                      "build) and rebuilding", RuntimeWarning, stacklevel=4)
-        shutil.rmtree(folder, ignore_errors=True)
+    while True:
+        try:
+            age = time.time() - lock.stat().st_mtime
+        except FileNotFoundError:
+            return
+        if age > STALE_LOCK_SECONDS:
+            warnings.warn(f"defian: removing the stale build lock {lock} ({age / 60:.0f} min old, left by a killed "
+                          "build) and rebuilding", RuntimeWarning, stacklevel=4)
+            shutil.rmtree(folder, ignore_errors=True)
+            return
+        time.sleep(LOCK_POLL_SECONDS)
 
 
 @functools.cache
 def _build(name: str) -> ModuleType | None:
     source = SOURCES[name]
-    key = source.read_bytes() + " ".join(CFLAGS).encode() + _cpu_flags().encode() + torch.__version__.encode()
+    # The source's path is in the key too: ninja rebuilds when a build file names another path, so two
+    # checkouts sharing one cache folder would rebuild in turn and wait on each other's locks.
+    key = (source.read_bytes() + str(source.resolve()).encode() + " ".join(CFLAGS).encode() + _cpu_flags().encode()
+           + torch.__version__.encode())
     tag = hashlib.sha256(key).hexdigest()[:12]
-    _clear_stale_lock(f"defian_{name}_{tag}")
+    _await_lock(f"defian_{name}_{tag}")
     try:
         from torch.utils.cpp_extension import load
 

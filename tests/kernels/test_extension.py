@@ -28,20 +28,32 @@ def test_a_failed_build_warns_and_falls_back(tmp_path, monkeypatch: pytest.Monke
     extension._build.cache_clear()
 
 
-def test_a_stale_build_lock_is_removed_and_a_fresh_one_kept(tmp_path, monkeypatch) -> None:
-    """A lock left by a killed build would make torch wait forever; one older than the limit goes."""
+def test_a_stale_build_lock_is_removed_and_a_live_build_awaited(tmp_path, monkeypatch) -> None:
+    """A lock left by a killed build would make torch wait forever: a live build's lock is awaited
+    until it goes, a dead one's is removed once it is stale, also when it was fresh on arrival."""
     import os
+    import threading
     import time
 
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    monkeypatch.setattr(extension, "LOCK_POLL_SECONDS", 0.05)
     folder = tmp_path / "defian_x_0"
     folder.mkdir()
     lock = folder / "lock"
     lock.touch()
-    extension._clear_stale_lock("defian_x_0")
-    assert lock.exists()  # fresh: a build may be running
+    threading.Timer(0.3, lock.unlink).start()  # a live build finishing
+    t0 = time.perf_counter()
+    extension._await_lock("defian_x_0")
+    assert time.perf_counter() - t0 >= 0.25 and folder.exists()  # waited for it, kept its folder
     old = time.time() - extension.STALE_LOCK_SECONDS - 60
+    lock.touch()
     os.utime(lock, (old, old))
     with pytest.warns(RuntimeWarning, match="stale build lock"):
-        extension._clear_stale_lock("defian_x_0")
+        extension._await_lock("defian_x_0")
+    assert not folder.exists()
+    folder.mkdir()
+    lock.touch()  # fresh on arrival, its build killed: stale while this process waits
+    monkeypatch.setattr(extension, "STALE_LOCK_SECONDS", 0.3)
+    with pytest.warns(RuntimeWarning, match="stale build lock"):
+        extension._await_lock("defian_x_0")
     assert not folder.exists()
