@@ -72,7 +72,7 @@ from defian.lfr import evaluate as lfr_eval
 from defian.lfr import figures as lfr_fig
 from defian.lfr import train as lfr_train_mod
 from defian.nn.model import build_model
-from defian.report import figures
+from defian.report import evaluate, figures
 from defian.train import config, run_record
 
 print("profile:", profile, "| data:", paths.data_root(data_root) or "embedded default")
@@ -187,11 +187,25 @@ curve = pd.DataFrame()
 if model is not None:
     present = testsets.find(paths.data_root(data_root))
     first_set = next((s for s in study.SETS if s in present), next(iter(present)))
-    scales = [round(1 + k / 10, 1) for k in range(1, 31)]  # 1.1 .. 4.0
-    kw = {"sets": [first_set], "data_root": data_root or None, "limit": lfr_eval_limit or None, "crop": lfr_crop,
-          "with_ssim": False}
-    curve = pd.concat([lfr_eval.per_set(lfr_eval.evaluate_scales(model, scales, method="LFR", **kw)),
-                       lfr_eval.per_set(lfr_eval.evaluate_scales(None, scales, **kw))], ignore_index=True)
+    stored = pd.DataFrame()
+    if not lfr_train:  # a committed record: its stored evaluation holds the curve (study.CURVE_SCALES, every image)
+        rows = lfr_eval.read_lfr_evaluation(evaluate.evaluation_dir(first.dir))[0]
+        rows = rows[(rows["set"] == first_set) & (rows["rule"] == "largest_first")
+                    & rows["scale"].astype(float).isin(study.CURVE_SCALES)]
+        stored = lfr_eval.per_set(rows.assign(method="LFR")) if len(rows) else stored
+    if len(stored):
+        scales = sorted(float(x) for x in stored["scale"])
+        kw = {"sets": [first_set], "data_root": data_root or None, "limit": int(stored["images"].iloc[0]),
+              "crop": 0, "with_ssim": False}
+        curve_source = f"the record's stored evaluation, {int(stored['images'].iloc[0])} whole image(s)"
+        curve = pd.concat([stored, lfr_eval.per_set(lfr_eval.evaluate_scales(None, scales, **kw))], ignore_index=True)
+    else:  # the model trained here: scored here
+        scales = [round(1 + k / 10, 1) for k in range(1, 31)]  # 1.1 .. 4.0
+        kw = {"sets": [first_set], "data_root": data_root or None, "limit": lfr_eval_limit or None, "crop": lfr_crop,
+              "with_ssim": False}
+        curve_source = f"scored here, {lfr_eval_limit or 'all'} image(s), crop {lfr_crop or 'none'}"
+        curve = pd.concat([lfr_eval.per_set(lfr_eval.evaluate_scales(model, scales, method="LFR", **kw)),
+                           lfr_eval.per_set(lfr_eval.evaluate_scales(None, scales, **kw))], ignore_index=True)
     wide = curve.pivot_table(index="scale", columns="method", values="psnr")
     fig, ax = plt.subplots(figsize=(7, 3.4))
     for m_name, style in (("LFR", "o-"), ("Bicubic", "s--")):
@@ -207,7 +221,7 @@ if model is not None:
     glue("curve_gap_x2", float(gap.loc[2.0]), display=False)
     glue("curve_gap_min", float(gap.min()), display=False)
     glue("curve_gap_max", float(gap.max()), display=False)
-    display(Markdown(f"On {first_set} ({lfr_eval_limit or 'all'} image(s), crop {lfr_crop or 'none'}), the model is "
+    display(Markdown(f"On {first_set} ({curve_source}), the model is "
                      f"{gap.loc[2.0]:+.2f} dB from bicubic at x2, between {gap.min():+.2f} and {gap.max():+.2f} dB "
                      f"over the {len(scales)} scales."))
 else:
