@@ -1,4 +1,4 @@
-"""README's cpu-study figures are the committed records' (README cannot glue, so this test holds them).
+"""README's measured figures are the committed records' (README cannot glue, so this test holds them).
 
 README says "measured from the committed records ...: A-B min of one core per run, C on average;
 D h of one core in all, about E h with two workers" and "from N runs of the `cpu` schedule";
@@ -37,3 +37,14 @@ def test_readme_cpu_study_run_count_is_the_records() -> None:
 def test_readme_no_longer_says_the_old_times() -> None:
     for old in ("about two hours", "half an hour", "about eight hours"):
         assert old not in README, old
+
+
+def test_readme_publish_time_is_the_record() -> None:
+    """"It took N min on two cores (`results/bench/publish_wall.json`)": that file's wall time, in minutes."""
+    import json
+
+    m = re.search(r"It took (\d+) min on two cores\s+\(`results/bench/publish_wall.json`\)", README)
+    assert m, "README no longer states make publish's measured wall time in the form this test reads"
+    record = json.loads((paths.RESULTS / "bench" / "publish_wall.json").read_text())
+    assert int(m[1]) == round(record["wall_s"] / 60)
+    assert record["notebooks_total_s"] == round(sum(record["notebooks_s"].values()), 1) <= record["wall_s"]
