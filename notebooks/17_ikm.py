@@ -427,8 +427,10 @@ if len(set5):
         glue(f"ikm_{lab.split()[1]}_minus_vanilla", float(d), display=False)
     for b, d in iso_go.items():
         glue(f"ikm_iso_minus_go_{b}", float(d), display=False)
-    lines = [(f"Set5, IKM minus vanilla: {_fmt(g['mean gain'])} (95 % interval {_fmt(g['ci low'])} to "
-              f"{_fmt(g['ci high'])}, {int(g['seeds'])} seed(s): {g['verdict']}); noise of one run "
+    ci = (f"95 % interval {_fmt(g['ci low'])} to {_fmt(g['ci high'])}" if np.isfinite(g["ci low"])
+          else "no interval from one seed")
+    lines = [(f"Set5, IKM minus vanilla: {_fmt(g['mean gain'])} ({ci}, {int(g['seeds'])} seed(s): {g['verdict']}); "
+              f"noise of one run "
               f"{_fmt(noise5).lstrip('+')} (2 sd = {_fmt(2 * noise5).lstrip('+')}).")]
     lines += [f"{lab.split()[1].upper()} minus vanilla (seed 0): {_fmt(d)}." for lab, d in single.items()]
     lines += [f"IsO minus GO at batch {b[1:]} (seed 0): {_fmt(d)}." for b, d in iso_go.items()]

@@ -353,9 +353,10 @@ if n_lfr_done == 0:
                  "`--worker 2/2` train the missing runs.")
 for _, r in comparison.iterrows():
     if r["n lfr"]:
+        ci = (f"95 % interval {r['ci low']:+.3f} to {r['ci high']:+.3f}" if np.isfinite(r["ci low"])
+              else "no interval from one run")
         lines.append(f"- {r['set']} x{r['scale']}: LFR - fixed = {r['diff']:+.3f} dB over {r['n lfr']} and "
-                     f"{r['n fixed']} runs (95 % interval {r['ci low']:+.3f} to {r['ci high']:+.3f}): "
-                     f"'LFR beats fixed' is {r['verdict']}.")
+                     f"{r['n fixed']} runs ({ci}): 'LFR beats fixed' is {r['verdict']}.")
 for _, r in gain.iterrows():
     if r["scale"] in (2, 3) and r["rule"] == "largest_first":
         lines.append(f"- attention inside LFR, {r['set']} x{r['scale']:g}: {r['mean gain']:+.3f} dB over "
