@@ -266,5 +266,6 @@ def _train(cfg: LFRTrainConfig, root: Path, device: torch.device, name: str | No
     run = loop.run_session(loop.Session(cfg, ctx, run_dir, record, st, lambda b: _update(st, b, cfg, device, last),
                                         batches, val, AtScale(st.model, float(cfg.val_scale)), cfg.val_scale,
                                         start_update=st.update))
-    assert run is not None  # one process: rank 0
+    if run is None:  # run_session answers None on a rank other than 0; LFR training is one process
+        raise RuntimeError(f"LFR training in {str(run_dir)!r} returned no record (not rank 0?)")
     return run

@@ -180,7 +180,8 @@ def publish(run_dir: str | Path, dest_root: str | Path | None = None) -> Path:
     The copy holds the record files, the evaluations and ``last.pt`` slimmed to its
     weights (:func:`defian.train.checkpoint.slim`: a few hundred kB instead of a few MB);
     ``best.pt`` and the optimizer state stay behind. Written to a temporary folder
-    and renamed, so ``dest_root`` never holds half a record.
+    and renamed, so ``dest_root`` never holds half a record. A record already published with the
+    same record files and evaluation, byte for byte, is left as it is.
     """
     run_dir, dest_root = Path(run_dir), Path(dest_root or paths.RUNS)
     run = run_record.read(run_dir)
@@ -190,6 +191,8 @@ def publish(run_dir: str | Path, dest_root: str | Path | None = None) -> Path:
     if not (evaluate.evaluation_dir(run_dir) / "per_set.csv").is_file():
         raise ValueError(f"{str(run_dir)!r} has no evaluation; run `defian evaluate --run {run_dir}` first")
     dest = dest_root / run_dir.name
+    if _same_record(run_dir, dest):
+        return dest
     tmp = dest_root / f".{run_dir.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -201,6 +204,20 @@ def publish(run_dir: str | Path, dest_root: str | Path | None = None) -> Path:
         shutil.rmtree(dest)
     tmp.rename(dest)
     return dest
+
+
+def _same_record(src: Path, dest: Path) -> bool:
+    """Whether ``dest`` holds ``src``'s record files and evaluation unchanged (and a checkpoint)."""
+    def files(root: Path) -> list[Path]:
+        return [*(root / n for n in RECORD_FILES), *sorted((root / "evaluation").rglob("*"))]
+
+    if not (dest / "last.pt").is_file():
+        return False
+    mine, theirs = files(src), files(dest)
+    if [p.relative_to(src) for p in mine] != [p.relative_to(dest) for p in theirs]:
+        return False
+    return all(a.is_dir() == b.is_dir() and (a.is_dir() or (b.is_file() and a.read_bytes() == b.read_bytes()))
+               for a, b in zip(mine, theirs))
 
 
 def is_done(run: run_record.Run | None) -> bool:
@@ -340,11 +357,11 @@ def main(argv: list[str] | None = None) -> int:
         _run_all(jobs(a.schedule)[mine], root, a.data_root, paths.RUNS if a.publish else None, paths.RUNS)
     elif a.publish:
         have = records_under(root, a.schedule)
-        for job in jobs(a.schedule):
-            run = find_run(job, have)
-            if run and (run.summary or {}).get("status") == "finished":
-                evaluate.evaluate_run(run.dir, data_root=a.data_root or None, sets=list(SETS))  # stored: a no-op
-                print(f"published {publish(run.dir)}")
+        found = [run for run in (find_run(job, have) for job in jobs(a.schedule))
+                 if run is not None and (run.summary or {}).get("status") == "finished"]
+        for run in found:  # a finished run not yet scored is scored first (stored evaluations: a no-op)
+            evaluate.evaluate_run(run.dir, data_root=a.data_root or None, sets=list(SETS))
+        publish_done(found, paths.RUNS)
     with pd.option_context("display.width", 200, "display.max_colwidth", 70):
         print(status(root, a.schedule).to_string(index=False))
     return 0

@@ -78,6 +78,21 @@ def test_publish_keeps_the_weights_and_drops_the_rest(tiny_run, tmp_path) -> Non
     assert (dest / "evaluation").is_dir() and run_record.read(dest).summary["status"] == "finished"
 
 
+def test_publish_leaves_an_unchanged_record_alone_and_replaces_a_changed_one(tiny_run, tmp_path) -> None:
+    data = tmp_path / "data" / "benchmark" / "Set5" / "HR"
+    data.mkdir(parents=True)
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(data / "a.png")
+    evaluate.evaluate_run(tiny_run.dir, data_root=str(tmp_path / "data"), sets=["Set5"], force=True)
+    dest = study.publish(tiny_run.dir, tmp_path / "published")
+    (dest / "last.pt").write_bytes((dest / "last.pt").read_bytes() + b"marker")  # a copy would drop this
+    assert study.publish(tiny_run.dir, tmp_path / "published") == dest
+    assert (dest / "last.pt").read_bytes().endswith(b"marker")  # byte-identical record: not copied again
+    (dest / "evaluation" / "stale.csv").write_text("x")  # the published copy differs from the run: replaced
+    study.publish(tiny_run.dir, tmp_path / "published")
+    assert not (dest / "evaluation" / "stale.csv").exists()
+    assert not (dest / "last.pt").read_bytes().endswith(b"marker")
+
+
 def test_publish_refuses_an_unfinished_or_unevaluated_run(tiny_run, tmp_path, write_record) -> None:
     cfg = dataclasses.replace(study.jobs()[0].config)
     run = write_record(tmp_path / "runs", cfg, {"Set5": 30.0}, finished=False)
