@@ -97,7 +97,8 @@ ENTRIES: tuple[Entry, ...] = (
           ("exact", "reduced cpu", "GPU only"), "Manga109 is not in the development data: Set5 only"),
     Entry("Table", "V", "encoder-decoders and depth d",
           (NB + "11_table_5.py", "results/tables/table5_endec.md", "tests/report/test_table_runs.py"),
-          ("reduced cpu", "GPU only"), "ConvEnDec/HGEnDec built without their papers' skip connections"),
+          ("reduced cpu", "GPU only"), "ConvEnDec/HGEnDec without their papers' skip connections, as Fig. 4(b) "
+          "draws them; the skip variants exist ('convendec_skip', 'hgendec_skip', equal #Params) but are not trained"),
     Entry("Fig.", "1", "Hessian maps and attention of a DeFiAM",
           (NB + "02_hessian_verification.py", NB + "12_figures.py", "results/figures/fig01_attention_cpu.png",
            "tests/report/test_figures.py"),

@@ -32,8 +32,9 @@ from defian.nn.model import RELEASED_OUT_MEAN, RELEASED_OUT_STD, build_model
 from defian.report import evaluate, paper_tables, study
 from defian.train import config, run_record
 
-__all__ = ["adam_loss_reduction", "best_vs_last", "bf16_agreement", "mshf_study", "normalisation_round_trip", "param_counts",
-           "patch_sizes", "released_ssim_luma", "released_validation_psnr", "ssim_conventions"]
+__all__ = ["INTENDED", "LEAK_OK", "MOMENTS", "adam_loss_reduction", "best_vs_last", "bf16_agreement", "filter_moments", "mshf_filter_drift", "mshf_study",
+           "normalisation_round_trip", "param_counts", "patch_sizes", "released_ssim_luma", "released_validation_psnr",
+           "second_derivative_test", "ssim_conventions"]
 
 _LUMA = np.array([65.481, 128.553, 24.966])  # ITU-R BT.601 for RGB in [0, 1] (MATLAB/skimage rgb2ycbcr)
 
@@ -226,3 +227,87 @@ def mshf_study(root: str | Path | None = None, set_name: str = "Set5", confidenc
                         "ci high": d.mean() + half, "status": "done"})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# --- the trainable MSHF filters after training -------------------------------------------------------
+#: The polynomials a 3x3 filter's moments answer to, in tap units (x along a row, y down a column).
+MOMENTS = ("1", "x", "y", "x^2", "y^2", "xy")
+#: Which moment each stencil of :func:`defian.nn.hessian.compact_stencils` estimates (G_hh: x^2, G_vv: y^2, G_hv: xy).
+INTENDED = {"G_hh": "x^2", "G_vv": "y^2", "G_hv": "xy"}
+#: A trained filter whose response to 1, x and y stays below this fraction of its gain counts as a
+#: second-derivative filter still (the stencils: 0).
+LEAK_OK = 0.1
+
+
+def filter_moments(taps: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) correlation taps -> (..., 6): the filter's response at the centre to the images
+    1, x, y, x^2, y^2, xy of :data:`MOMENTS` (float64).
+
+    A filter answers a smooth image with ``sum_k m_k d^k f / k!`` (Taylor), so a second-derivative
+    filter has no response to 1, x and y. The stencils of Eqs. (14)-(16): G_hh -> (0, 0, 0, 2, 0, 0),
+    G_vv -> (0, 0, 0, 0, 2, 0), G_hv -> (0, 0, 0, 0, 0, 4).
+    """
+    o = torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64)
+    y, x = torch.meshgrid(o, o, indexing="ij")
+    basis = torch.stack([torch.ones_like(x), x, y, x * x, y * y, x * y])  # (6, 3, 3)
+    return torch.einsum("...ij,mij->...m", taps.double(), basis)
+
+
+def second_derivative_test(taps: torch.Tensor, which: str) -> dict[str, torch.Tensor]:
+    """For taps trained from the stencil ``which`` (a key of :data:`INTENDED`), relative to the filter's own
+    gain on its intended moment: ``leak``, the size of its response to 1, x and y (0: still a
+    second-derivative filter), and ``cross``, that to the two other second-order moments (0: still the
+    same derivative). Shapes: ``taps`` (..., 3, 3) -> each (...)."""
+    m = filter_moments(taps)
+    k = MOMENTS.index(INTENDED[which])
+    gain = m[..., k].abs()
+    others = [i for i in (3, 4, 5) if i != k]
+    return {"gain": m[..., k], "leak": m[..., :3].norm(dim=-1) / gain, "cross": m[..., others].norm(dim=-1) / gain}
+
+
+def mshf_filter_drift(root: str | Path | None = None, mode: str = "trainable") -> pd.DataFrame:
+    """The MSHF filters of the study's ``mode`` runs (x2 DeFiAN_S, seeds 0-2) after training, per seed,
+    DeFiAM and stencil (over the three scales and every channel).
+
+    The initial weights are rebuilt from each run's config (the seed gives the stencils and the random
+    bias, as at update 0). Columns: ``seed, module, filter``; ``drift med`` / ``drift max``, the
+    relative change ``|w - s| / |s|`` of a channel's taps; ``leak max`` and ``cross max``
+    (:func:`second_derivative_test`); ``gain min`` / ``gain max``, each filter's gain on its intended
+    moment over the stencil's; ``bias change max``, ``|b - b0|``; ``moved``: any tap changed at all;
+    ``filters`` (scales x channels), ``leak ok`` (of them, leak below :data:`LEAK_OK`), ``drift sum``.
+    A DeFiAM whose attention branch passes no gradient (a dead DAC or decoder) keeps its stencils exactly.
+    """
+    from defian.nn.hessian import compact_stencils
+
+    have = study.records_under(Path(root or paths.RUNS), "cpu")
+    jobs = {j.label: j for j in study.jobs("cpu")}
+    stencils = compact_stencils()  # (3, 3, 3) [G_hh, G_vv, G_hv]
+    names = list(INTENDED)
+    rows = []
+    for seed in study.SEEDS:
+        run = study.find_run(jobs[f"x{study.PAIR_SCALE} {study.PAIR[0]} mshf {mode} seed {seed}"], have)
+        if not study.is_done(run):
+            continue
+        ck = torch.load(run.dir / "last.pt", map_location="cpu", weights_only=True)
+        trained = ck["ema"] if ck.get("ema") is not None else ck["model"]
+        cfg = run.config
+        torch.manual_seed(cfg["seed"])  # as defian.train.loop.initial_model: update 0's weights
+        start = build_model(cfg["model"], cfg["scale"], **cfg["switches"]).state_dict()
+        for n in range(len([k for k in trained if k.endswith(".mshf.weight")])):
+            w, b = trained[f"body.{n}.mshf.weight"].double(), trained[f"body.{n}.mshf.bias"].double()
+            w0, b0 = start[f"body.{n}.mshf.weight"].double(), start[f"body.{n}.mshf.bias"].double()
+            for j, name in enumerate(names):
+                wj, sj = w[:, j], stencils[j]  # (scales, C, 3, 3)
+                drift = (wj - sj).flatten(-2).norm(dim=-1) / sj.norm()
+                t = second_derivative_test(wj, name)
+                gain0 = second_derivative_test(sj, name)["gain"]
+                rows.append({"seed": seed, "module": n, "filter": name, "drift med": float(drift.median()),
+                             "drift max": float(drift.max()), "leak max": float(t["leak"].max()),
+                             "cross max": float(t["cross"].max()), "gain min": float((t["gain"] / gain0).min()),
+                             "gain max": float((t["gain"] / gain0).max()),
+                             "bias change max": float((b[:, j] - b0[:, j]).abs().max()),
+                             "moved": bool((w0[:, j] != w[:, j]).any()), "filters": drift.numel(),
+                             "leak ok": int((t["leak"] < LEAK_OK).sum()), "drift sum": float(drift.sum())})
+    return pd.DataFrame(rows, columns=["seed", "module", "filter", "drift med", "drift max", "leak max", "cross max",
+                                       "gain min", "gain max", "bias change max", "moved", "filters", "leak ok",
+                                       "drift sum"])

@@ -6,9 +6,13 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+import torch
+from scipy import stats
 from skimage.color import rgb2ycbcr
 
+from defian import paths
 from defian.data import metrics
 from defian.report import deviation_effects as E
 from defian.train.run_record import Run
@@ -95,3 +99,68 @@ def test_mshf_study_is_pending_without_records(tmp_path: Path) -> None:
     out = E.mshf_study(tmp_path)
     assert out["setting"].tolist() == ["random_bias", "trainable"]
     assert out["status"].tolist() == ["pending 0/3 (defian study)"] * 2 and out["mean diff (dB)"].isna().all()
+
+
+def test_mshf_study_from_the_committed_records_matches_a_hand_computation() -> None:
+    """The committed MSHF runs: the paired Set5 differences recomputed from per_set.csv by hand."""
+    from defian.report import study
+
+    out = E.mshf_study().set_index("setting")
+    if (out["status"] != "done").any():
+        pytest.skip("the MSHF runs are not all committed")
+    have = study.records_under(paths.RUNS, "cpu")
+    jobs = {j.label: j for j in study.jobs("cpu")}
+
+    def set5_x2(label: str) -> float:
+        per_set = pd.read_csv(study.find_run(jobs[label], have).dir / "evaluation" / "last_paper" / "per_set.csv")  # read by hand
+        row = per_set[(per_set["set"] == "Set5") & (per_set["scale"] == 2)]
+        return float(row["psnr"].iloc[0])
+
+    for mode in study.MSHF_VARIANTS:
+        d = np.array([set5_x2(f"x2 defian_s mshf {mode} seed {s}") - set5_x2(f"x2 defian_s seed {s}")
+                      for s in study.SEEDS])
+        half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+        r = out.loc[mode]
+        assert r["seeds"] == len(d) == 3
+        assert abs(r["mean diff (dB)"] - d.mean()) < 1e-9 and abs(r["ci high"] - (d.mean() + half)) < 1e-9
+
+
+def test_filter_moments_of_the_stencils_and_of_polynomials() -> None:
+    from defian.nn.hessian import compact_stencils
+
+    g = compact_stencils()
+    m = E.filter_moments(g)
+    assert torch.equal(m, torch.tensor([[0, 0, 0, 2, 0, 0], [0, 0, 0, 0, 2, 0], [0, 0, 0, 0, 0, 4]], dtype=torch.float64))
+    # correlating a filter with the sampled polynomial c + a x + b y gives the moments' combination
+    rng = np.random.default_rng(0)
+    w = torch.from_numpy(rng.normal(size=(3, 3)))
+    o = np.array([-1.0, 0.0, 1.0])
+    y, x = np.meshgrid(o, o, indexing="ij")
+    for k, f in enumerate((np.ones_like(x), x, y, x * x, y * y, x * y)):
+        assert abs(float(E.filter_moments(w)[k]) - float((w.numpy() * f).sum())) < 1e-12
+
+
+def test_second_derivative_test_sees_a_leak_and_a_cross_term() -> None:
+    from defian.nn.hessian import compact_stencils
+
+    hh = compact_stencils()[0]
+    clean = E.second_derivative_test(hh, "G_hh")
+    assert float(clean["leak"]) == 0 and float(clean["cross"]) == 0 and float(clean["gain"]) == 2
+    leaky = E.second_derivative_test(hh + 0.1, "G_hh")  # +0.1 on every tap: answers a constant with 0.9
+    assert abs(float(leaky["leak"]) - 0.9 / 2.6) < 1e-12  # gain x^2: 2 + 0.1 * 6 taps with x^2 = 1
+    crossed = E.second_derivative_test(hh + 0.5 * compact_stencils()[2], "G_hh")  # adds 2 xy
+    assert float(crossed["leak"]) == 0 and abs(float(crossed["cross"]) - 1.0) < 1e-12
+
+
+def test_filter_drift_of_the_committed_trainable_runs() -> None:
+    """From the committed records: every filter rebuilt at update 0 is the stencil; the DeFiAM that did not move
+    is one that gets no gradient (notebook 14 asserts the gradient), and the others moved."""
+    drift = E.mshf_filter_drift()
+    if drift.empty:
+        pytest.skip("no trainable-MSHF run committed")
+    assert (drift["filters"] == 3 * 32).all()  # three scales x C = 32 channels per (seed, module, stencil)
+    assert drift.groupby(["seed", "module"])["moved"].nunique().eq(1).all()  # a module's stencils move together
+    still = drift[~drift["moved"]]
+    assert (still[["drift max", "leak max", "cross max", "bias change max"]] == 0).all().all()
+    moved = drift[drift["moved"]]
+    assert (moved["drift med"] > 0).all() and (moved["drift max"] < 0.5).all()
