@@ -40,6 +40,8 @@ seed: int = 0  # seeds every random tensor and initialisation on this page
 gradient_depths: str = "10,50,200"  # numbers of stacked DeFiAMs in the Eq. (25) test
 
 # %%
+import math
+
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -386,6 +388,7 @@ for k in inputs:
     gn = scaling.loc[k, "grad_norm"]
     assert (gn - gn.iloc[0]).abs().max() <= 1e-12 * gn.iloc[0]  # the same gradient at every scale
 assert (scaling["ratio_to_bound"] <= 1).all()  # below 12 sqrt(K / C) everywhere
+assert scaling["scale"].max() / 1 == 1e3  # the prose below: the same image and it a thousand times sharper
 print(f"bound 12 sqrt(K/C) = {gradients.mshf_gradient_bound(8):.3f} for C = 8, K = 3")
 
 # %% [markdown]
@@ -413,11 +416,12 @@ f32 = torch.finfo(torch.float32).max
 over = stacks[stacks.grad_norm > f32]
 print("float32 overflows (> 3.4e38) at:", ", ".join(f"{r.wiring} L={r.depth}" for r in over.itertuples()) or "none")
 glue("overflow_depth", int(over["depth"].min()) if len(over) else "none of the depths run", display=False)
+glue("f32_modules", math.ceil(math.log(f32) / math.log(rcan["growth_per_module"].mean())), display=False)
 
 # %% [markdown]
 # **What holds.** The gradient of a deep DeFiAN does grow geometrically with depth at
-# initialisation, far past float32's range within a couple of hundred modules (in the
-# stacks above first at $L =$ {glue:text}`overflow_depth`). But MSHF
+# initialisation, past float32's range after {glue:text}`f32_modules` modules at the trunk's
+# growth per module (in the stacks above first at $L =$ {glue:text}`overflow_depth`). But MSHF
 # is not the cause. Its own gradient is bounded and the same for an image and for that
 # image a thousand times sharper, so "$\partial^3 x \gg 1$" cannot make it explode. The
 # growth comes from the residual structure of Eqs. (6)-(7): the FEM is a chain of residual
