@@ -388,7 +388,7 @@ for k in inputs:
     gn = scaling.loc[k, "grad_norm"]
     assert (gn - gn.iloc[0]).abs().max() <= 1e-12 * gn.iloc[0]  # the same gradient at every scale
 assert (scaling["ratio_to_bound"] <= 1).all()  # below 12 sqrt(K / C) everywhere
-assert scaling["scale"].max() / 1 == 1e3  # the prose below: the same image and it a thousand times sharper
+assert scaling["scale"].max() == 1e3  # the prose below: the same image and it a thousand times sharper
 print(f"bound 12 sqrt(K/C) = {gradients.mshf_gradient_bound(8):.3f} for C = 8, K = 3")
 
 # %% [markdown]
