@@ -48,3 +48,28 @@ def test_readme_publish_time_is_the_record() -> None:
     record = json.loads((paths.RESULTS / "bench" / "publish_wall.json").read_text())
     assert int(m[1]) == round(record["wall_s"] / 60)
     assert record["notebooks_total_s"] == round(sum(record["notebooks_s"].values()), 1) <= record["wall_s"]
+
+
+#: The label of the CUDA-only paths, and what each place that carries it must list under it.
+GPU_LABEL = "**Written for CUDA, not yet run on a GPU.**"
+GPU_PATHS = ("NCCL", "DDP with `device_ids`", "fp16 autocast with a GradScaler", "pinned memory", "CUDA peak memory",
+             "CUDA RNG state", "`benchmarks/bench_train.py --device cuda`")
+
+
+def test_gpu_paths_keep_their_not_yet_run_label() -> None:
+    """README, book/running.md and notebook 07 each say the CUDA paths were never run on a GPU, and name
+    every one of them between that label and "What has run" (the CPU counterparts); until a GPU runs
+    them, a place that drops the label or a path fails here."""
+    notebook, = paths.ROOT.glob("notebooks/07_*.py")
+    for path in (paths.ROOT / "README.md", paths.ROOT / "book" / "running.md", notebook):
+        text = path.read_text()
+        if path.suffix == ".py":  # the notebook's markdown cells are comments
+            text = "\n".join(line.removeprefix("#").removeprefix(" ") for line in text.splitlines())
+        text = " ".join(text.split())
+        assert text.count(GPU_LABEL) == 1, f"{path.name} no longer labels its CUDA paths {GPU_LABEL!r}"
+        start = text.index(GPU_LABEL)
+        end = text.find("What has run", start)
+        assert end > start, f"{path.name}: no 'What has run' after the label"
+        block = text[start:end]
+        missing = [p for p in GPU_PATHS if p not in block]
+        assert not missing, f"{path.name}: the label no longer covers {missing}"

@@ -44,11 +44,32 @@ def test_rejects_other_ranks():
         spatial_mean(torch.zeros(4, 5))
 
 
-def test_benchmark_compares_equal_gradients() -> None:
+def test_benchmark_on_known_times(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Known times in, the benchmark's times and ratios out (worked by hand): a fake clock moves only when
+    a pool runs, by the next of its times. Per pool and dtype: one warm-up (1 ms, the least: it must not
+    count), three interleaved rounds, one call for the gradient comparison (not timed)."""
+    import sys
+
     from defian import paths
 
-    rows = paths.benchmark_script("bench_pool").rows((2, 8, 6, 6), rounds=1)
-    assert [r["dtype"] for r in rows] == ["float32", "bfloat16"]
-    assert all(r["equal_gradients"] for r in rows)
-    for r in rows:  # the reported ratio is the ratio of the reported times
-        assert r["ratio"] == pytest.approx(r["spatial_mean_ms"] / r["mean_ms"], rel=1e-12)
+    bench = paths.benchmark_script("bench_pool")
+    clocks = sys.modules[bench._min_times.__module__].CLOCKS  # bench_mshf's clocks, which _min_times reads
+    ms = {("spatial_mean", torch.float32): [1, 5, 3, 4, 0], ("x.mean", torch.float32): [1, 6, 4, 8, 0],
+          ("spatial_mean", torch.bfloat16): [1, 9, 7, 2, 0], ("x.mean", torch.bfloat16): [1, 5, 10, 5, 0]}
+    now = [0.0]
+
+    def timed(name: str):  # noqa: ANN202
+        def pool(x: torch.Tensor) -> torch.Tensor:
+            now[0] += ms[name, x.dtype].pop(0) / 1e3
+            return real[name](x)
+        return pool
+
+    real = dict(bench.POOLS)
+    monkeypatch.setattr(bench, "POOLS", {name: timed(name) for name in real})
+    monkeypatch.setitem(clocks, "fake", lambda: now[0])
+    rows = bench.rows((2, 8, 6, 6), rounds=3, clock="fake")
+    assert not any(ms.values())  # every time was used: no call more or fewer than the worked example's
+    got = [(r["dtype"], r["spatial_mean_ms"], r["mean_ms"], r["ratio"]) for r in rows]
+    assert got == [("float32", pytest.approx(3), pytest.approx(4), pytest.approx(0.75)),  # minima 3 and 4 ms
+                   ("bfloat16", pytest.approx(2), pytest.approx(5), pytest.approx(0.4))]  # minima 2 and 5 ms
+    assert all(r["equal_gradients"] for r in rows)  # the real pools ran: their gradients agree bit for bit

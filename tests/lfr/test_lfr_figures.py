@@ -37,9 +37,20 @@ def test_scale_inputs_and_attention_maps_have_the_output_sizes() -> None:
     assert {s: (x.shape[-2:], c.shape[:2]) for s, (x, c) in ins.items()} == {
         1.5: ((20, 18), (30, 27)), 2.0: ((15, 14), (30, 28)), 2.5: ((12, 10), (30, 25))}
     torch.manual_seed(0)
-    maps = lf.attention_maps(build_lfr_model("defian_lfr_s", **TINY), ins)
+    model = build_lfr_model("defian_lfr_s", **TINY)
+    block, seen = model.trunk.body[-1], {}  # the last DeFiAM's input and output, at the last call
+    hook = block.register_forward_hook(lambda _m, i, o: seen.update(x=i[0].detach(), y=o.detach()))
+    maps = lf.attention_maps(model, ins)
     assert {s: m.shape for s, m in maps.items()} == {1.5: (30, 27), 2.0: (30, 28), 2.5: (30, 25)}
-    assert all(0 < m.min() and m.max() < 1 for m in maps.values())  # a sigmoid gate
+    for s, inp in ins.items():  # a second route: the DeFiAM's own attention on its recorded input, per scale
+        got = lf.attention_maps(model, {s: inp})[s]
+        with torch.no_grad():
+            f = block.fem(seen["x"])
+            a = block.attention(seen["x"], f)  # S(A(D(H(f)), x)), (1, C, H, W)
+            torch.testing.assert_close(seen["x"] + f * a, seen["y"], rtol=0, atol=1e-6)  # the gate of the forward
+        np.testing.assert_allclose(got, a[0].mean(dim=0).double().numpy(), rtol=0, atol=1e-6)
+        np.testing.assert_allclose(maps[s], got, rtol=0, atol=0)  # all scales at once = one at a time
+    hook.remove()
     with pytest.raises(ValueError, match="needs a DeFiAM trunk"):
         lf.attention_maps(build_lfr_model("asdn", n_modules=1, n_blocks=1, channels=8, growth=4), ins)
 

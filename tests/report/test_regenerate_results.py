@@ -14,7 +14,8 @@ across a colour-map step or a value across a histogram bin edge).
 
 The committed files were made with the development data root (``tests/conftest.py``
 ``dev_data``: Set5, Set14, BSD100; no Manga109), which names the measured columns and
-holds the figure image, so the test is skipped without it. Every file must be listed here:
+holds the figure image, so the test is skipped without it. The whole check, complexity counts
+and figures included, takes about 80 s on one thread. Every file must be listed here:
 a new committed file without a producer fails :func:`test_every_committed_file_has_a_producer`.
 """
 
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import re
 from pathlib import Path
 
@@ -55,12 +55,6 @@ def test_every_committed_file_has_a_producer() -> None:
 
 
 # --- tables ---------------------------------------------------------------------------------------------
-FULL = os.environ.get("DEFIAN_REGEN_FULL", "") not in ("", "0")
-SLOW_REASON = ("set DEFIAN_REGEN_FULL=1: counting #Params/#FLOPs of the tables' 28 DeFiAN_L variants "
-               "(FlopCounter on the meta device) and drawing the figures (forward hooks on whole test images, "
-               "eight x3 models for Fig. 10) take minutes on two cores")
-
-
 def _committed_complexity(name: str):  # noqa: ANN202
     """A stand-in for tables.preset_complexity that returns the committed CSV's counts, in row order."""
     frame = pd.read_csv(paths.TABLES / f"{name}.csv")
@@ -87,9 +81,10 @@ def test_committed_table_is_what_the_code_writes(name: str, dev_data: Path, monk
     _assert_table_files(_regenerate_table(name, str(dev_data)), name)
 
 
-@pytest.mark.skipif(not FULL, reason=SLOW_REASON)
 @pytest.mark.parametrize("name", [_case(n) for n in TABLES])
 def test_committed_table_with_its_complexity_counts(name: str, dev_data: Path) -> None:
+    """The whole table, #Params/#FLOPs of its DeFiAN_L variants counted afresh (FlopCounter on the meta
+    device; 10-31 s a table on one thread)."""
     _assert_table_files(_regenerate_table(name, str(dev_data)), name)
 
 
@@ -138,10 +133,11 @@ def _draw(name: str, data_root: str) -> object:
         model, lr)[0]
 
 
-@pytest.mark.skipif(not FULL, reason=SLOW_REASON)
 @pytest.mark.parametrize("name", [_case(n) for n in FIGURES])
 def test_committed_figure_draws_what_the_code_draws(name: str, dev_data: Path, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The figure redrawn from the committed checkpoints (forward hooks on a whole test image; 3-6 s a
+    figure on one thread)."""
     import matplotlib
 
     matplotlib.use("Agg")
