@@ -345,7 +345,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--record", action="store_true", help=f"with --time: write the result to {COST_RECORD} "
                    "(with the machine and commit), which the study's cost estimate reads")
     a = p.parse_args(argv)
-    mine = cpu_study.worker_slice(p, a.worker)
     if a.time:
         table = time_updates(schedule=a.schedule)
         print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
@@ -358,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(a.runs_root) if a.runs_root else ikm_root(a.schedule)
     dest = paths.RUNS / "ikm" if a.publish else None
     if a.run:
-        _run_jobs(jobs(a.schedule)[mine], root, a.data_root, dest, a.limit)
+        _run_jobs(cpu_study.my_jobs(p, a, jobs(a.schedule)), root, a.data_root, dest, a.limit)
     elif a.publish:
         have = records([root], a.schedule)
         cpu_study.publish_done([r if is_done(r) else None for r in (find_run(j, have) for j in jobs(a.schedule))], dest)

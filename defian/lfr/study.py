@@ -202,11 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m defian.lfr.study``: list, run (resumable, ``--worker I/K``) or publish the LFR study."""
     p = cpu_study.study_parser("defian lfr-study", __doc__.split("\n\n")[0], "results/runs/lfr", limit=True)
     a = p.parse_args(argv)
-    mine = cpu_study.worker_slice(p, a.worker)
     root = Path(a.runs_root) if a.runs_root else lfr_root(a.schedule)
     dest = paths.RUNS / "lfr" if a.publish else None
     if a.run:
-        _run_jobs(jobs(a.schedule)[mine], root, a.data_root, dest, a.limit)
+        _run_jobs(cpu_study.my_jobs(p, a, jobs(a.schedule)), root, a.data_root, dest, a.limit)
     elif a.publish:
         have = records([root], a.schedule)
         todo = jobs(a.schedule)

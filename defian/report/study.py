@@ -47,8 +47,8 @@ from defian.nn.model import make_config
 
 __all__ = ["ABLATION_SCALE", "CLAIMS", "MSHF_VARIANTS", "PAIR", "PAIR_SCALE", "SEEDS", "SETS", "Job", "claim", "drive",
            "find_run",
-           "is_done", "jobs", "main", "publish", "publish_done", "records_under", "run_state", "short_names", "status",
-           "study_parser", "train_fixed", "worker_slice"]
+           "is_done", "jobs", "main", "my_jobs", "publish", "publish_done", "records_under", "run_state", "short_names",
+           "status", "study_parser", "train_fixed", "worker_slice"]
 
 SEEDS = (0, 1, 2)
 PAIR = ("defian_s", "rcan_s")  # DeFiAN_S and its attention-free twin
@@ -143,13 +143,27 @@ def study_parser(prog: str, description: str, runs_default: str, limit: bool = F
     p.add_argument("--schedule", default="cpu", choices=sorted(config.SCHEDULES))
     p.add_argument("--runs-root", default="", help=f"where runs are trained (default: {runs_default})")
     p.add_argument("--data-root", default="", help='"" -> $DEFIAN_DATA, else the embedded default data')
-    p.add_argument("--worker", default="1/1", help="I/K: run every K-th job starting at the I-th (1-based)")
+    p.add_argument("--worker", default="1/1", type=_worker_text,
+                   help="I/K: run every K-th job starting at the I-th (1-based)")
     p.add_argument("--run", action="store_true", help="train and evaluate this worker's missing jobs")
     p.add_argument("--publish", action="store_true", help=f"copy finished, evaluated runs into {runs_default}")
+    p.add_argument("--only", nargs="+", metavar="TEXT", help="with --run: just the jobs whose label contains one of "
+                   "these texts, in the order given (e.g. --only 'x3 defian_s seed 1' 'defian_lfr_s seed 1')")
     if limit:
         p.add_argument("--limit", type=int, default=None, help="evaluate on the first N images per set (a check; "
                        "such runs are never published)")
     return p
+
+
+def _worker_text(text: str) -> str:
+    """``--worker``'s check at parse time: ``I/K`` with ``1 <= I <= K``."""
+    try:
+        i, k = (int(x) for x in text.split("/"))
+    except ValueError:
+        i, k = 0, 0
+    if not 1 <= i <= k:
+        raise argparse.ArgumentTypeError(f"expects I/K with 1 <= I <= K, got {text!r}")
+    return text
 
 
 def worker_slice(p: argparse.ArgumentParser, text: str) -> slice:
@@ -161,6 +175,22 @@ def worker_slice(p: argparse.ArgumentParser, text: str) -> slice:
     except ValueError:
         p.error(f"--worker expects I/K with 1 <= I <= K, got {text!r}")
     return slice(i - 1, None, k)
+
+
+def my_jobs(p: argparse.ArgumentParser, a: argparse.Namespace, todo: Sequence[Any]) -> list[Any]:
+    """The jobs of ``todo`` (anything with a ``label``) this worker runs: its ``--worker I/K`` slice, then
+    with ``--only`` the jobs whose label contains one of those texts, in their order (a text that matches
+    no job is an error naming it)."""
+    mine = list(todo)[worker_slice(p, a.worker)]
+    if not getattr(a, "only", None):
+        return mine
+    out: list[Any] = []
+    for text in a.only:
+        hits = [job for job in mine if text in job.label]
+        if not hits:
+            p.error(f"--only {text!r} matches no job of this worker; labels: {', '.join(j.label for j in mine)}")
+        out += [job for job in hits if job not in out]
+    return out
 
 
 def short_names(names: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -351,10 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     """``defian study``: list, run (resumable, ``--worker I/K``) or publish the cpu study."""
     p = study_parser("defian study", __doc__.split("\n\n")[0], "results/runs")
     a = p.parse_args(argv)
-    mine = worker_slice(p, a.worker)
     root = Path(a.runs_root) if a.runs_root else run_record.runs_root(a.schedule)
     if a.run:
-        _run_all(jobs(a.schedule)[mine], root, a.data_root, paths.RUNS if a.publish else None, paths.RUNS)
+        _run_all(my_jobs(p, a, jobs(a.schedule)), root, a.data_root, paths.RUNS if a.publish else None, paths.RUNS)
     elif a.publish:
         have = records_under(root, a.schedule)
         found = [run for run in (find_run(job, have) for job in jobs(a.schedule))

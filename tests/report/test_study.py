@@ -123,7 +123,7 @@ def test_cli_prints_the_status_and_checks_the_worker(tmp_path, capsys) -> None:
     assert "x2 defian_s seed 0" in out and "Table V HGenDec d=4" in out and out.count("missing") == 35
     with pytest.raises(SystemExit):
         study.main(["--worker", "3/2", "--runs-root", str(tmp_path)])
-    assert "--worker expects I/K with 1 <= I <= K, got '3/2'" in capsys.readouterr().err
+    assert "--worker: expects I/K with 1 <= I <= K, got '3/2'" in capsys.readouterr().err
 
 
 def test_a_fresh_runs_root_trains_only_what_is_not_published(tmp_path, monkeypatch, capsys,
@@ -190,3 +190,15 @@ def test_drive_skips_a_job_another_worker_holds(tmp_path, capsys) -> None:
     study.drive(jobs, "t", lambda j: None, lambda j: ran.append(j.label), claims=tmp_path)
     assert ran == ["b"] and "[t] a: another worker is running it, skipped" in capsys.readouterr().out
     assert not (tmp_path / study.CLAIMS / "b.lock").exists()
+
+
+def test_only_picks_jobs_by_label_in_the_order_given_after_the_worker_slice() -> None:
+    p = study.study_parser("defian study", "", "results/runs")
+    labels = [j.label for j in study.jobs("cpu")]
+    a = p.parse_args(["--only", "x2 defian_s seed 2", "x2 rcan_s seed 0"])
+    assert [j.label for j in study.my_jobs(p, a, study.jobs("cpu"))] == ["x2 defian_s seed 2", "x2 rcan_s seed 0"]
+    a = p.parse_args(["--worker", "2/2"])
+    assert [j.label for j in study.my_jobs(p, a, study.jobs("cpu"))] == labels[1::2]
+    a = p.parse_args(["--only", "no such job"])
+    with pytest.raises(SystemExit):
+        study.my_jobs(p, a, study.jobs("cpu"))
