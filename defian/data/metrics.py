@@ -56,7 +56,14 @@ class Protocol:
     Attributes:
         name: Label printed next to every number computed with it.
         channel: ``"y"`` (luma) or ``"rgb"``.
-        round_y: Round Y to uint8 (MATLAB) or keep it in float.
+        round_y: ``True``: Y rounded to integers (``floor(y + 0.5)``, stored as uint8), which is
+            what MATLAB's ``rgb2ycbcr`` returns for a uint8 image; the convention that
+            reproduces DeFiAN Table I's RDN rows (x2/x3/x4) and RCAN's x2/x4 rows
+            (``results/released/y_convention.md``; RCAN x3 lies between the two conventions)
+            and the Bicubic rows (``tests/data/test_testsets.py``). ``False``: Y kept in
+            float64, unrounded, as ``rgb2ycbcr(im2double(img))`` gives it in the RCAN/RDN
+            authors' MATLAB ``Evaluate_PSNR_SSIM.m`` (it reproduces the RCAN authors' per-image
+            scores, ``results/released/matlab_agreement.md``). A grey file is its own Y either way.
         extra_shave: Pixels cropped at each border beyond ``scale``.
         lr_method: How LR images are made: ``"matlab"`` (:func:`defian.data.imresize.imresize`)
             or another method of :data:`defian.data.testsets.LR_METHODS`.
@@ -90,7 +97,8 @@ def rgb_to_y(img: np.ndarray, rounded: bool = True) -> np.ndarray:
 
     Args:
         img: uint8 ``(H, W, 3)``.
-        rounded: Round to uint8 (MATLAB) or return float64.
+        rounded: Round to integers and return uint8 (MATLAB's ``rgb2ycbcr`` of a uint8 image)
+            or return the unrounded float64 (its ``rgb2ycbcr(im2double(img)) * 255``).
 
     Returns:
         ``(H, W)`` uint8 (``rounded``) or float64, in ``[16, 235]``.

@@ -21,6 +21,7 @@ File formats:
 
 Pipeline and bookkeeping:
     errors: :class:`ReleasedWeightsError`, raised for a missing, truncated or mismatching file.
+    known: a file's SHA-256 against the released manifest (SRCNN/FSRCNN files hold no scale).
     colour: MATLAB's ``rgb2ycbcr`` / ``ycbcr2rgb`` on doubles.
     pipeline: :func:`super_resolve`, uint8 LR to uint8 SR as each method's test script.
     authors: each method's own evaluation (:func:`authors_psnr_ssim`), to explain gaps.

@@ -4,8 +4,10 @@ Every loader of :mod:`defian.zoo` turns what can go wrong with a file
 somebody else published into this class, with the file named in the
 message: a missing file, a truncated or corrupt one, a file of another
 method (other keys/variables), or of another scale (an upsampler of another
-shape). It derives from :class:`ValueError`, so callers that already catch
-bad input keep working.
+shape; for SRCNN/FSRCNN, whose files hold no scale, a SHA-256 that the
+released manifest gives to another scale's file, :mod:`defian.zoo.known`).
+It derives from :class:`ValueError`, so callers that already catch bad input
+keep working.
 """
 
 from __future__ import annotations

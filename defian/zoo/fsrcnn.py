@@ -16,8 +16,9 @@ replicated borders, column-major ``reshape`` of each filter); the
 deconvolution pads the LR feature maps by one replicated pixel, scatters
 ``x[i] * w`` at ``i * scale`` (a transposed convolution, filter not flipped)
 and keeps the ``scale * h`` rows starting at row ``(9 + 1) / 2 + scale``
-(1-based). The deconvolution filter is the same 9x9 at every scale, so a file
-of another scale loads without error (the file holds no scale).
+(1-based). The deconvolution filter is the same 9x9 at every scale, so the
+shapes cannot tell a file of another scale (the file holds no scale):
+:func:`from_file` compares its SHA-256 with the released manifest instead.
 
 A finding about the x3 file: with that crop the x3 model's output is shifted
 by one HR pixel (Set5 x3: 26.32 dB); scanning the crop start over 3..9
@@ -45,6 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from defian.zoo.errors import ReleasedWeightsError
+from defian.zoo.known import check_release
 from defian.zoo.matlab import cell, matlab_reshape, read_mat
 from defian.zoo.pytorch import assign
 
@@ -122,7 +124,15 @@ def read_weights(path: str | Path) -> dict[str, np.ndarray]:
 def from_file(path: str | Path, scale: int) -> FSRCNN:
     """Build :class:`FSRCNN` for ``scale`` and load a released file into it.
 
+    Every scale's file has the same shapes; a file whose SHA-256 is a released
+    file of another method or scale than FSRCNN x``scale`` is refused
+    (:func:`defian.zoo.known.check_release`); a file not in the manifest
+    (one's own) loads whatever ``scale`` says.
+
     Raises:
-        defian.zoo.errors.ReleasedWeightsError: see :func:`read_weights`; shape mismatch.
+        defian.zoo.errors.ReleasedWeightsError: see :func:`read_weights`; shape mismatch;
+            a released file of another scale.
     """
-    return assign(FSRCNN(scale), read_weights(path), path)
+    model = assign(FSRCNN(scale), read_weights(path), path)
+    check_release(path, "FSRCNN", scale)
+    return model

@@ -16,7 +16,9 @@ is a column-major ``reshape`` to ``f x f``. The authors' ``SRCNN.m`` applies
 every filter with ``imfilter(x, w, 'same', 'replicate')``: a correlation with
 replicated borders, which the convolutions here reproduce
 (``padding_mode="replicate"``). The file holds no record of its scale (x2,
-x3 and x4 files have the same shapes): the registry's file name is the only one.
+x3 and x4 files have the same shapes): :func:`from_file` compares the file's
+SHA-256 with the released manifest (:func:`defian.zoo.known.check_release`)
+and refuses a released file of the other setting or another scale.
 
 Test pipeline, and where it differs from DeFiAN's protocol: the authors'
 demo converts the *HR* image to Y, downsamples that Y in single precision and
@@ -36,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from defian.zoo.known import check_release
 from defian.zoo.matlab import matlab_reshape, read_mat
 from defian.zoo.pytorch import assign
 
@@ -96,11 +99,16 @@ def read_weights(path: str | Path) -> dict[str, np.ndarray]:
 def from_file(path: str | Path, scale: int, f2: int = 5) -> SRCNN:
     """Build :class:`SRCNN` with mapping size ``f2`` and load a released file into it.
 
-    ``scale`` is not checked against the file (it holds none); a 9-1-5 file
-    loaded as 9-5-5 (or the reverse) fails on ``conv2.weight``'s shape.
+    The file holds no scale: a 9-1-5 file loaded as 9-5-5 (or the reverse)
+    fails on ``conv2.weight``'s shape, and a file whose SHA-256 is a released
+    file of another setting or scale than ``SRCNN-9{f2}5`` x``scale`` is refused
+    (:func:`defian.zoo.known.check_release`); a file not in the manifest
+    (one's own) loads whatever ``scale`` says.
 
     Raises:
-        defian.zoo.errors.ReleasedWeightsError: see :func:`read_weights`; shape mismatch.
+        defian.zoo.errors.ReleasedWeightsError: see :func:`read_weights`; shape mismatch;
+            a released file of another setting or scale.
     """
-    del scale  # the file holds no scale
-    return assign(SRCNN(f2=f2), read_weights(path), path)
+    model = assign(SRCNN(f2=f2), read_weights(path), path)
+    check_release(path, f"SRCNN-9{f2}5", scale)
+    return model

@@ -9,6 +9,9 @@ with both the README's number and the loaded model's.
 
 from __future__ import annotations
 
+import csv
+import functools
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -22,6 +25,7 @@ from defian.zoo import (
     RELEASED,
     ReleasedWeightsError,
     como,
+    fsrcnn,
     idn,
     imdn,
     lapsrn,
@@ -106,6 +110,44 @@ def _w(root: Path, folder: str, name: str) -> Path:
 def test_wrong_scale_is_refused_with_shapes(root, loader, folder, name, asked, message):
     with pytest.raises(ReleasedWeightsError, match=message):
         loader(_w(root, folder, name), asked)
+
+
+@pytest.mark.parametrize("loader, folder, name, asked, message", [
+    (functools.partial(srcnn.from_file, f2=5), "srcnn", "9-5-5_imagenet_x3.mat", 2,
+     r"9-5-5_imagenet_x3\.mat: its SHA-256 is that of weights/srcnn/9-5-5_imagenet_x3\.mat in the released manifest, "
+     r"the released SRCNN-955 x3 weights; asked for SRCNN-955 x2"),
+    (functools.partial(srcnn.from_file, f2=1), "srcnn", "9-1-5_91images_x2.mat", 4,
+     r"9-1-5_91images_x2\.mat: .*weights/srcnn/9-1-5_91images_x2\.mat.*SRCNN-915 x2 weights; asked for SRCNN-915 x4"),
+    (fsrcnn.from_file, "fsrcnn", "FSRCNN_x3.mat", 2,
+     r"FSRCNN_x3\.mat: .*weights/fsrcnn/FSRCNN_x3\.mat.*the released FSRCNN x3 weights; asked for FSRCNN x2"),
+    (fsrcnn.from_file, "fsrcnn", "FSRCNN_x2.mat", 4,
+     r"FSRCNN_x2\.mat: .*weights/fsrcnn/FSRCNN_x2\.mat.*the released FSRCNN x2 weights; asked for FSRCNN x4"),
+])
+def test_scaleless_file_of_another_scale_is_refused_by_its_hash(root, loader, folder, name, asked, message):
+    """SRCNN/FSRCNN files have the same shapes at every scale; the manifest's SHA-256 tells them apart."""
+    path = _w(root, folder, name)
+    with (root / "MANIFEST.tsv").open(newline="") as fh:  # the artifacts' own manifest, not the package's copy
+        want = {r["dest"]: r["sha256"] for r in csv.DictReader(fh, delimiter="\t")}[f"weights/{folder}/{name}"]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == want  # the file is the released one
+    with pytest.raises(ReleasedWeightsError, match=message):
+        loader(path, asked)
+
+
+@pytest.mark.parametrize("loader, folder, name, scale, other", [
+    (functools.partial(srcnn.from_file, f2=5), "srcnn", "9-5-5_imagenet_x3.mat", 3, 2),
+    (fsrcnn.from_file, "fsrcnn", "FSRCNN_x3.mat", 3, 4),
+])
+def test_unknown_hash_loads_at_any_scale(root, tmp_path, loader, folder, name, scale, other):
+    """A file not in the manifest (here the released arrays saved again: other bytes) loads as asked, as before."""
+    src = _w(root, folder, name)
+    own = tmp_path / name
+    scipy.io.savemat(own, {k: v for k, v in scipy.io.loadmat(src).items() if not k.startswith("__")})
+    assert hashlib.sha256(own.read_bytes()).hexdigest() != hashlib.sha256(src.read_bytes()).hexdigest()
+    want = loader(src, scale).state_dict()
+    got = loader(own, other).state_dict()
+    assert got.keys() == want.keys()
+    for key in want:
+        assert torch.equal(got[key], want[key]), key
 
 
 def test_idn_wrong_scale_is_refused_by_its_stride(root):
