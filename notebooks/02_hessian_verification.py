@@ -59,8 +59,10 @@ from defian.data import testsets, images
 from defian.kernels import accelerate
 from defian.kernels import mshf as mshf_kernel
 from defian.nn import hessian
+from defian.nn.model import make_config
 from defian.report import figures
 from defian.runner import hessian_checks
+from defian.train import config
 
 bench = paths.benchmark_script("bench_mshf")  # the benchmark script: its tables are produced below
 torch.manual_seed(seed)
@@ -70,6 +72,13 @@ cuda = torch.cuda.is_available() and device in ("auto", "cuda")
 print("profile:", profile)
 print("data:", provenance.data_label(data_root))
 print("torch", torch.__version__, "| threads", torch.get_num_threads(), "| CUDA", cuda)
+
+
+class Plain(str):
+    """Glued without the quotes a string's repr has."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 # %% [markdown]
@@ -229,17 +238,23 @@ assert flat_disc > 0
 # $(g_{hh} - g_{vv})^2 + 4 g_{hv}^2$ is then *exactly* zero at a few pixels
 # ({glue:text}`bf16_zero_per_million:.2f` per million values in the batches drawn below),
 # bias or not, and one NaN gradient poisons every weight at the first
-# update. We draw DeFiAN_S-sized feature batches (16 x 64 x 48 x 48, unit variance, the
-# released random biases) until one holds such a pixel, counting in float32 and bfloat16:
+# update. We draw feature batches of DeFiAN_L's width ({glue:text}`bf16_feat_shape`: a batch of
+# 16 of the paper's 48 x 48 LR patches, $C = 64$ channels; unit variance, the released random biases)
+# until one holds such a pixel, counting in float32 and bfloat16:
 
 # %%
 zero_discriminants = hessian_checks.zero_discriminants
+feat_shape = (16, 64, 48, 48)  # (batch, C, h, w) of each drawn batch
+# the prose: DeFiAN_L's width (DeFiAN_S has C = 32), the paper's batch of 16 and 48 x 48 LR patches
+assert feat_shape[1] == make_config("defian_l").channels != make_config("defian_s").channels
+assert (feat_shape[0], feat_shape[2]) == (config.FULL.batch, config.FULL.patch) and feat_shape[2] == feat_shape[3]
+glue("bf16_feat_shape", Plain(" x ".join(map(str, feat_shape))), display=False)
 
 assert torch.finfo(torch.bfloat16).eps == 2.0**-7  # bfloat16: 8 significant bits (7 stored + 1 implicit)
 feat_gen = torch.Generator().manual_seed(seed)
 bf16_hits = bf16_values = 0
 for draw in range(1, 9):
-    feat = torch.randn(16, 64, 48, 48, generator=feat_gen)
+    feat = torch.randn(*feat_shape, generator=feat_gen)
     zeros = {str(dt): zero_discriminants(feat, released_bias, dt) for dt in (torch.float32, torch.bfloat16)}
     bf16_hits, bf16_values = bf16_hits + int(zeros["torch.bfloat16"].sum()), bf16_values + 3 * feat.numel()
     print(f"batch {draw}: zero discriminants (3 scales x {feat.numel()} values): "

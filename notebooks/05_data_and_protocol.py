@@ -20,7 +20,8 @@
 #
 # Every PSNR/SSIM in Tables I-V of the paper is computed on low-resolution (LR)
 # images made by MATLAB's `imresize(HR, 1/s, 'bicubic')` and scored on the
-# luminance channel by the field's MATLAB scripts. Those details are not in the
+# luminance channel Y; even how Y is computed varies between the scripts in use (rounded
+# to 8 bits or kept in float, see *The metric protocol* below). Those details are not in the
 # paper (Sec. IV-A says only "Bicubic" and "luminance channel"), yet they move
 # the numbers by more than the gaps between the methods. This page
 #
@@ -223,8 +224,8 @@ assert (shift["shave-scale+6"].abs() < 0.3).all()  # depends on the images' bord
 # %% [markdown]
 # ## The metric protocol
 #
-# The field's MATLAB scripts, which reproduce the paper's Bicubic rows, score
-# 8-bit images as follows (`defian.data.metrics`, protocol `"paper"`):
+# The book's default, protocol `"paper"` of `defian.data.metrics`, scores 8-bit images
+# as follows:
 #
 # 1. $Y = \operatorname{round}\big(16 + (65.481 R + 128.553 G + 24.966 B)/255\big)$
 #    stored as 8 bits (MATLAB's `rgb2ycbcr`); a single-channel file (Set14's
@@ -235,10 +236,20 @@ assert (shift["shave-scale+6"].abs() < 0.3).all()  # depends on the images' bord
 # 4. SSIM with an $11 \times 11$ Gaussian window ($\sigma = 1.5$), $K_1 = 0.01$,
 #    $K_2 = 0.03$, averaged over the valid region.
 #
+# Step 1 rounds Y to 8 bits. That is the convention that reproduces the DeFiAN paper's
+# printed numbers: its Bicubic rows (regenerated below) and the RCAN and RDN rows of its
+# Table I, which the released RCAN and RDN outputs reproduce with rounded Y, not with float Y
+# (RCAN x3 with neither, rounded Y coming nearer; notebook 16, §2, and
+# `results/released/y_convention.md`). It is not what the RCAN authors' MATLAB script computes:
+# re-scored under each convention, their published Set5 outputs give the per-image scores that
+# script printed (`PSNR_SSIM_Results_BI_model.txt`) to within one unit of the last printed decimal
+# with Y kept in float (protocol `y-unrounded`), and miss them with rounded Y (notebook 16, §1,
+# measures both differences and asserts the first).
+#
 # The other conventions above are labelled options of `defian.data.metrics.PROTOCOLS`:
-# `y-unrounded` (Y kept in float, as BasicSR), `rgb`, `shave-scale+6` (older
-# scripts), `python-port-lr`, `torch-lr` and `released` (the authors' code: float
-# LR, float Y).
+# `y-unrounded` (Y kept in float; it reproduces the RCAN authors' MATLAB scores, notebook 16 §1),
+# `rgb`, `shave-scale+6` (older scripts), `python-port-lr`, `torch-lr` and `released`
+# (what the DeFiAN authors' released `main.py` computes: float LR, float Y).
 # Every table in this book states its protocol; all of them use `"paper"`.
 
 # %%

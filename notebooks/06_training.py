@@ -50,6 +50,7 @@ import torch
 from IPython.display import Markdown, display
 
 from defian import paths
+from defian.nn.model import make_config
 from defian.report import paper_tables, study
 from defian.train import config, run_record, loop
 
@@ -208,12 +209,23 @@ display(Markdown(
 # DAC), and shrinks the rest: $N = 3$, $M = 5$ (15 RCABs instead of 50) and
 # $24 \times 24$ LR patches (a quarter of the area). The learning rate starts at the
 # released code's $2 \times 10^{-4}$, which converges faster in few updates, and is
-# halved every 2,500 updates: the paper's shape, compressed. Its FLOPs, counted as the
+# halved every 2,500 updates: the paper's shape, compressed (each of these values is asserted
+# against `config.schedule("cpu")` and the presets below). Its FLOPs, counted as the
 # benchmark counts them, and what its runs took in the committed cpu study:
 
 # %% tags=["hide-input"]
 bench_train = paths.benchmark_script("bench_train")
 cpu_cfg = config.schedule("cpu")
+# the prose above, held against the schedule and the presets: C and the batch of DeFiAN_S and the paper kept;
+# N = 3, M = 5 (15 RCABs instead of DeFiAN_S's 50); 24 x 24 LR patches (a quarter of the paper's 48 x 48);
+# lr 2e-4 (the released code's) halved every 2,500 updates
+mc_cpu, mc_s = make_config(cpu_cfg.model, **cpu_cfg.switches), make_config("defian_s")
+assert (mc_cpu.n_modules, mc_cpu.n_blocks, mc_cpu.channels, cpu_cfg.batch) == (3, 5, 32, 16)
+assert mc_cpu.channels == mc_s.channels and cpu_cfg.batch == config.FULL.batch
+assert (mc_cpu.n_modules * mc_cpu.n_blocks, mc_s.n_modules * mc_s.n_blocks) == (15, 50)
+assert cpu_cfg.patch == 24 and (cpu_cfg.patch / config.FULL.patch) ** 2 == 1 / 4
+assert cpu_cfg.lr == config.RELEASED.lr == 2e-4
+assert (cpu_cfg.lr_step, cpu_cfg.lr_gamma, cpu_cfg.lr_step_unit) == (2_500, 0.5, "update")
 gflop_cpu = {}
 for name in study.PAIR:  # the benchmark's own count (forward, backward), at the cpu schedule's size
     args = argparse.Namespace(device="cpu", scale=2, switches=list(cpu_cfg.switches.items()), layout="nhwc",

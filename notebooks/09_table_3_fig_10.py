@@ -185,3 +185,8 @@ if len(activity):
         flat = att[att.dac_gain == 0]
         print("DeFiAMs whose DAC std MLP is dead (sigma^ = 0, a = S(mu^) constant over the image): "
               + (", ".join(f"{r.variant} #{r.DeFiAM}" for r in flat.itertuples()) or "none"))
+        # book/cpu_study.md: "the x3 variants of the Fig. 10 page show both failures too", a dead last decoder
+        # stage and (in another DeFiAM) a dead DAC sigma^ MLP: held whenever the drawn models are the cpu study's
+        if models and all(table_runs.run_fields(runs[k]).get("schedule") == "cpu" for k in models):
+            assert len(dead) > 0 and len(flat[flat.decoder_active != 0]) > 0, att
+            print("both failures are present in the cpu study's x3 variants (asserted)")

@@ -40,8 +40,8 @@ import pandas as pd
 from IPython.display import display
 
 from defian.nn.model import make_config
-from defian.report import coverage
-from defian.train import config
+from defian.report import coverage, study
+from defian.train import config, run_record
 
 print("profile:", profile)
 # the introduction's numbers: the paper's 25 equations, 5 tables and 14 figures, and the cpu study's setting
@@ -49,6 +49,9 @@ assert (len(coverage.EQUATIONS), len(coverage.TABLES), len(coverage.FIGURES)) ==
 cpu = config.CPU
 mc = make_config(cpu.model, **cpu.switches)
 assert (mc.n_modules, mc.n_blocks, mc.channels, cpu.updates) == (3, 5, 32, 6_000)
+study_runs = study.records_under(run_record.runs_root("cpu"), "cpu")  # the committed cpu-study records
+assert study_runs and all(r.environment.get("train_data", "").endswith("291 images)") for r in study_runs), {
+    r.environment.get("train_data") for r in study_runs}  # ... trained on the 291-image set
 table = coverage.frame()
 with pd.option_context("display.max_colwidth", None):
     display(table.style.hide(axis="index").set_properties(**{"text-align": "left", "vertical-align": "top"}))

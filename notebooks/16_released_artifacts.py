@@ -83,7 +83,7 @@ elif not measured:
         f"and `{paths.ENV_DATA}=DIR`."))
 
 # %% [markdown]
-# ## 1. Which metric is the field's MATLAB protocol
+# ## 1. Which Y convention the RCAN authors' MATLAB script computes
 #
 # RCAN's authors published their Set5 outputs, the HR images they scored them against and the
 # per-image PSNR/SSIM their MATLAB script printed. Re-scoring those images under each convention
@@ -107,7 +107,7 @@ assert worst.loc["y-unrounded", ["max_abs_d_psnr", "max_abs_d_ssim"]].max() < 1e
 assert worst.loc["paper", "max_abs_d_psnr"] > 0.1  # rounded Y is not what the MATLAB script computes
 
 # %% [markdown]
-# Float Y reproduces all {glue:text}`matlab_images` MATLAB scores to
+# Float Y (protocol `y-unrounded`) reproduces all {glue:text}`matlab_images` of the RCAN authors' MATLAB scores to
 # {glue:text}`matlab_float_max_d:.1e` dB, less than one unit of the last decimal the file prints (asserted);
 # rounding Y to bytes, the
 # book's default (`"paper"`: it reproduces the paper's Bicubic rows), is up to

@@ -361,9 +361,13 @@ else:
 # ## 7. The reduced study: IKM against vanilla, CA and SA; IsO against GO
 #
 # As Part I's cpu study does for DeFiAN (notebook 13), a study two CPU cores finish trains the IKM
-# paper's comparisons at a reduced size (`defian.ikm.study`): the `cpu` schedule (291 images, batch 16,
-# 24 x 24 LR patches, 6,000 updates, x2) on `uhdn_cpu`, one U-HDB of four hourglass dense units
-# (depths 6, 5, 5, 6), $C_0 = 32$, $G = 12$, {glue:text}`ikm_study_params` parameters, trained by the
+# paper's comparisons at a reduced size (`defian.ikm.study`): the `cpu` schedule
+# ({glue:text}`ikm_study_images:d` images, batch {glue:text}`ikm_study_batch:d`,
+# {glue:text}`ikm_study_patch:d` x {glue:text}`ikm_study_patch:d` LR patches,
+# {glue:text}`ikm_study_updates:,d` updates, x{glue:text}`ikm_study_scale:d`) on `uhdn_cpu`,
+# {glue:text}`ikm_study_blocks` U-HDB of {glue:text}`ikm_study_units` hourglass dense units
+# (depths {glue:text}`ikm_study_depths`), $C_0$ = {glue:text}`ikm_study_c0:d`, $G$ = {glue:text}`ikm_study_growth:d`
+# (read from the schedule, the preset and the records below), {glue:text}`ikm_study_params` parameters, trained by the
 # book's own trainer (the model is registered with `build_model`, `defian.ikm.trainable`). An IKM
 # update costs {glue:text}`ikm_study_ratio:.2f`x a DeFiAN_S update of the cpu study (one thread,
 # measured), and the {glue:text}`ikm_study_jobs` runs together {glue:text}`ikm_study_cost:.1f` DeFiAN_S
@@ -376,8 +380,12 @@ else:
 # {glue:text}`ikm_study_jobs`.
 
 # %%
+import re
+
 from defian.ikm import study as ikm_study
+from defian.ikm import trainable
 from defian.nn.model import build_model
+from defian.train import config as train_config
 
 ikm_root = ikm_study.ikm_root("cpu")  # the committed records, whatever the profile
 ikm_status = ikm_study.status("cpu", [ikm_root])
@@ -391,6 +399,27 @@ glue("ikm_study_params", Plain(f"{sum(p.numel() for p in build_model('uhdn_cpu',
      display=False)
 glue("ikm_study_seeds", len(ikm_study.SEEDS), display=False)
 glue("ikm_study_batches", Plain(" and ".join(map(str, ikm_study.BATCHES))), display=False)
+# the setting the prose names: the cpu schedule, the uhdn_cpu preset, and the training set the records name
+ikm_cfg, ikm_net = train_config.schedule("cpu"), trainable.model_config(ikm_study.MODEL)
+ikm_records = ikm_study.records([ikm_root], "cpu")
+for r in ikm_records:  # every record: the schedule's patch, updates and scale, the preset's sizes
+    assert (r.config["patch"], r.config["updates"], r.config["scale"]) == (ikm_cfg.patch, ikm_cfg.updates,
+                                                                          ikm_study.SCALE), r.dir.name
+    assert trainable.model_config(r.config["model"], **r.config["switches"]).depths == ikm_net.depths, r.dir.name
+ikm_images = {int(m.group(1)) for r in ikm_records
+              if (m := re.search(r"(\d+) images", r.environment.get("train_data", "")))}
+assert len(ikm_images) <= 1, ikm_images  # one training set for every run
+number_words = ("one", "two", "three", "four", "five", "six")
+glue("ikm_study_images", ikm_images.pop() if ikm_images else -1, display=False)
+glue("ikm_study_batch", ikm_cfg.batch, display=False)
+glue("ikm_study_patch", ikm_cfg.patch, display=False)
+glue("ikm_study_updates", ikm_cfg.updates, display=False)
+glue("ikm_study_scale", ikm_study.SCALE, display=False)
+glue("ikm_study_blocks", Plain(number_words[ikm_net.n_blocks - 1]), display=False)
+glue("ikm_study_units", Plain(number_words[len(ikm_net.depths) - 1]), display=False)
+glue("ikm_study_depths", Plain(", ".join(map(str, ikm_net.depths))), display=False)
+glue("ikm_study_c0", ikm_net.channels, display=False)
+glue("ikm_study_growth", ikm_net.growth, display=False)
 
 # %% [markdown]
 # What the finished runs show (each number below is computed from the records; until they exist the page

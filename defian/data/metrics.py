@@ -20,9 +20,10 @@ Other conventions circulate; each is a named :class:`Protocol` in
 
 ``paper``          the protocol above (default): rounded Y, which reproduces the
                    paper's Bicubic rows and its competitors' printed rows.
-``y-unrounded``    Y kept in float, as the RCAN and RDN authors' MATLAB scripts
-                   compute it (``rgb2ycbcr(im2double(.))``; it reproduces their
-                   per-image scores to 1e-6 dB, ``tests/report/test_folders.py``)
+``y-unrounded``    Y kept in float, as the RCAN authors' MATLAB script computes
+                   it (``rgb2ycbcr(im2double(.))``; it reproduces their per-image
+                   scores to 1e-6 dB, ``tests/report/test_folders.py``; RDN's
+                   scores file is not among the artifacts, so RDN is not claimed)
                    and as DeFiAN's released ``test.py`` does.
 ``rgb``            PSNR/SSIM on the three RGB channels (SSIM averaged over channels).
 ``shave-scale+6``  crops ``scale + 6`` pixels (the old VDSR/LapSRN scripts).
