@@ -26,7 +26,7 @@
 # Manga109 at x3.
 #
 # Its #Params say what the variants are: "w/o HF" has exactly the trunk's count
-# (Table III (a)) and ker=(3,5,7) exactly Table III's MSHF-only column (b); each
+# (Table III (a)) and `ker=(3,5,7)` exactly Table III's MSHF-only column (b); each
 # scale adds $N \cdot 3(9C + C) = 19.2$ K. So Table IV's networks have MSHF but no
 # DiEnDec and no DAC; `defian.report.table_runs.variants("IV")` builds them that way, and the
 # two shared columns reuse Table III's runs.
