@@ -25,14 +25,14 @@ attributes reproduce (``entry``, ``b{1,2,3}.b1.body.{0,2,4}``,
 Test pipeline (``carn/sample.py``), and where it differs from DeFiAN's: RGB
 in ``[0, 1]`` (``ToTensor``), mean subtracted inside the network, output
 ``mul(255).clamp(0, 255).byte()`` -- a *truncation*, not a rounding
-(``quantize = "floor"`` in the registry; it costs 0.18 dB against rounding on
-Set5 x2). LR images are MATLAB-bicubic files, as the book's; the author
+(``quantize = "floor"`` in the registry; what rounding instead would give is
+the "rounded output" probe of ``results/released/gap_probes.md``). LR images are MATLAB-bicubic files, as the book's; the author
 scored with SelfExSR's MATLAB ``compute_difference`` (his replies in
 nmhkahn/CARN-pytorch issues #1, #6 and #46): Y of the uint8 images, rounded,
 ``scale`` border pixels -- the book's protocol. So scored, the released
-model gives the CARN paper's Set5 SSIM (0.9583 at x2) but 0.105 dB less PSNR
-at x2 (0.02 at x3, 0.10 at x4); no variant tried (rounding, float Y) gives
-all three printed values.
+model gives the CARN paper's Set5 SSIM at x2 but less PSNR at x2 and x4 (the
+gaps: ``results/released/released_rows.md``); no variant tried gives all three
+printed values (``results/released/gap_probes.md``, :mod:`defian.report.gap_probes`).
 """
 
 from __future__ import annotations
