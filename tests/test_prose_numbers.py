@@ -50,7 +50,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("cpu_study.md", "800"): "the paper, Sec. IV-A1: DIV2K's 800 training images",
     ("cpu_study.md", "3"): "1/3: the live fraction of one of three units (asserted in notebook 13)",
     ("cpu_study.md", "0.1"): "asserted in notebook 13 (third < 0.1)",
-    ("cpu_study.md", "5"): "asserted in notebook 13 (a_rel_sd of the live modules < 0.05)",
     ("intro.md", "2"): "the CI machine's two CPU cores (.ci/run, DEVELOPERS.md)",
 }
 
