@@ -299,12 +299,7 @@ def gap_probes(released_root: str | os.PathLike[str] | None = None, data_root: s
     Raises:
         FileNotFoundError: no released artifacts, or no data root.
     """
-    root = paths.released_root(released_root)
-    if root is None:
-        raise FileNotFoundError(f"no released artifacts: set ${paths.ENV_RELEASED} or fetch them "
-                                "(defian data download released)")
-    if paths.data_root(data_root) is None:
-        raise FileNotFoundError(f"the probes need the benchmark sets: data_root or ${paths.ENV_DATA}")
+    root, _ = released.artifacts_and_data(released_root, data_root, "the probes")
     scales = (2, 3, 4) if scales is None else tuple(scales)
 
     def wanted(method: str, set_name: str) -> bool:

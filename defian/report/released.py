@@ -37,7 +37,7 @@ from defian.report.released_findings import OUTPUT_WAYS, TOLERANCE_DB, explain
 from defian.report.tables import markdown_text
 from defian.zoo import RELEASED, load
 
-__all__ = ["COLUMNS", "IKM_IMDN", "KEYS", "REGENERATE_TOL", "compare_rows",
+__all__ = ["COLUMNS", "IKM_IMDN", "KEYS", "REGENERATE_TOL", "artifacts_and_data", "compare_rows",
            "measured_margins", "merge_rows", "param_table", "printed_row", "read_rows", "released_rows", "write_rows"]
 
 COLUMNS = ("method", "source", "scale", "set", "images", "printed_in", "printed_psnr", "printed_ssim", "own_way",
@@ -143,6 +143,23 @@ def _output_rows(table: pd.DataFrame) -> list[dict]:
     return rows
 
 
+def artifacts_and_data(released: str | os.PathLike[str] | None, data_root: str | None,
+                       what: str) -> tuple[Path, Path]:
+    """The released artifacts folder and the data root (``None``/"": their environment variables).
+
+    Raises:
+        FileNotFoundError: either is missing; the message says which and how ``what`` gets it.
+    """
+    root = paths.released_root(released)
+    if root is None:
+        raise FileNotFoundError(f"no released artifacts: set ${paths.ENV_RELEASED} or fetch them "
+                                "(defian data download released)")
+    data = paths.data_root(data_root)
+    if data is None:
+        raise FileNotFoundError(f"{what} need the benchmark sets: data_root or ${paths.ENV_DATA}")
+    return Path(root), Path(data)
+
+
 def released_rows(*, released: str | os.PathLike[str] | None = None, data_root: str | None = None,
                   methods: Sequence[str] | None = None, sets: Sequence[str] | None = None,
                   scales: Sequence[int] = (2, 3, 4), outputs: Sequence[str] | None = None,
@@ -167,13 +184,7 @@ def released_rows(*, released: str | os.PathLike[str] | None = None, data_root: 
     Raises:
         FileNotFoundError: no released artifacts, or no data root.
     """
-    root = paths.released_root(released)
-    if root is None:
-        raise FileNotFoundError(f"no released artifacts: set ${paths.ENV_RELEASED} or fetch them "
-                                "(defian data download released)")
-    data = paths.data_root(data_root)
-    if data is None:
-        raise FileNotFoundError(f"the released rows need the benchmark sets: data_root or ${paths.ENV_DATA}")
+    root, data = artifacts_and_data(released, data_root, "the released rows")
     sets = list(testsets.find(data)) if sets is None else list(sets)
     methods = list(RELEASED) if methods is None else list(methods)
     outputs = [o[0] for o in y_convention.OUTPUTS] if outputs is None else list(outputs)
