@@ -83,9 +83,10 @@ def jobs(schedule: str = "cpu", data_root: str = "") -> list[Job]:
     out = []
     for seed in SEEDS:
         for m in LFR_MODELS:
-            out.append(Job(f"LFR {m} seed {seed}", lfr_schedule(schedule, model=m, seed=seed, data_root=data_root)))
+            cfg = lfr_schedule(schedule, model=m, seed=seed, data_root=data_root, progress=False)
+            out.append(Job(f"LFR {m} seed {seed}", cfg))
     out.append(Job("LFR defian_lfr_s post seed 0", lfr_schedule(schedule, model="defian_lfr_s", seed=0,
-                                                                data_root=data_root,
+                                                                data_root=data_root, progress=False,
                                                                 switches={"upsampling": "post"})))
     base = config.schedule(schedule, data_root=data_root, progress=False)
     fixed = ((2, ("defian_s", "rcan_s"), SEEDS), (3, ("defian_s",), SEEDS), (4, ("defian_s",), (0,)))
