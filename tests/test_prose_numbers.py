@@ -115,3 +115,11 @@ def test_allowed_entries_are_still_used() -> None:
     by_page = {name: {n for n, _ in typed_numbers(prose, code)} for name, prose, code in _pages()}
     stale = [key for key in ALLOWED if key[1] not in by_page.get(key[0], set())]
     assert not stale, stale
+
+
+def test_a_glue_from_another_page_names_its_format() -> None:
+    """myst-nb reads ``{glue:text}`path::key``` without a format as key ``path:`` and format ``key``
+    (the strict build then fails): a cross-page glue on a book page always ends in ``:format``."""
+    bad = [(p.name, m.group(0)) for p in PAGES if p.suffix == ".md"
+           for m in re.finditer(r"\{glue:text\}`[^`]*::[^`:]+`", p.read_text())]
+    assert not bad, bad
