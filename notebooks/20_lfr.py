@@ -339,6 +339,33 @@ if len(lfr_rows):
     plt.show()
 
 # %% [markdown]
+# ## Post-upsampling: cheaper, and at what quality?
+#
+# ASDN runs its network on the pre-upsampled image. A post-upsampling variant (trunk at
+# LR, then bicubic resampling of its features) is worth having only if it is cheaper at
+# equal quality; the model's docstring gives a reason to doubt it (with $1\times1$ level
+# branches its output is the bicubic upsampling of an LR image). Its cost is
+# counted below (floating-point operations per image, from PyTorch's dispatcher;
+# the training throughput each run recorded), its quality is the study's
+# `LFR defian_lfr_s post seed 0` run against the pre-upsampled model of the same seed
+# (same levels, same patches).
+
+# %%
+flops_lr = (48, 48)  # an LR image; the ratio, not the size, is the point
+cost = pd.DataFrame({u: {s: report.forward_flops(build_lfr_model("defian_lfr_s", upsampling=u, **sw), s, flops_lr)
+                         for s in (1.5, 2.0, 3.0, 4.0)} for u in ("pre", "post")})
+cost.index.name = "scale"
+cost["pre / post"] = cost["pre"] / cost["post"]
+display((cost[["pre", "post"]] / 1e9).round(2).join(cost["pre / post"].round(2)).rename(
+    columns={"pre": "pre (GFLOPs)", "post": "post (GFLOPs)"}))
+post_vs_pre = report.upsampling(lfr_rows)
+speed = report.throughput(lfr_schedule, roots)
+display(post_vs_pre.round(3))
+display(speed.round(1))
+glue("post_flops_ratio_x2", float(cost.loc[2.0, "pre / post"]), display=False)
+
+# %%
+# %% [markdown]
 # ## What the reduced study supports, and what it cannot
 #
 # The sentences below are computed from the records above.
@@ -360,7 +387,33 @@ for _, r in comparison.iterrows():
 for _, r in gain.iterrows():
     if r["scale"] in (2, 3) and r["rule"] == "largest_first":
         lines.append(f"- attention inside LFR, {r['set']} x{r['scale']:g}: {r['mean gain']:+.3f} dB over "
-                     f"{r['seeds']} seed pairs: {r['verdict']}.")
+                     f"{r['seeds']} seed pair{'s' * (r['seeds'] != 1)}: {r['verdict']}.")
+lfr_sd = comparison.set_index(["set", "scale"])["sd lfr"] if len(comparison) else pd.Series(dtype=float)
+if len(post_vs_pre):
+    pp = post_vs_pre.set_index(["set", "scale"])
+    sp = speed[speed["seed"] == 0].set_index("upsampling")["samples per s"]
+    faster = (f"; it trained {sp['post'] / sp['pre']:.2f} times as fast (samples per second, a shared machine)"
+              if {"pre", "post"} <= set(sp.index) else "")
+    x2 = pp.loc[(study.SETS[0], 2.0)] if (study.SETS[0], 2.0) in pp.index else pp.iloc[0]
+    spread = lfr_sd.get((study.SETS[0], 2), np.nan)
+    equal = (f"within twice the spread between DeFiAN-LFR seeds ({spread:.3f} dB): equal quality at this budget."
+             if np.isfinite(spread) and x2["post - pre"] > -2 * spread else
+             f"more than twice the spread between DeFiAN-LFR seeds ({spread:.3f} dB) below: cheaper, not at equal "
+             "quality." if np.isfinite(spread) else "no seed spread yet to judge it by.")
+    lines.append(f"- post-upsampling against pre at seed 0: {cost.loc[2.0, 'pre / post']:.1f} times fewer operations "
+                 f"at x2{faster}; {study.SETS[0]} x2 {x2['post - pre']:+.3f} dB (from "
+                 f"{pp['post - pre'].min():+.3f} to {pp['post - pre'].max():+.3f} dB over the {len(pp)} set/scale "
+                 f"pairs scored), " + equal)
+else:
+    lines.append("- The post-upsampling run is not finished and evaluated yet: its cost is counted above, its "
+                 "quality is not measured.")
+for _, r in gain.iterrows():
+    key = (r["set"], int(r["scale"])) if float(r["scale"]).is_integer() else None
+    if r["seeds"] == 1 and r["rule"] == "largest_first" and key in lfr_sd.index and np.isfinite(lfr_sd[key]):
+        lines.append(f"- attention inside LFR with one seed pair, {key[0]} x{key[1]}: {r['mean gain']:+.3f} dB, "
+                     f"against a spread of {lfr_sd[key]:.3f} dB between DeFiAN-LFR seeds: "
+                     + ("within twice that spread, so no ranking." if abs(r["mean gain"]) < 2 * lfr_sd[key] else
+                        "beyond twice that spread, but from one pair."))
 lines.append(f"- What it cannot say at any number of seeds: the study is {config.CPU.updates:,} updates of a small "
              "trunk on the cpu study's training set, not the paper's or ASDN's schedules; scales above 2 are reached "
              "by recursion from a model "

@@ -13,6 +13,10 @@ and the cpu study's ``results/runs``) and answers its three questions:
 * :func:`table3`: the slides' Table 3 at reduced scale: direct (fixed-scale model of
   that scale) against recursive (LFR, two equal steps) and the slides' rule, with
   the slides' ASDN row for reference (:data:`SLIDES_TABLE3`).
+* :func:`upsampling`: the post-upsampling variant against the pre-upsampled model at
+  the same seed (same levels and patches), with what each costs: floating-point
+  operations per image (:func:`forward_flops`, counted by PyTorch's dispatcher) and
+  the training throughput each run recorded.
 
 Verdicts use :func:`defian.report.study_stats.verdict`: "supported" when the whole 95 %
 interval lies above zero, "contradicted" below, "not resolved" otherwise.
@@ -25,15 +29,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy import stats
+from torch.utils.flop_counter import FlopCounterMode
 
 from defian.lfr import study
 from defian.lfr.evaluate import read_lfr_evaluation
+from defian.lfr.model import LFRModel
 from defian.report import evaluate
 from defian.report.study_stats import t_interval, verdict
 from defian.train import run_record
 
-__all__ = ["SLIDES_TABLE3", "attention_gain", "central", "fixed_results", "interval", "lfr_results", "table3"]
+__all__ = ["SLIDES_TABLE3", "attention_gain", "central", "fixed_results", "forward_flops", "interval", "lfr_results",
+           "table3", "throughput", "upsampling"]
 
 #: The slides' Table 3, ASDN ("Ours") on Set5: direct and recursive deployment at x2, x3, x4 (dB).
 SLIDES_TABLE3 = {"direct": {2: 38.12, 3: 34.52, 4: 32.28}, "recursive": {2: 37.35, 3: 34.43, 4: 32.27}}
@@ -159,3 +167,50 @@ def table3(lfr: pd.DataFrame, fixed: pd.DataFrame, set_name: str = "Set5") -> pd
                      "recursive - direct": rec.mean() - direct.mean(),
                      "slides direct": SLIDES_TABLE3["direct"][s], "slides recursive": SLIDES_TABLE3["recursive"][s]})
     return pd.DataFrame(rows)
+
+
+def throughput(schedule: str = "cpu", roots: Sequence[Path] | None = None) -> pd.DataFrame:
+    """Training speed each finished, evaluated LFR run recorded: ``job, model, upsampling, seed,
+    samples per s, wall s`` (``samples_per_s`` of its summary; ``wall s`` summed over its segments).
+
+    Both are wall-clock figures of a shared machine (the study's workers run side by side), so a
+    ratio between runs is a measurement of that machine, not of the networks alone.
+    """
+    rows = [{"job": job.label, "model": job.config.model, "seed": job.config.seed,
+             "upsampling": job.config.switches.get("upsampling", "pre"),
+             "samples per s": float(run.summary["samples_per_s"]), "wall s": run.wall_s}
+            for job, run in _done(schedule, roots, "lfr")]
+    cols = ["job", "model", "upsampling", "seed", "samples per s", "wall s"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def forward_flops(model: LFRModel, scale: float, lr_size: tuple[int, int] = (64, 64)) -> int:
+    """Floating-point operations of one forward pass on a ``lr_size`` RGB image at ``scale``.
+
+    Counted by :class:`torch.utils.flop_counter.FlopCounterMode` (2 per multiply-add of every
+    convolution and matrix product; elementwise operations are not counted), deployment
+    (recursion, resampling) included as the model runs it.
+    """
+    x = torch.zeros(1, 3, *lr_size)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model.eval()(x, scale)
+    return int(counter.get_total_flops())
+
+
+def upsampling(lfr: pd.DataFrame, model: str = "defian_lfr_s", rule: str = "largest_first") -> pd.DataFrame:
+    """Post-upsampling minus pre-upsampling, paired by seed, per set and scale.
+
+    Returns:
+        ``set, scale, seeds, pre, post, post - pre`` (dB, means over the seeds that have both).
+    """
+    sel = lfr[(lfr["model"] == model) & (lfr["rule"] == rule)]
+    keys = ["seed", "set", "scale"]
+    pre = sel[sel["upsampling"] == "pre"].set_index(keys)["psnr"].rename("pre")
+    post = sel[sel["upsampling"] == "post"].set_index(keys)["psnr"].rename("post")
+    both = pd.concat([pre, post], axis=1, join="inner").reset_index()
+    cols = ["set", "scale", "seeds", "pre", "post", "post - pre"]
+    if both.empty:
+        return pd.DataFrame(columns=cols)
+    out = both.groupby(["set", "scale"], sort=False).agg(seeds=("seed", "size"), pre=("pre", "mean"),
+                                                          post=("post", "mean")).reset_index()
+    return out.assign(**{"post - pre": out["post"] - out["pre"]})[cols]

@@ -334,7 +334,7 @@ def drive(todo: Sequence[Any], tag: str, done: Callable[[Any], run_record.Run | 
             print(f"[{tag}] {time.strftime('%Y-%m-%d %H:%M:%S')} {job.label}", flush=True)
             run = train_and_evaluate(job)
             if run is not None and publish_to is not None and run.dir.parent.resolve() != Path(publish_to).resolve():
-                print(f"[{tag}] published {publish(run.dir, publish_to)}", flush=True)
+                print(f"[{tag}] {_publish_line(run, publish_to)}", flush=True)
 
 
 def train_fixed(root: Path, data_root: str, sets: Sequence[str] = SETS,
@@ -358,7 +358,13 @@ def publish_done(found: Sequence[run_record.Run | None], dest: Path) -> None:
     without one) into ``dest``, unless it is there already."""
     for run in found:
         if run is not None and run.dir.parent.resolve() != Path(dest).resolve():
-            print(f"published {publish(run.dir, dest)}")
+            print(_publish_line(run, dest))
+
+
+def _publish_line(run: run_record.Run, dest: Path) -> str:
+    """Publish ``run`` into ``dest`` and say what happened: "published" or "unchanged"."""
+    same = _same_record(run.dir, Path(dest) / run.dir.name)
+    return f"{'unchanged' if same else 'published'} {publish(run.dir, dest)}"
 
 
 def _run_all(todo: Sequence[Job], root: Path, data_root: str, publish_to: Path | None,

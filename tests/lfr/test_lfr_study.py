@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pandas as pd
@@ -91,6 +92,41 @@ def test_central_and_attention_tables_from_synthetic_scores() -> None:
     t3 = report.table3(lfr, fixed).set_index("scale")
     assert t3.loc[2, "direct (fixed)"] == pytest.approx(36.3) and np.isnan(t3.loc[2, "LFR equal2"])
     assert t3.loc[3, "slides recursive"] == 34.43  # the slides' Table 3, ASDN at x3
+
+
+def test_upsampling_table_pairs_post_with_pre_by_seed() -> None:
+    rows = [{"job": "j", "model": "defian_lfr_s", "upsampling": u, "seed": seed, "set": "Set5", "scale": 2.0,
+             "rule": "largest_first", "ratios": "2", "images": 5, "psnr": v, "ssim": 0.9}
+            for u, seed, v in (("pre", 0, 34.3), ("pre", 1, 34.5), ("post", 0, 33.1))]
+    t = report.upsampling(pd.DataFrame(rows)).iloc[0]
+    assert (t["seeds"], t["pre"], t["post"]) == (1, 34.3, 33.1)  # seed 1 has no post run: not paired
+    assert t["post - pre"] == pytest.approx(-1.2)
+    assert report.upsampling(pd.DataFrame(rows[:2])).empty
+
+
+def test_forward_flops_counts_two_per_multiply_add() -> None:
+    class OneConv(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 5, 3, padding=1)
+
+        def forward(self, x: torch.Tensor, scale: float) -> torch.Tensor:
+            return self.conv(x)
+
+    assert report.forward_flops(OneConv(), 2.0, (7, 6)) == 2 * 3 * 5 * 9 * 7 * 6
+
+
+def test_post_runs_the_trunk_at_lr_and_pre_at_the_upsampled_size() -> None:
+    """What the cost table shows: post's operations hardly change with r in (1, 2] (the trunk
+    sees the LR image; only the 1x1 head and the resampling grow), pre's grow with the area."""
+    kw = dict(n_modules=1, n_blocks=1, channels=8)
+    pre, post = (build_lfr_model("defian_lfr_s", upsampling=u, **kw) for u in ("pre", "post"))
+    n = 24
+    post_15, post_2 = (report.forward_flops(post, r, (n, n)) for r in (1.5, 2.0))
+    pre_15, pre_2 = (report.forward_flops(pre, r, (n, n)) for r in (1.5, 2.0))
+    assert post_2 / post_15 < 1.15
+    area = (math.ceil(2.0 * n) / math.ceil(1.5 * n)) ** 2
+    assert pre_2 / pre_15 == pytest.approx(area, rel=0.02)
 
 
 def test_post_upsampling_with_1x1_branches_is_bicubic_of_an_lr_image() -> None:

@@ -202,3 +202,15 @@ def test_only_picks_jobs_by_label_in_the_order_given_after_the_worker_slice() ->
     a = p.parse_args(["--only", "no such job"])
     with pytest.raises(SystemExit):
         study.my_jobs(p, a, study.jobs("cpu"))
+
+
+def test_publish_done_says_which_records_it_left_unchanged(tiny_run, tmp_path, capsys) -> None:
+    data = tmp_path / "data" / "benchmark" / "Set5" / "HR"
+    data.mkdir(parents=True)
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(data / "a.png")
+    evaluate.evaluate_run(tiny_run.dir, data_root=str(tmp_path / "data"), sets=["Set5"], force=True)
+    study.publish_done([tiny_run, None], tmp_path / "published")
+    study.publish_done([tiny_run], tmp_path / "published")
+    first, second = capsys.readouterr().out.splitlines()
+    assert first.startswith("published ") and second.startswith("unchanged ")
+    assert first.split(" ", 1)[1] == second.split(" ", 1)[1] == str(tmp_path / "published" / tiny_run.dir.name)
