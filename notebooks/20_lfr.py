@@ -415,7 +415,11 @@ for _, r in gain.iterrows():
                      + ("within twice that spread, so no ranking." if abs(r["mean gain"]) < 2 * lfr_sd[key] else
                         "beyond twice that spread, but from one pair."))
 lines.append(f"- What it cannot say at any number of seeds: the study is {config.CPU.updates:,} updates of a small "
-             "trunk on the cpu study's training set, not the paper's or ASDN's schedules; scales above 2 are reached "
+             "trunk on the cpu study's training set, not the paper's or ASDN's schedules; the budget is equal in "
+             f"updates, so the LFR model trains each of its {N_LEVELS} levels on about "
+             f"{config.CPU.updates // N_LEVELS:,} batches (the fixed x2 model: all {config.CPU.updates:,} at x2), "
+             "and the gap measures one model for all scales at that budget, not the head's ceiling; scales above 2 "
+             "are reached "
              "by recursion from a model "
              "trained on (1, 2] only, so a gap at x3 and x4 mixes the head's cost with the recursion's; the "
              "fixed-scale and LFR runs see different patches, so their comparison is unpaired and needs more "

@@ -8,6 +8,7 @@ A study with no committed record yet has nothing to audit (its notebook says "pe
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,15 @@ from defian.train import run_record
 PARTS = {"ikm": paths.RUNS / "ikm", "lfr": paths.RUNS / "lfr"}
 RECORDS = [(part, r) for part, root in PARTS.items() for r in run_record.find(root)]
 REPRODUCE_DB = 1e-6  # PSNR of a re-run from the slim weights against the stored per-image value
+#: The same, where this CPU's vector ISA differs from the one the record was scored on: float32 kernels
+#: then sum in another order (U-HDN's Set5 x2 scores move by up to 4e-5 dB between AVX512 and AVX2).
+REPRODUCE_OTHER_ISA_DB = 1e-4
+
+
+def _tolerance(run: run_record.Run) -> float:
+    meta = json.loads((run.dir / "evaluation" / "last_paper" / "evaluation.json").read_text())
+    scored_on = meta.get("environment", {}).get("cpu", "").rpartition("ISA ")[2]
+    return REPRODUCE_DB if scored_on == torch.backends.cpu.get_cpu_capability() else REPRODUCE_OTHER_ISA_DB
 
 
 def _id(item: tuple[str, run_record.Run]) -> str:
@@ -76,4 +86,4 @@ def test_the_published_weights_give_back_a_stored_score(item, dev_data: Path, on
                                   device="cpu").per_image
     row = again.iloc[0]
     assert row["image"] == stored["image"]
-    assert abs(row["psnr"] - stored["psnr"]) <= REPRODUCE_DB, (run.name, row["psnr"], stored["psnr"])
+    assert abs(row["psnr"] - stored["psnr"]) <= _tolerance(run), (run.name, row["psnr"], stored["psnr"])
