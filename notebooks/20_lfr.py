@@ -384,11 +384,11 @@ for _, r in comparison.iterrows():
               else "no interval from one run")
         lines.append(f"- {r['set']} x{r['scale']}: LFR - fixed = {r['diff']:+.3f} dB over {r['n lfr']} and "
                      f"{r['n fixed']} runs ({ci}): 'LFR beats fixed' is {r['verdict']}.")
+lfr_sd = comparison.set_index(["set", "scale"])["sd lfr"] if len(comparison) else pd.Series(dtype=float)
 for _, r in gain.iterrows():
-    if r["scale"] in (2, 3) and r["rule"] == "largest_first":
+    if r["scale"] in (2, 3) and r["rule"] == "largest_first" and r["seeds"] > 1:
         lines.append(f"- attention inside LFR, {r['set']} x{r['scale']:g}: {r['mean gain']:+.3f} dB over "
                      f"{r['seeds']} seed pair{'s' * (r['seeds'] != 1)}: {r['verdict']}.")
-lfr_sd = comparison.set_index(["set", "scale"])["sd lfr"] if len(comparison) else pd.Series(dtype=float)
 if len(post_vs_pre):
     pp = post_vs_pre.set_index(["set", "scale"])
     sp = speed[speed["seed"] == 0].set_index("upsampling")["samples per s"]
