@@ -362,9 +362,7 @@ post_vs_pre = report.upsampling(lfr_rows)
 speed = report.throughput(lfr_schedule, roots)
 display(post_vs_pre.round(3))
 display(speed.round(1))
-glue("post_flops_ratio_x2", float(cost.loc[2.0, "pre / post"]), display=False)
 
-# %%
 # %% [markdown]
 # ## What the reduced study supports, and what it cannot
 #
