@@ -62,6 +62,23 @@ def cpu_model(cpuinfo_text: str | None = None) -> str:
     return f"{name}, {os.cpu_count()} logical cores, ISA {torch.backends.cpu.get_cpu_capability()}"
 
 
+#: How far a float32 model's PSNR (dB) may move when it is rerun on another CPU than the one that
+#: scored it: oneDNN's kernels and blocking follow the vector ISA and the caches, so sums run in another
+#: order (U-HDN's Set5 x2 scores moved by up to 4e-5 dB between AVX512 and AVX2; CARN-M's x3 probes by
+#: 2.4e-5 dB between two AVX512 machines). Rerun on the same CPU, a record reproduces to 1e-6 dB.
+OTHER_CPU_PSNR_DB = 1e-4
+
+
+def same_cpu(recorded: str, current: str | None = None) -> bool:
+    """Whether ``recorded`` (a :func:`cpu_model` string stored with a record) names the CPU of this
+    process, or ``current``: the same processor name, family and model, and vector ISA. The core count
+    is left out, since the records are scored on one thread."""
+    def key(description: str) -> tuple[str, str]:
+        name = description.split(" logical cores", 1)[0].rpartition(",")[0]
+        return name.strip(), description.rpartition("ISA ")[2].strip()
+    return bool(recorded) and key(recorded) == key(current if current is not None else cpu_model())
+
+
 def environment() -> dict[str, Any]:
     """Versions and device of this process (no host names, no user paths)."""
     import torch

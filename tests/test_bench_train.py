@@ -161,3 +161,16 @@ def test_cpu_model_names_generation_and_isa() -> None:
     name = provenance.cpu_model(info)
     assert name.startswith("AMD EPYC (family 25, model 17), ")
     assert name.endswith(f"logical cores, ISA {torch.backends.cpu.get_cpu_capability()}")
+
+
+def test_same_cpu_compares_processor_and_isa_not_cores() -> None:
+    from defian import provenance
+
+    zen4 = "AMD EPYC (family 25, model 17), 2 logical cores, ISA AVX512"
+    assert provenance.same_cpu(zen4, "AMD EPYC (family 25, model 17), 16 logical cores, ISA AVX512")
+    assert not provenance.same_cpu(zen4, "AMD EPYC (family 25, model 1), 2 logical cores, ISA AVX2")  # Zen 3
+    assert not provenance.same_cpu(zen4, "Intel(R) Xeon(R) Processor (family 6, model 143), 2 logical cores, "
+                                         "ISA AVX512")
+    assert not provenance.same_cpu(zen4, "AMD EPYC (family 25, model 17), 2 logical cores, ISA AVX2")
+    assert not provenance.same_cpu("", zen4)  # a record that names no CPU matches none
+    assert provenance.same_cpu(provenance.cpu_model())

@@ -1,8 +1,9 @@
 """The probes of the gaps the released rows leave (defian.report.gap_probes) and the findings that cite them.
 
 * the committed ``results/released/gap_probes.csv`` regenerates: RCAN's x3 probes (its released outputs,
-  every variant) and CARN-M's x3 author's way and rounded output (one model run per Set5 image), within
-  1e-6 (one thread, as the committed file was made: CARN-M moves by a few 1e-6 dB with two);
+  every variant) within 1e-6 dB, and CARN-M's x3 author's way and rounded output (one float32 model run per
+  Set5 image, one thread as the committed file was made) within ``provenance.OTHER_CPU_PSNR_DB``: the file
+  does not name the CPU that made it, and CARN-M's scores move by 2.4e-5 dB between two AVX512 machines;
 * the claims :data:`defian.report.released_findings.FINDINGS` makes about them hold in the committed file;
 * VDSR's probes use the original authors' way as :func:`defian.zoo.authors_pair` does (one image);
 * every finding and book-gap text holds no numbers, only names (the module docstring's rule).
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from defian import paths
+from defian import paths, provenance
 from defian.data import metrics, testsets
 from defian.data.images import load_image, mod_crop
 from defian.report import gap_probes, released_findings
@@ -39,9 +40,9 @@ def _committed() -> pd.DataFrame:
     return gap_probes.read_probes(COMMITTED)
 
 
-def _assert_rows_equal(fresh: pd.DataFrame, committed: pd.DataFrame) -> None:
+def _assert_rows_equal(fresh: pd.DataFrame, committed: pd.DataFrame, atol: float = ATOL) -> None:
     """Each fresh row equals the committed row of the same (method, set, scale, variant): text equal,
-    numbers within :data:`ATOL`."""
+    numbers within ``atol``."""
     fresh = pd.read_csv(io.StringIO(fresh.to_csv(index=False)))  # as written, so both sides read alike
     keys = ["method", "set", "scale", "variant"]
     both = fresh.merge(committed, on=keys, suffixes=("", "_committed"), validate="one_to_one")
@@ -49,7 +50,7 @@ def _assert_rows_equal(fresh: pd.DataFrame, committed: pd.DataFrame) -> None:
     for col in (c for c in gap_probes.COLUMNS if c not in keys):
         a, b = both[col], both[f"{col}_committed"]
         if pd.api.types.is_numeric_dtype(b):
-            np.testing.assert_allclose(a.to_numpy(float), b.to_numpy(float), rtol=0, atol=ATOL, err_msg=col)
+            np.testing.assert_allclose(a.to_numpy(float), b.to_numpy(float), rtol=0, atol=atol, err_msg=col)
         else:
             assert a.tolist() == b.tolist(), col
 
@@ -71,7 +72,7 @@ def test_committed_probes_regenerate_carn_x3(released_root: Path, dev_data: Path
     fresh = pd.DataFrame(gap_probes.carn_probes(released_root, str(dev_data), scales=[3],
                                                 variants=["author's way", "rounded output"]),
                          columns=list(gap_probes.COLUMNS))
-    _assert_rows_equal(fresh, _committed())
+    _assert_rows_equal(fresh, _committed(), atol=provenance.OTHER_CPU_PSNR_DB)
 
 
 def test_gap_probes_selects_by_method_set_and_scale(released_root: Path, dev_data: Path) -> None:
