@@ -73,6 +73,7 @@ from defian.lfr import figures as lfr_fig
 from defian.lfr import train as lfr_train_mod
 from defian.nn.model import build_model
 from defian.report import evaluate, figures
+from defian.report.study_stats import holm
 from defian.train import config, run_record
 
 print("profile:", profile, "| data:", paths.data_root(data_root) or "embedded default")
@@ -383,10 +384,32 @@ for _, r in comparison.iterrows():
         lines.append(f"- {r['set']} x{r['scale']}: LFR - fixed = {r['diff']:+.3f} dB over {r['n lfr']} and "
                      f"{r['n fixed']} runs ({ci}): 'LFR beats fixed' is {r['verdict']}.")
 lfr_sd = comparison.set_index(["set", "scale"])["sd lfr"] if len(comparison) else pd.Series(dtype=float)
-for _, r in gain.iterrows():
-    if r["scale"] in (2, 3) and r["rule"] == "largest_first" and r["seeds"] > 1:
-        lines.append(f"- attention inside LFR, {r['set']} x{r['scale']:g}: {r['mean gain']:+.3f} dB over "
-                     f"{r['seeds']} seed pair{'s' * (r['seeds'] != 1)}: {r['verdict']}.")
+family = gain[gain["scale"].isin([2, 3]) & (gain["rule"] == "largest_first") & (gain["seeds"] > 1)]
+for _, r in family.iterrows():
+    lines.append(f"- attention inside LFR, {r['set']} x{r['scale']:g}: {r['mean gain']:+.3f} dB over "
+                 f"{r['seeds']} seed pair{'s' * (r['seeds'] != 1)}: {r['verdict']}.")
+if len(family) > 1:  # one verdict per set and scale: a family of tests, judged together (Holm)
+    m, k = len(family), int((family["verdict"] != "not resolved").sum())
+    adjusted = holm(family["p"].to_numpy(float))
+    survive = int((adjusted < 0.05).sum())
+    held = (f"{survive} stay{'s' * (survive == 1)} outside zero, with the family's error rate at 5 %."
+            if survive else "none stays outside zero: the study does not show that attention helps inside LFR.")
+    lines.append(f"- Read the {m} attention lines as one family: {k} of them exclude{'s' * (k == 1)} zero at "
+                 f"95 % on its own, and were the {m} tests independent, at least one would by chance "
+                 f"{100 * (1 - 0.95 ** m):.0f} % of the time when the branch does nothing. After Holm's correction "
+                 f"over the {m} (smallest adjusted p {np.nanmin(adjusted):.2g}), {held}")
+    same_rule = gain[(gain["rule"] == "largest_first") & (gain["seeds"] > 1)]
+    for (_, r), adj in zip(family.iterrows(), adjusted):
+        if not adj < 0.05:
+            continue
+        others = same_rule[(same_rule["set"] == r["set"]) & (same_rule["scale"] != r["scale"])]["sd gain"]
+        across = same_rule[(same_rule["scale"] == r["scale"]) & (same_rule["set"] != r["set"])]
+        lines.append(f"  {r['set']} x{r['scale']:g} ({r['mean gain']:+.3f} dB, adjusted p {adj:.2g}) rests on a "
+                     f"spread between seeds of {r['sd gain']:.3f} dB, against {others.min():.3f} to "
+                     f"{others.max():.3f} dB at the {len(others)} other scales of {r['set']}: three seeds estimate "
+                     "a spread poorly, so a small one makes a small p. At the same scale the other sets give "
+                     + ", ".join(f"{o['set']} {o['mean gain']:+.3f} dB" for _, o in across.iterrows())
+                     + ": a gain on one set, not a property of the branch this study can state.")
 if len(post_vs_pre):
     pp = post_vs_pre.set_index(["set", "scale"])
     sp = speed[speed["seed"] == 0].set_index("upsampling")["samples per s"]

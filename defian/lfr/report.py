@@ -37,7 +37,7 @@ from defian.lfr import study
 from defian.lfr.evaluate import read_lfr_evaluation
 from defian.lfr.model import LFRModel
 from defian.report import evaluate
-from defian.report.study_stats import t_interval, verdict
+from defian.report.study_stats import t_interval, t_p_value, verdict
 from defian.train import run_record
 
 __all__ = ["SLIDES_TABLE3", "attention_gain", "central", "fixed_results", "forward_flops", "interval", "lfr_results",
@@ -132,7 +132,8 @@ def attention_gain(lfr: pd.DataFrame, confidence: float = _CONFIDENCE) -> pd.Dat
     """DeFiAN-LFR minus its attention-free twin, paired by seed, per (set, scale, rule).
 
     Returns:
-        ``set, scale, rule, seeds, mean gain, sd gain, ci low, ci high, verdict`` (Student-t over seeds).
+        ``set, scale, rule, seeds, mean gain, sd gain, ci low, ci high, p, verdict`` (Student-t over
+        seeds; ``p`` two-sided, for :func:`defian.report.study_stats.holm` over the rows a page states).
     """
     pre = lfr[lfr["upsampling"] == "pre"]
     keys = ["seed", "set", "scale", "rule"]
@@ -141,9 +142,10 @@ def attention_gain(lfr: pd.DataFrame, confidence: float = _CONFIDENCE) -> pd.Dat
     gains = (a - b).dropna().rename("gain").reset_index()
     rows = []
     for (set_name, s, rule), g in gains.groupby(["set", "scale", "rule"], sort=False):
-        row = {"set": set_name, "scale": s, "rule": rule, **t_interval(g["gain"].to_numpy(float), confidence)}
+        d = g["gain"].to_numpy(float)
+        row = {"set": set_name, "scale": s, "rule": rule, **t_interval(d, confidence), "p": t_p_value(d)}
         rows.append({**row, "verdict": verdict(pd.Series(row))})
-    cols = ["set", "scale", "rule", "seeds", "mean gain", "sd gain", "ci low", "ci high", "verdict"]
+    cols = ["set", "scale", "rule", "seeds", "mean gain", "sd gain", "ci low", "ci high", "p", "verdict"]
     return pd.DataFrame(rows, columns=cols)
 
 

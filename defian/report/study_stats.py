@@ -25,8 +25,9 @@ from defian.train import run_record
 from defian.train.config import TrainConfig
 from defian.report.study import ABLATION_SCALE, PAIR, PAIR_SCALE, SEEDS, SETS
 
-__all__ = ["pair_attention_activity", "final_losses", "run_times", "image_gains", "paired_gains", "paired_noise", "pairs",
-           "seeds_needed", "single_runs", "summarize", "t_interval", "table_spreads", "validation_gaps", "verdict"]
+__all__ = ["pair_attention_activity", "final_losses", "run_times", "holm", "image_gains", "paired_gains", "paired_noise",
+           "pairs", "seeds_needed", "single_runs", "summarize", "t_interval", "t_p_value", "table_spreads",
+           "validation_gaps", "verdict"]
 
 
 def pairs(root: str | Path | None = None, schedule: str = "cpu") -> dict[int, tuple[run_record.Run, run_record.Run]]:
@@ -245,6 +246,37 @@ def t_interval(d: np.ndarray, confidence: float = 0.95) -> dict[str, float]:
     sd = float(d.std(ddof=1)) if n > 1 else float("nan")
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n)) if n > 1 else float("nan")
     return {"seeds": n, "mean gain": mean, "sd gain": sd, "ci low": mean - half, "ci high": mean + half}
+
+
+def t_p_value(d: np.ndarray) -> float:
+    """Two-sided p-value of the Student-t test that the mean of the paired gains ``d`` is zero: the
+    level at which :func:`t_interval`'s interval just touches zero (NaN with one seed)."""
+    d = np.asarray(d, float)
+    n = len(d)
+    if n < 2:
+        return float("nan")
+    sd = float(d.std(ddof=1))
+    if sd == 0:
+        return 0.0 if d.mean() != 0 else 1.0
+    t = float(d.mean()) / (sd / np.sqrt(n))
+    return float(2 * stats.t.sf(abs(t), n - 1))
+
+
+def holm(p: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjustment of the p-values of a family of ``m`` tests: the ``k``-th smallest
+    becomes ``max_{j<=k} (m - j + 1) p_(j)``, capped at 1. A claim whose adjusted p-value is below
+    ``alpha`` holds with the family's chance of any false "supported" at most ``alpha``, whatever the
+    dependence between the tests (the sets are scored on the same models). NaN stays NaN and does not
+    count in ``m``."""
+    p = np.asarray(p, float)
+    out = np.full_like(p, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = len(ok)
+    running = 0.0
+    for rank, i in enumerate(ok[np.argsort(p[ok], kind="stable")]):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
 
 
 def summarize(gains: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:

@@ -89,6 +89,7 @@ def test_central_and_attention_tables_from_synthetic_scores() -> None:
     d = np.array([0.1, 0.2, 0.05])
     half = stats.t.ppf(0.975, 2) * d.std(ddof=1) / np.sqrt(3)
     assert g["mean gain"] == pytest.approx(d.mean()) and g["ci low"] == pytest.approx(d.mean() - half)
+    assert g["p"] == pytest.approx(stats.ttest_1samp(d, 0.0).pvalue)
     t3 = report.table3(lfr, fixed).set_index("scale")
     assert t3.loc[2, "direct (fixed)"] == pytest.approx(36.3) and np.isnan(t3.loc[2, "LFR equal2"])
     assert t3.loc[3, "slides recursive"] == 34.43  # the slides' Table 3, ASDN at x3

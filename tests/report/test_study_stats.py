@@ -32,6 +32,27 @@ def test_verdict_needs_the_whole_interval_on_one_side(low, high, seeds, want) ->
     assert study_stats.verdict(pd.Series({"ci low": low, "ci high": high, "seeds": seeds})) == want
 
 
+def test_p_value_is_scipys_one_sample_t_test_and_agrees_with_the_interval() -> None:
+    from scipy import stats
+
+    for d in ([0.1, 0.2, 0.05], [0.03, -0.01, 0.04], [-0.2, -0.25, -0.1, -0.3]):
+        p = study_stats.t_p_value(np.array(d))
+        assert p == pytest.approx(stats.ttest_1samp(d, 0.0).pvalue, rel=1e-12)
+        row = study_stats.t_interval(np.array(d))
+        assert (p < 0.05) == (row["ci low"] > 0 or row["ci high"] < 0)  # the interval excludes 0 iff p < 5 %
+    assert math.isnan(study_stats.t_p_value(np.array([0.1])))
+
+
+def test_holm_is_the_step_down_bonferroni() -> None:
+    # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04 -> running max 0.06 for the last
+    got = study_stats.holm([0.01, 0.04, 0.03, 0.005])
+    np.testing.assert_allclose(got, [0.03, 0.06, 0.06, 0.02], rtol=0, atol=1e-15)
+    got = study_stats.holm([0.5, float("nan"), 0.02])  # NaN is not a test: m = 2
+    np.testing.assert_allclose(got, [0.5, np.nan, 0.04], rtol=0, atol=1e-15)
+    assert study_stats.holm([0.6, 0.9]).tolist() == [1.0, 1.0]  # 2 * 0.6 capped at 1; the running max carries it
+    assert study_stats.holm([0.04]).tolist() == [0.04]  # a family of one is unadjusted
+
+
 def test_seeds_needed_inverts_the_standard_error() -> None:
     assert study_stats.seeds_needed(0.1, 0.2) == 1  # 2 * 0.1 / sqrt(1) = 0.2
     assert study_stats.seeds_needed(0.1, 0.05) == 16  # 2 * 0.1 / sqrt(16) = 0.05
