@@ -203,16 +203,20 @@ def upsampling(lfr: pd.DataFrame, model: str = "defian_lfr_s", rule: str = "larg
     """Post-upsampling minus pre-upsampling, paired by seed, per set and scale.
 
     Returns:
-        ``set, scale, seeds, pre, post, post - pre`` (dB, means over the seeds that have both).
+        ``set, scale, seeds, pre, post, post - pre`` (dB, means over the seeds that have both) and
+        ``sd pre``: the spread (ddof 1) of the pre-upsampled model over all its seeds there, the
+        yardstick for a one-pair difference (NaN with one pre run).
     """
     sel = lfr[(lfr["model"] == model) & (lfr["rule"] == rule)]
     keys = ["seed", "set", "scale"]
     pre = sel[sel["upsampling"] == "pre"].set_index(keys)["psnr"].rename("pre")
     post = sel[sel["upsampling"] == "post"].set_index(keys)["psnr"].rename("post")
     both = pd.concat([pre, post], axis=1, join="inner").reset_index()
-    cols = ["set", "scale", "seeds", "pre", "post", "post - pre"]
+    cols = ["set", "scale", "seeds", "pre", "post", "post - pre", "sd pre"]
     if both.empty:
         return pd.DataFrame(columns=cols)
     out = both.groupby(["set", "scale"], sort=False).agg(seeds=("seed", "size"), pre=("pre", "mean"),
                                                           post=("post", "mean")).reset_index()
+    spread = pre.groupby(["set", "scale"]).std(ddof=1).rename("sd pre")
+    out = out.merge(spread.reset_index(), on=["set", "scale"], how="left")
     return out.assign(**{"post - pre": out["post"] - out["pre"]})[cols]

@@ -102,6 +102,7 @@ def test_upsampling_table_pairs_post_with_pre_by_seed() -> None:
     t = report.upsampling(pd.DataFrame(rows)).iloc[0]
     assert (t["seeds"], t["pre"], t["post"]) == (1, 34.3, 33.1)  # seed 1 has no post run: not paired
     assert t["post - pre"] == pytest.approx(-1.2)
+    assert t["sd pre"] == pytest.approx(np.std([34.3, 34.5], ddof=1))  # over every pre seed, paired or not
     assert report.upsampling(pd.DataFrame(rows[:2])).empty
 
 
