@@ -15,7 +15,7 @@
 # :class: tip
 # DeFiAN's trunk with an ASDN-style Laplacian-frequency head: one model for every scale in (1, 4]. The number to
 # remember: at x2 that one model is {glue:text}`curve_gap_x2:+.2f` dB from bicubic on {glue:text}`curve_set`
-# (model: {glue:text}`model_label`).
+# (model: {glue:text}`model_label`). At an equal budget in updates it is {glue:text}`lfr_vs_fixed`.
 # :::
 #
 # DeFiAN is a fixed-scale network: Tables I and II train one model per factor (x2, x3,
@@ -472,6 +472,13 @@ lines.append(f"- What it cannot say at any number of seeds: the study is {config
              "seeds than the attention comparison to resolve the same difference.")
 display(Markdown("\n".join(lines)))
 glue("lfr_verdicts", Plain("; ".join(comparison["verdict"])) if len(comparison) else Plain("none"), display=False)
+head = comparison.set_index(["set", "scale"]).loc[(study.SETS[0], 2)] if (study.SETS[0], 2) in set(
+    zip(comparison["set"], comparison["scale"])) else None
+glue("lfr_vs_fixed", Plain(
+    f"{head['diff']:+.2f} dB against the fixed-scale DeFiAN_S at x2 on {study.SETS[0]} ({head['n lfr']} and "
+    f"{head['n fixed']} runs of the `{lfr_schedule}` study, 'LFR beats fixed' {head['verdict']})" if head is not None
+    else f"no comparison with the fixed-scale models under this profile (no `{lfr_schedule}` study records)"),
+    display=False)
 
 # %% [markdown]
 # ## Provenance
