@@ -406,10 +406,12 @@ if len(family) > 1:  # one verdict per set and scale: a family of tests, judged 
         across = same_rule[(same_rule["scale"] == r["scale"]) & (same_rule["set"] != r["set"])]
         lines.append(f"  {r['set']} x{r['scale']:g} ({r['mean gain']:+.3f} dB, adjusted p {adj:.2g}) rests on a "
                      f"spread between seeds of {r['sd gain']:.3f} dB, against {others.min():.3f} to "
-                     f"{others.max():.3f} dB at the {len(others)} other scales of {r['set']}: three seeds estimate "
-                     "a spread poorly, so a small one makes a small p. At the same scale the other sets give "
-                     + ", ".join(f"{o['set']} {o['mean gain']:+.3f} dB" for _, o in across.iterrows())
-                     + ": a gain on one set, not a property of the branch this study can state.")
+                     f"{others.max():.3f} dB at the {len(others)} other scales of {r['set']}: {r['seeds']} seeds "
+                     "estimate a spread poorly, so a small one makes a small p. At the same scale the other sets "
+                     "give " + ", ".join(f"{o['set']} {o['mean gain']:+.3f} dB ({o['verdict']})"
+                                         for _, o in across.iterrows())
+                     + (": the same verdict on every set." if (across["verdict"] == r["verdict"]).all() else
+                        ": a gain on one set, not a property of the branch this study can state."))
 if len(post_vs_pre):
     pp = post_vs_pre.set_index(["set", "scale"])
     sp = speed[(speed["seed"] == 0) & (speed["model"] == "defian_lfr_s")].set_index("upsampling")["samples per s"]
