@@ -73,7 +73,6 @@ from defian.lfr import figures as lfr_fig
 from defian.lfr import train as lfr_train_mod
 from defian.nn.model import build_model
 from defian.report import evaluate, figures
-from defian.report.study_stats import holm
 from defian.train import config, run_record
 
 print("profile:", profile, "| data:", paths.data_root(data_root) or "embedded default")
@@ -384,28 +383,25 @@ for _, r in comparison.iterrows():
         lines.append(f"- {r['set']} x{r['scale']}: LFR - fixed = {r['diff']:+.3f} dB over {r['n lfr']} and "
                      f"{r['n fixed']} runs ({ci}): 'LFR beats fixed' is {r['verdict']}.")
 lfr_sd = comparison.set_index(["set", "scale"])["sd lfr"] if len(comparison) else pd.Series(dtype=float)
-family = gain[gain["scale"].isin([2, 3]) & (gain["rule"] == "largest_first") & (gain["seeds"] > 1)]
+family = report.attention_family(gain)
 for _, r in family.iterrows():
     lines.append(f"- attention inside LFR, {r['set']} x{r['scale']:g}: {r['mean gain']:+.3f} dB over "
                  f"{r['seeds']} seed pair{'s' * (r['seeds'] != 1)}: {r['verdict']}.")
 if len(family) > 1:  # one verdict per set and scale: a family of tests, judged together (Holm)
     m, k = len(family), int((family["verdict"] != "not resolved").sum())
-    adjusted = holm(family["p"].to_numpy(float))
-    survive = int((adjusted < 0.05).sum())
-    held = (f"{survive} stay{'s' * (survive == 1)} outside zero, with the family's error rate at 5 %."
-            if survive else "none stays outside zero: the study does not show that attention helps inside LFR.")
+    survivors = family[family["p holm"] < 0.05]
+    held = (f"{len(survivors)} stay{'s' * (len(survivors) == 1)} outside zero, with the family's error rate at 5 %."
+            if len(survivors) else "none stays outside zero: the study does not show that attention helps inside LFR.")
     lines.append(f"- Read the {m} attention lines as one family: {k} of them exclude{'s' * (k == 1)} zero at "
                  f"95 % on its own, and were the {m} tests independent, at least one would by chance "
                  f"{100 * (1 - 0.95 ** m):.0f} % of the time when the branch does nothing. After Holm's correction "
-                 f"over the {m} (smallest adjusted p {np.nanmin(adjusted):.2g}), {held}")
+                 f"over the {m} (smallest adjusted p {family['p holm'].min():.2g}), {held}")
     same_rule = gain[(gain["rule"] == "largest_first") & (gain["seeds"] > 1)]
-    for (_, r), adj in zip(family.iterrows(), adjusted):
-        if not adj < 0.05:
-            continue
+    for _, r in survivors.iterrows():
         others = same_rule[(same_rule["set"] == r["set"]) & (same_rule["scale"] != r["scale"])]["sd gain"]
         across = same_rule[(same_rule["scale"] == r["scale"]) & (same_rule["set"] != r["set"])]
-        lines.append(f"  {r['set']} x{r['scale']:g} ({r['mean gain']:+.3f} dB, adjusted p {adj:.2g}) rests on a "
-                     f"spread between seeds of {r['sd gain']:.3f} dB, against {others.min():.3f} to "
+        lines.append(f"  {r['set']} x{r['scale']:g} ({r['mean gain']:+.3f} dB, adjusted p {r['p holm']:.2g}) rests on "
+                     f"a spread between seeds of {r['sd gain']:.3f} dB, against {others.min():.3f} to "
                      f"{others.max():.3f} dB at the {len(others)} other scales of {r['set']}: {r['seeds']} seeds "
                      "estimate a spread poorly, so a small one makes a small p. At the same scale the other sets "
                      "give " + ", ".join(f"{o['set']} {o['mean gain']:+.3f} dB ({o['verdict']})"
@@ -443,6 +439,7 @@ if len(t3i) and np.isfinite(t3i["recursive - direct"]).all():
     ours = t3i["recursive - direct"]
     theirs = t3i["slides recursive"] - t3i["slides direct"]
     same = bool((ours < 0).all() and (np.diff(ours.abs()) < 0).all())
+    n4 = int(t3i.loc[4, "fixed runs"])
     lines.append(
         f"- The slides' Table 3 at reduced scale ({study.SETS[0]}, recursion in two equal steps): the LFR model minus "
         "the direct fixed-scale DeFiAN_S is " + ", ".join(f"{v:+.2f}" for v in ours) + " dB at "
@@ -453,8 +450,7 @@ if len(t3i) and np.isfinite(t3i["recursive - direct"]).all():
         "and the direct model "
         "here is another network trained at its one scale on every update (the slides' is ASDN trained at "
         "that scale), so the gap holds the shared budget's cost as well as the recursion's. The x4 direct "
-        "column is "
-        f"{int(t3i.loc[4, 'fixed runs'])} run{'s' * (int(t3i.loc[4, 'fixed runs']) != 1)}.")
+        f"column is {n4} run{'s' * (n4 != 1)}.")
 for _, r in gain.iterrows():
     key = (r["set"], int(r["scale"])) if float(r["scale"]).is_integer() else None
     if r["seeds"] == 1 and r["rule"] == "largest_first" and key in lfr_sd.index and np.isfinite(lfr_sd[key]):
@@ -474,8 +470,8 @@ lines.append(f"- What it cannot say at any number of seeds: the study is {config
              "seeds than the attention comparison to resolve the same difference.")
 display(Markdown("\n".join(lines)))
 glue("lfr_verdicts", Plain("; ".join(comparison["verdict"])) if len(comparison) else Plain("none"), display=False)
-head = comparison.set_index(["set", "scale"]).loc[(study.SETS[0], 2)] if (study.SETS[0], 2) in set(
-    zip(comparison["set"], comparison["scale"])) else None
+at_x2 = comparison[(comparison["set"] == study.SETS[0]) & (comparison["scale"] == 2)]
+head = at_x2.iloc[0] if len(at_x2) else None
 glue("lfr_vs_fixed", Plain(
     f"{head['diff']:+.2f} dB against the fixed-scale DeFiAN_S at x2 on {study.SETS[0]} ({head['n lfr']} and "
     f"{head['n fixed']} runs of the `{lfr_schedule}` study, 'LFR beats fixed' {head['verdict']})" if head is not None

@@ -37,11 +37,11 @@ from defian.lfr import study
 from defian.lfr.evaluate import read_lfr_evaluation
 from defian.lfr.model import LFRModel
 from defian.report import evaluate
-from defian.report.study_stats import t_interval, t_p_value, verdict
+from defian.report.study_stats import holm, t_interval, t_p_value, verdict
 from defian.train import run_record
 
-__all__ = ["SLIDES_TABLE3", "attention_gain", "central", "fixed_results", "forward_flops", "interval", "lfr_results",
-           "table3", "throughput", "upsampling"]
+__all__ = ["SLIDES_TABLE3", "attention_family", "attention_gain", "central", "fixed_results", "forward_flops",
+           "interval", "lfr_results", "table3", "throughput", "upsampling"]
 
 #: The slides' Table 3, ASDN ("Ours") on Set5: direct and recursive deployment at x2, x3, x4 (dB).
 SLIDES_TABLE3 = {"direct": {2: 38.12, 3: 34.52, 4: 32.28}, "recursive": {2: 37.35, 3: 34.43, 4: 32.27}}
@@ -147,6 +147,16 @@ def attention_gain(lfr: pd.DataFrame, confidence: float = _CONFIDENCE) -> pd.Dat
         rows.append({**row, "verdict": verdict(pd.Series(row))})
     cols = ["set", "scale", "rule", "seeds", "mean gain", "sd gain", "ci low", "ci high", "p", "verdict"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def attention_family(gain: pd.DataFrame, scales: Sequence[float] = (2, 3), rule: str = "largest_first",
+                     ) -> pd.DataFrame:
+    """The rows of :func:`attention_gain` a page states one verdict each for (``scales`` under ``rule``,
+    more than one seed), with ``p holm``: their p-values adjusted together by
+    :func:`defian.report.study_stats.holm`, since each extra set or scale is one more chance of a
+    spurious "supported"."""
+    family = gain[gain["scale"].isin(scales) & (gain["rule"] == rule) & (gain["seeds"] > 1)]
+    return family.assign(**{"p holm": holm(family["p"].to_numpy(float))})
 
 
 def table3(lfr: pd.DataFrame, fixed: pd.DataFrame, set_name: str = "Set5") -> pd.DataFrame:

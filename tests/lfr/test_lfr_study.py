@@ -95,6 +95,15 @@ def test_central_and_attention_tables_from_synthetic_scores() -> None:
     assert t3.loc[3, "slides recursive"] == 34.43  # the slides' Table 3, ASDN at x3
 
 
+def test_attention_family_keeps_the_stated_rows_and_adjusts_them_together() -> None:
+    gain = pd.DataFrame({"set": ["Set5", "Set5", "Set14", "Set5", "Set5"], "scale": [2.0, 3.0, 2.0, 2.5, 3.0],
+                         "rule": ["largest_first"] * 3 + ["largest_first", "equal2"], "seeds": [3, 3, 3, 3, 3],
+                         "p": [0.01, 0.04, 0.5, 0.001, 0.001]})
+    fam = report.attention_family(gain)
+    assert list(zip(fam["set"], fam["scale"])) == [("Set5", 2.0), ("Set5", 3.0), ("Set14", 2.0)]  # not 2.5, not equal2
+    np.testing.assert_allclose(fam["p holm"], [0.03, 0.08, 0.5])  # 3 * 0.01; 2 * 0.04; 1 * 0.5
+
+
 def test_upsampling_table_pairs_post_with_pre_by_seed() -> None:
     rows = [{"job": "j", "model": "defian_lfr_s", "upsampling": u, "seed": seed, "set": "Set5", "scale": 2.0,
              "rule": "largest_first", "ratios": "2", "images": 5, "psnr": v, "ssim": 0.9}

@@ -3,7 +3,7 @@
 * the committed ``results/released/gap_probes.csv`` regenerates: RCAN's x3 probes (its released outputs,
   every variant) within 1e-6 dB, and CARN-M's x3 author's way and rounded output (one float32 model run per
   Set5 image, one thread as the committed file was made) within ``provenance.OTHER_CPU_PSNR_DB``: the file
-  does not name the CPU that made it, and CARN-M's scores move by 2.4e-5 dB between two AVX512 machines;
+  does not name the CPU that made it, and CARN-M's float32 scores move between two AVX512 machines;
 * the claims :data:`defian.report.released_findings.FINDINGS` makes about them hold in the committed file;
 * VDSR's probes use the original authors' way as :func:`defian.zoo.authors_pair` does (one image);
 * every finding and book-gap text holds no numbers, only names (the module docstring's rule).

@@ -38,9 +38,14 @@ def test_p_value_is_scipys_one_sample_t_test_and_agrees_with_the_interval() -> N
     for d in ([0.1, 0.2, 0.05], [0.03, -0.01, 0.04], [-0.2, -0.25, -0.1, -0.3]):
         p = study_stats.t_p_value(np.array(d))
         assert p == pytest.approx(stats.ttest_1samp(d, 0.0).pvalue, rel=1e-12)
+        if len(d) == 3:  # 2 degrees of freedom: the t distribution's CDF is 1/2 + t / (2 sqrt(2 + t^2))
+            t = np.mean(d) / (np.std(d, ddof=1) / math.sqrt(3))
+            assert p == pytest.approx(1 - abs(t) / math.sqrt(2 + t * t), rel=1e-12)
         row = study_stats.t_interval(np.array(d))
         assert (p < 0.05) == (row["ci low"] > 0 or row["ci high"] < 0)  # the interval excludes 0 iff p < 5 %
     assert math.isnan(study_stats.t_p_value(np.array([0.1])))
+    assert study_stats.t_p_value(np.array([0.1, 0.1, 0.1])) == 0.0  # no spread, nonzero mean
+    assert study_stats.t_p_value(np.zeros(3)) == 1.0
 
 
 def test_holm_is_the_step_down_bonferroni() -> None:
